@@ -1,0 +1,64 @@
+"""agent-stream: typed, resumable Server-Sent Events for AI agents.
+
+``import agent_stream`` loads the sans-I/O core only (events, SSE framing, the emitter, token
+batching, state folding); servers, clients and integrations live in submodules with extras.
+"""
+
+from __future__ import annotations
+
+from .emitter import AgentStreamEmitter, new_stream_id
+from .errors import (
+    AgentStreamError,
+    HTTPStatusError,
+    InvalidEventError,
+    ProtocolError,
+    ResumeError,
+    StoreUnavailableError,
+    UsageError,
+)
+from .events import (
+    AgentEvent,
+    Creation,
+    Done,
+    Error,
+    InputRequired,
+    Progress,
+    Reconnect,
+    Start,
+    Thinking,
+    Token,
+    ToolResult,
+    ToolUse,
+    Turn,
+    UnknownEvent,
+    parse_event,
+)
+
+__version__ = "0.2.0.dev0"
+
+__all__ = [
+    "AgentEvent",
+    "AgentStreamEmitter",
+    "AgentStreamError",
+    "Creation",
+    "Done",
+    "Error",
+    "HTTPStatusError",
+    "InputRequired",
+    "InvalidEventError",
+    "Progress",
+    "ProtocolError",
+    "Reconnect",
+    "ResumeError",
+    "Start",
+    "StoreUnavailableError",
+    "Thinking",
+    "Token",
+    "ToolResult",
+    "ToolUse",
+    "Turn",
+    "UnknownEvent",
+    "UsageError",
+    "new_stream_id",
+    "parse_event",
+]
