@@ -1,0 +1,130 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
+import { Controls } from "./Controls";
+import { createDroppableFetch } from "./droppable-fetch";
+import { type Knobs, knobsFromQuery, requestBody } from "./knobs";
+import { useDemoAgent } from "./use-demo-agent";
+
+export function App() {
+  const initial = useMemo(() => knobsFromQuery(window.location.search), []);
+  const [knobs, setKnobs] = useState<Knobs>(initial);
+  const [draft, setDraft] = useState(initial.message);
+  const [asked, setAsked] = useState<string | null>(null);
+  const network = useMemo(() => createDroppableFetch(), []);
+  const agent = useDemoAgent({ batching: knobs.batching, authorization: knobs.authorization, fetch: network.fetch });
+  const [drops, setDrops] = useState(0);
+
+  const send = (message: string) => {
+    const text = message.trim();
+    if (text === "" || agent.status === "streaming" || agent.status === "reconnecting") return;
+    setAsked(text);
+    const next = { ...knobs, message: text };
+    setKnobs(next);
+    agent.start(requestBody(next));
+  };
+
+  // Autostart once per page load (tests, shareable links). The ref keeps StrictMode's second
+  // effect run from asking twice; the hook itself must also keep it to one run.
+  const autostarted = useRef(false);
+  useEffect(() => {
+    if (!initial.autostart || autostarted.current) return;
+    autostarted.current = true;
+    setAsked(initial.message);
+    agent.start(requestBody(initial));
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  const busy = agent.status === "streaming" || agent.status === "reconnecting";
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <div className="brand">
+          <span className="logo" aria-hidden="true" />
+          <span className="brand-name">agent-stream</span>
+          <span className="brand-tag">demo</span>
+        </div>
+        <StatusPill status={agent.status} />
+      </header>
+
+      <main className="layout">
+        <section className="chat" aria-label="Conversation">
+          <div className="transcript">
+            {asked === null ? (
+              <div className="empty">
+                <h1>Watch an agent think, call tools and write — live.</h1>
+                <p>
+                  Every event is a typed Server-Sent Event with an id. Break the run, drop the network or slow it
+                  down with the controls on the right: the stream resumes where it left off and always ends.
+                </p>
+              </div>
+            ) : (
+              <>
+                <div className="bubble bubble-user" data-testid="user-message">
+                  {asked}
+                </div>
+                <article className="bubble bubble-agent" aria-busy={busy}>
+                  <div className="agent-head">
+                    <span className="avatar" aria-hidden="true" />
+                    <span className="agent-name">Scripted agent</span>
+                    {agent.turn > 0 ? <span className="muted">turn {agent.turn}</span> : null}
+                  </div>
+                  <ThinkingPanel thinking={agent.thinking} isStreaming={busy && agent.text === ""} />
+                  <ToolBadges tools={agent.tools} />
+                  <ProgressBar progress={agent.progress} status={agent.status} />
+                  <AgentText text={agent.text} isStreaming={busy} />
+                  {agent.error !== null ? <ErrorBanner title={agent.error.title} message={agent.error.message} /> : null}
+                  {agent.doneSummary !== null ? (
+                    <footer className="summary" data-testid="done-summary">
+                      {agent.doneSummary}
+                    </footer>
+                  ) : null}
+                </article>
+              </>
+            )}
+          </div>
+
+          <form
+            className="composer"
+            onSubmit={(event) => {
+              event.preventDefault();
+              send(draft);
+            }}
+          >
+            <textarea
+              data-testid="message-input"
+              aria-label="Message"
+              value={draft}
+              rows={2}
+              placeholder="Ask the agent something…"
+              onChange={(event) => setDraft(event.target.value)}
+              onKeyDown={(event) => {
+                if (event.key === "Enter" && !event.shiftKey) {
+                  event.preventDefault();
+                  send(draft);
+                }
+              }}
+            />
+            {busy ? (
+              <button type="button" className="button button-stop" data-testid="stop" onClick={() => agent.stop()}>
+                <span className="stop-square" aria-hidden="true" /> Stop
+              </button>
+            ) : (
+              <button type="submit" className="button button-primary" data-testid="send" disabled={draft.trim() === ""}>
+                Send
+              </button>
+            )}
+          </form>
+        </section>
+
+        <Controls
+          knobs={knobs}
+          onChange={setKnobs}
+          busy={busy}
+          onDrop={() => setDrops((count) => count + network.drop())}
+          stats={{ streamId: agent.streamId, events: agent.eventCount, reconnects: agent.reconnects, drops }}
+        />
+      </main>
+    </div>
+  );
+}

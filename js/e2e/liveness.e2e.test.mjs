@@ -1,0 +1,53 @@
+// The server dies mid-stream: the page must not spin forever.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { assertPageBuilt, installWatch, launchBrowser, pageUrl, readWatch, startDemoServer, waitForStatus } from "./fixtures/index.mjs";
+
+const HEARTBEAT_S = 1;
+// The client declares a connection dead after a silence longer than the heartbeat the start event
+// announced; allow it two heartbeats plus a second of slack for scheduling.
+const LIVENESS_DEADLINE_MS = 2 * HEARTBEAT_S * 1000 + 1000;
+
+describe("server process dies mid-stream", () => {
+  let browser;
+  before(async () => {
+    assertPageBuilt();
+    browser = await launchBrowser();
+  });
+  after(async () => browser?.close());
+
+  for (const [signal, what] of [
+    ["SIGKILL", "killed: its sockets close"],
+    ["SIGSTOP", "frozen: its sockets stay open and silent (half-open)"],
+  ]) {
+    test(`${what} -> status leaves streaming within the liveness deadline`, async () => {
+      const server = await startDemoServer(["--heartbeat-s", String(HEARTBEAT_S)]);
+      try {
+        const page = await browser.newPage();
+        await page.addInitScript(installWatch);
+        await page.goto(pageUrl(server.url, { tokens: 600, token_delay_ms: 25, tools: 0, autostart: 1 }));
+        await page.waitForFunction(() => (document.querySelector('[data-testid="agent-text"]')?.textContent ?? "").length > 0, null, { timeout: 10_000 });
+        const killedAt = await page.evaluate(() => performance.now());
+        server.signal(signal);
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="status"]')?.textContent !== "streaming",
+          null,
+          { timeout: LIVENESS_DEADLINE_MS + 2_000, polling: 10 },
+        );
+        const left = (await readWatch(page)).status.find((s) => s.t > killedAt && s.value !== "streaming");
+        const elapsed = left.t - killedAt;
+        console.log(`# ${signal}: status ${JSON.stringify(left.value)} ${elapsed.toFixed(0)} ms after the server stopped`);
+        assert.ok(elapsed <= LIVENESS_DEADLINE_MS, `left streaming after ${elapsed.toFixed(0)} ms`);
+        await browser.screenshot(page, `server-${signal.toLowerCase()}`);
+        // and it ends: no endless spinner once the retries run out
+        const final = await waitForStatus(page, ["done", "error"], 60_000);
+        assert.ok(["done", "error"].includes(final));
+        await browser.screenshot(page, `server-${signal.toLowerCase()}-final`);
+        await page.close();
+      } finally {
+        server.signal("SIGKILL");
+        await server.stop();
+      }
+    });
+  }
+});
