@@ -6,6 +6,7 @@ batching, state folding); servers, clients and integrations live in submodules w
 
 from __future__ import annotations
 
+from .batching import TokenBatcher
 from .emitter import AgentStreamEmitter, new_stream_id
 from .errors import (
     AgentStreamError,
@@ -33,6 +34,7 @@ from .events import (
     UnknownEvent,
     parse_event,
 )
+from .state import FinishedTool, StreamState, fold
 
 __version__ = "0.2.0.dev0"
 
@@ -43,6 +45,7 @@ __all__ = [
     "Creation",
     "Done",
     "Error",
+    "FinishedTool",
     "HTTPStatusError",
     "InputRequired",
     "InvalidEventError",
@@ -52,13 +55,16 @@ __all__ = [
     "ResumeError",
     "Start",
     "StoreUnavailableError",
+    "StreamState",
     "Thinking",
     "Token",
+    "TokenBatcher",
     "ToolResult",
     "ToolUse",
     "Turn",
     "UnknownEvent",
     "UsageError",
+    "fold",
     "new_stream_id",
     "parse_event",
 ]

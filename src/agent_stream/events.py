@@ -250,8 +250,12 @@ def _field_of(message: str) -> str:
     return path
 
 
-def parse_event(event_type: str, data: bytes | str | Mapping[str, object], /) -> AgentEvent:
-    """Build the typed event for ``event_type`` from its JSON ``data`` (text, bytes or a dict).
+def parse_event(
+    event_type: str, data: bytes | str | Mapping[str, object] | list[object], /
+) -> AgentEvent:
+    """Build the typed event for ``event_type`` from its JSON ``data``.
+
+    ``data`` is JSON text (``str`` or ``bytes``) or an already decoded object or array.
 
     Unknown types give :class:`UnknownEvent`. Raises :class:`ProtocolError` (``invalid-json``)
     for data that is not JSON and :class:`InvalidEventError` naming the field for data that
@@ -259,13 +263,13 @@ def parse_event(event_type: str, data: bytes | str | Mapping[str, object], /) ->
     """
     decoder = _DECODERS.get(event_type)
     try:
+        if isinstance(data, str | bytes):
+            if decoder is None:
+                return UnknownEvent(event_type, _ANY_DECODER.decode(data))
+            return decoder.decode(data)
         if decoder is None:
-            if isinstance(data, Mapping):
-                return UnknownEvent(event_type, msgspec.to_builtins(data))
-            return UnknownEvent(event_type, _ANY_DECODER.decode(data))
-        if isinstance(data, Mapping):
-            return msgspec.convert(data, EVENT_TYPES[event_type])
-        return decoder.decode(data)
+            return UnknownEvent(event_type, msgspec.to_builtins(data))
+        return msgspec.convert(data, EVENT_TYPES[event_type])
     except msgspec.ValidationError as exc:
         message = str(exc)
         raise InvalidEventError(
