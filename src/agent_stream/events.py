@@ -13,7 +13,7 @@ and a test keeps the two in step.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeAlias
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -60,6 +60,10 @@ JSONObject: TypeAlias = dict[str, JSONValue]
 DoneReason: TypeAlias = Literal["completed", "error", "cancelled", "interrupted"]
 
 
+def _doc(description: str) -> msgspec.Meta:
+    return msgspec.Meta(description=description)
+
+
 class _Event(msgspec.Struct, frozen=True, kw_only=True):
     type: ClassVar[str]
 
@@ -68,76 +72,90 @@ class Token(_Event, frozen=True, kw_only=True):
     """A chunk of the agent's answer text."""
 
     type: ClassVar[Literal["token"]] = "token"
-    text: str
-    message_id: str | UnsetType = UNSET
+    text: Annotated[str, _doc("Answer text, verbatim (may hold newlines, emoji, any Unicode).")]
+    message_id: Annotated[
+        str | UnsetType, _doc("The message this chunk belongs to, when the agent sends several.")
+    ] = UNSET
 
 
 class Thinking(_Event, frozen=True, kw_only=True):
     """A chunk of the agent's reasoning, shown apart from the answer."""
 
     type: ClassVar[Literal["thinking"]] = "thinking"
-    text: str
-    message_id: str | UnsetType = UNSET
+    text: Annotated[str, _doc("Reasoning text, verbatim.")]
+    message_id: Annotated[str | UnsetType, _doc("The message this chunk belongs to.")] = UNSET
 
 
 class ToolUse(_Event, frozen=True, kw_only=True):
     """A tool call started. ``input`` carries the full arguments beside the summary."""
 
     type: ClassVar[Literal["tool_use"]] = "tool_use"
-    tool_name: str
-    tool_use_id: str
-    input_summary: str = ""
-    status: Literal["running"] = "running"
-    input: JSONValue | UnsetType = UNSET
+    tool_name: Annotated[str, _doc("Name of the tool called.")]
+    tool_use_id: Annotated[str, _doc("Identifies this call; the matching tool_result repeats it.")]
+    input_summary: Annotated[str, _doc("Short human-readable summary of the arguments.")] = ""
+    status: Annotated[Literal["running"], _doc('Always "running".')] = "running"
+    input: Annotated[
+        JSONValue | UnsetType, _doc("The full arguments (any JSON), beside the summary.")
+    ] = UNSET
 
 
 class ToolResult(_Event, frozen=True, kw_only=True):
     """A tool call finished (``status`` ``done`` or ``error``) after ``duration_ms``."""
 
     type: ClassVar[Literal["tool_result"]] = "tool_result"
-    tool_name: str
-    tool_use_id: str
-    output_summary: str = ""
-    duration_ms: int = 0
-    status: Literal["done", "error"] = "done"
-    output: JSONValue | UnsetType = UNSET
+    tool_name: Annotated[str, _doc("Name of the tool called.")]
+    tool_use_id: Annotated[str, _doc("The tool_use_id of the call that finished.")]
+    output_summary: Annotated[str, _doc("Short human-readable summary of the result.")] = ""
+    duration_ms: Annotated[int, _doc("How long the call ran, in milliseconds.")] = 0
+    status: Annotated[Literal["done", "error"], _doc('"done", or "error" if the tool failed.')] = (
+        "done"
+    )
+    output: Annotated[
+        JSONValue | UnsetType, _doc("The full result (any JSON), beside the summary.")
+    ] = UNSET
 
 
 class Turn(_Event, frozen=True, kw_only=True):
     """An agentic turn boundary."""
 
     type: ClassVar[Literal["turn"]] = "turn"
-    turn_number: int
-    total_tools: int = 0
+    turn_number: Annotated[int, _doc("The turn that starts, from 1.")]
+    total_tools: Annotated[int, _doc("Tool calls made so far in the run.")] = 0
 
 
 class Progress(_Event, frozen=True, kw_only=True):
     """Progress of a pipeline step; ``percentage`` runs from 0 to 100."""
 
     type: ClassVar[Literal["progress"]] = "progress"
-    step: str
-    percentage: int | float
-    message: str
-    sub_progress: JSONObject | UnsetType = UNSET
+    step: Annotated[str, _doc("Name of the step.")]
+    percentage: Annotated[int | float, _doc("Completion of the step, 0 to 100.")]
+    message: Annotated[str, _doc("Human-readable status line.")]
+    sub_progress: Annotated[JSONObject | UnsetType, _doc("Free-form details of sub-steps.")] = UNSET
 
 
 class Creation(_Event, frozen=True, kw_only=True):
     """The agent created persistent artifacts."""
 
     type: ClassVar[Literal["creation"]] = "creation"
-    creation_type: str
-    count: int
-    tool_use_id: str = ""
-    items: list[JSONObject] = msgspec.field(default_factory=list)
+    creation_type: Annotated[str, _doc('Kind of artifact created (e.g. "file").')]
+    count: Annotated[int, _doc("How many were created.")]
+    tool_use_id: Annotated[str, _doc("The tool call that created them, if any.")] = ""
+    items: Annotated[list[JSONObject], _doc("One object per artifact.")] = msgspec.field(
+        default_factory=list
+    )
 
 
 class Error(_Event, frozen=True, kw_only=True):
     """The run failed (or a recoverable error happened). A failed run sends ``done`` next."""
 
     type: ClassVar[Literal["error"]] = "error"
-    error_type: str
-    message: str
-    details: JSONObject = msgspec.field(default_factory=dict)
+    error_type: Annotated[
+        str, _doc("Machine-readable kind of error (e.g. an exception class name).")
+    ]
+    message: Annotated[str, _doc("Human-readable description.")]
+    details: Annotated[
+        JSONObject, _doc("Free-form context; no tracebacks unless the server runs in debug mode.")
+    ] = msgspec.field(default_factory=dict)
 
 
 class Done(_Event, frozen=True, kw_only=True):
@@ -147,14 +165,18 @@ class Done(_Event, frozen=True, kw_only=True):
     """
 
     type: ClassVar[Literal["done"]] = "done"
-    message_id: str = ""
-    num_turns: int = 0
-    tool_count: int = 0
-    duration_ms: int = 0
-    model: str = ""
-    total_cost_usd: float = 0.0
-    reason: DoneReason | UnsetType = UNSET
-    synthetic: bool | UnsetType = UNSET
+    message_id: Annotated[str, _doc("Id of the final message.")] = ""
+    num_turns: Annotated[int, _doc("Turns the run took.")] = 0
+    tool_count: Annotated[int, _doc("Tool calls the run made.")] = 0
+    duration_ms: Annotated[int, _doc("Wall time of the run, in milliseconds.")] = 0
+    model: Annotated[str, _doc("Model that ran.")] = ""
+    total_cost_usd: Annotated[float, _doc("Cost of the run in US dollars.")] = 0.0
+    reason: Annotated[
+        DoneReason | UnsetType, _doc('Why the stream ended; absent means "completed".')
+    ] = UNSET
+    synthetic: Annotated[
+        bool | UnsetType, _doc("True when a client made this done because the server could not.")
+    ] = UNSET
 
 
 class InputRequired(_Event, frozen=True, kw_only=True):
@@ -165,30 +187,40 @@ class InputRequired(_Event, frozen=True, kw_only=True):
     """
 
     type: ClassVar[Literal["input_required"]] = "input_required"
-    request_id: str
-    prompt: str
-    choices: list[str] | UnsetType = UNSET
-    schema: JSONObject | UnsetType = UNSET
-    respond_url: str | UnsetType = UNSET
+    request_id: Annotated[str, _doc("Identifies this request; the answer names it.")]
+    prompt: Annotated[str, _doc("The question for the human.")]
+    choices: Annotated[
+        list[str] | UnsetType, _doc("Allowed answers, if the answer is one of a list.")
+    ] = UNSET
+    schema: Annotated[JSONObject | UnsetType, _doc("JSON Schema of the expected answer.")] = UNSET
+    respond_url: Annotated[
+        str | UnsetType, _doc("Where the answer is POSTed, if the server offers it.")
+    ] = UNSET
 
 
 class Start(_Event, frozen=True, kw_only=True):
     """The priming event, first in every response: names the stream and how to resume it."""
 
     type: ClassVar[Literal["start"]] = "start"
-    stream_id: str
-    protocol_version: int = PROTOCOL_VERSION
-    heartbeat_ms: int = 15_000
-    resume_url: str = ""
-    stop_url: str = ""
-    resumed: bool = False
+    stream_id: Annotated[str, _doc("The stream's id (>= 128 random bits, [A-Za-z0-9_-]).")]
+    protocol_version: Annotated[int, _doc("Version of this protocol the server speaks.")] = (
+        PROTOCOL_VERSION
+    )
+    heartbeat_ms: Annotated[
+        int, _doc("Interval of ': ping' comments while idle, in milliseconds.")
+    ] = 15_000
+    resume_url: Annotated[str, _doc("GET it with Last-Event-ID to resume this stream.")] = ""
+    stop_url: Annotated[str, _doc("POST to it to stop the run.")] = ""
+    resumed: Annotated[bool, _doc("True when this response resumes an earlier one.")] = False
 
 
 class Reconnect(_Event, frozen=True, kw_only=True):
     """Sent without an id before the server goes away: resume now with ``Last-Event-ID``."""
 
     type: ClassVar[Literal["reconnect"]] = "reconnect"
-    reason: str = "server-shutdown"
+    reason: Annotated[
+        str, _doc('Why the server asks for a reconnect (e.g. "server-shutdown").')
+    ] = "server-shutdown"
 
 
 class UnknownEvent(msgspec.Struct, frozen=True):

@@ -1,0 +1,45 @@
+"""Shared fixtures. Others may append fixtures here; keep each one small and documented."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def original_package_dir() -> Path:
+    """Where agent-event-stream 0.1.0 is unpacked (scripts/fetch-original.sh fills it)."""
+    configured = os.environ.get("AGENT_STREAM_ORIGINAL_DIR")
+    base = Path(configured) if configured else ROOT / ".cache" / "original"
+    return base / "agent_stream"
+
+
+def load_original_module(name: str) -> ModuleType:
+    """Load one module of the original package by path, as ``_original_agent_stream_<name>``.
+
+    Its import name is also ``agent_stream``, so it is never installed or imported normally.
+    """
+    module_name = f"_original_agent_stream_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    path = original_package_dir() / f"{name}.py"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: run scripts/fetch-original.sh")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def original_emitter_module() -> ModuleType:
+    """The original 0.1.0 ``emitter`` module (skips with the fix if it is not unpacked)."""
+    return load_original_module("emitter")
