@@ -85,7 +85,6 @@ def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def every_frame(emitter: AgentStreamEmitter) -> str:
     return "".join(
         [
-            emitter.emit(Start(stream_id="AAAAAAAAAAAAAAAAAAAAAA", resume_url="/r", stop_url="/s")),
             emitter.token("Hello, 世界 😀\n"),
             emitter.token("x", message_id="m1"),
             emitter.thinking("hm", message_id="m1"),
@@ -104,7 +103,9 @@ def every_frame(emitter: AgentStreamEmitter) -> str:
 
 def test_every_frame_our_emitter_makes_validates() -> None:
     frames = frames_of(every_frame(AgentStreamEmitter("s1")))
-    assert {t for t, _ in frames} == set(EVENT_TYPES) - {"reconnect"}
+    start = Start(stream_id="AAAAAAAAAAAAAAAAAAAAAA", resume_url="/r", stop_url="/s", resumed=True)
+    frames += [("start", json.loads(encode_data(start))), ("reconnect", {"reason": "x"})]
+    assert {t for t, _ in frames} == set(EVENT_TYPES)
     for event_type, data in frames:
         assert data_errors(event_type, data) == [], (event_type, data)
 

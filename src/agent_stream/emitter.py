@@ -32,17 +32,21 @@ from .events import (
     InputRequired,
     JSONValue,
     Progress,
+    Reconnect,
+    Start,
     Thinking,
     Token,
     ToolResult,
     ToolUse,
     Turn,
+    UnknownEvent,
     UnsetType,
     encode_data,
 )
 
 __all__ = [
     "AgentStreamEmitter",
+    "check_stream_id",
     "encode_frame_bytes",
     "format_event_id",
     "new_stream_id",
@@ -51,6 +55,7 @@ __all__ = [
 
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _EVENT_ID = re.compile(r"([A-Za-z0-9_-]{1,128}):(0|[1-9][0-9]{0,17})")
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _STR_ENCODER = msgspec.json.Encoder()
 
 
@@ -92,6 +97,22 @@ def encode_frame_bytes(event_type: str, data: bytes, event_id: str | None = None
     if event_id is None:
         return b"event: %b\ndata: %b\n\n" % (event_type.encode(), data)
     return b"id: %b\nevent: %b\ndata: %b\n\n" % (event_id.encode(), event_type.encode(), data)
+
+
+def _checked(event: AgentEvent) -> AgentEvent:
+    if isinstance(event, Start | Reconnect):
+        raise UsageError(
+            f"{event.type!r} is a transport frame the server writes itself (start: id "
+            "<stream_id>:<cursor> with retry; reconnect: no id); agents emit the other types",
+            code="transport-event",
+        )
+    if isinstance(event, UnknownEvent) and not _EVENT_NAME.fullmatch(event.type):
+        raise UsageError(
+            f"event name {truncate(event.type)} is not 1-128 characters of [A-Za-z0-9_.:-]; "
+            "event names are single-line tokens such as 'token'",
+            code="invalid-event-name",
+        )
+    return event
 
 
 class AgentStreamEmitter:
@@ -136,26 +157,35 @@ class AgentStreamEmitter:
         return f"{self._id_prefix}{self._seq}\nevent: {event_type}\ndata: "
 
     def emit(self, event: AgentEvent, /) -> str:
-        """The SSE frame for any typed event."""
-        data = encode_data(event)
+        """The SSE frame for any typed event (numbered, if the emitter has a stream id).
+
+        Raises :class:`UsageError` after ``done``, for ``start`` / ``reconnect`` (transport frames
+        the server writes itself) and for an :class:`UnknownEvent` whose name is not 1-128
+        characters of ``[A-Za-z0-9_.:-]``.
+        """
+        data = encode_data(_checked(event))
         return f"{self._next_prefix(event.type)}{data.decode()}\n\n"
 
     def emit_bytes(self, event: AgentEvent, /) -> bytes:
         """Like :meth:`emit`, as bytes ready for the socket."""
-        data = encode_data(event)
+        data = encode_data(_checked(event))
         return b"%b%b\n\n" % (self._next_prefix(event.type).encode(), data)
 
     # The original agent-event-stream 0.1 API, names and defaults unchanged.
 
     def token(self, text: str, *, message_id: str | UnsetType = UNSET) -> str:
         """Incremental text chunk from the agent."""
-        if message_id is UNSET:
-            # Hot path: one JSON string encode instead of a struct encode.
+        if message_id is UNSET and not self._is_done:
+            # Hot path (~92 % of a run's events): one JSON string encode, one f-string.
             try:
-                quoted = _STR_ENCODER.encode(text)
+                quoted = _STR_ENCODER.encode(text).decode()
             except UnicodeEncodeError:
-                return self.emit(Token(text=text))
-            return f'{self._next_prefix("token")}{{"text":{quoted.decode()}}}\n\n'
+                return self.emit(Token(text=text))  # raises the UsageError
+            self._seq = seq = self._seq + 1
+            prefix = self._id_prefix
+            if prefix is None:
+                return f'event: token\ndata: {{"text":{quoted}}}\n\n'
+            return f'{prefix}{seq}\nevent: token\ndata: {{"text":{quoted}}}\n\n'
         return self.emit(Token(text=text, message_id=message_id))
 
     def thinking(self, text: str, *, message_id: str | UnsetType = UNSET) -> str:

@@ -266,7 +266,16 @@ EVENT_TYPES: dict[str, type[KnownEvent]] = {
 
 _DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
 _ANY_DECODER: msgspec.json.Decoder[JSONValue] = msgspec.json.Decoder()
-_ENCODER = msgspec.json.Encoder()
+
+
+def _to_str(value: object) -> str:
+    # agent-event-stream 0.1 encoded with ``json.dumps(data, default=str)``: objects JSON has
+    # no form for (in ``details``, ``items``, ...) became their ``str``; code relying on that
+    # keeps working.
+    return str(value)
+
+
+_ENCODER = msgspec.json.Encoder(enc_hook=_to_str)
 
 
 def _field_of(message: str) -> str:
@@ -320,8 +329,8 @@ def parse_event(
 def encode_data(event: AgentEvent, /) -> bytes:
     """The event's ``data`` as compact single-line UTF-8 JSON.
 
-    Raises :class:`~agent_stream.errors.UsageError` for text that cannot be UTF-8 (lone
-    surrogates).
+    Values JSON cannot hold are written as their ``str`` (as the 0.1 emitter did). Raises
+    :class:`~agent_stream.errors.UsageError` for text that cannot be UTF-8 (lone surrogates).
     """
     try:
         if isinstance(event, UnknownEvent):
