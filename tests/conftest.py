@@ -43,3 +43,9 @@ def load_original_module(name: str) -> ModuleType:
 def original_emitter_module() -> ModuleType:
     """The original 0.1.0 ``emitter`` module (skips with the fix if it is not unpacked)."""
     return load_original_module("emitter")
+
+
+@pytest.fixture(scope="session")
+def original_batcher_module() -> ModuleType:
+    """The original 0.1.0 ``batcher`` module."""
+    return load_original_module("batcher")
