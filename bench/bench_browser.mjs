@@ -5,11 +5,13 @@
 //
 // Needs `npm ci && npm run build` in js/ (the demo page) and .venv (the Python demo server).
 // Drives Debian's Chromium through playwright-core; the page counts commits with <Profiler>.
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import {
+  CHROMIUM,
   assertPageBuilt,
   installWatch,
   launchBrowser,
@@ -71,7 +73,7 @@ const version = (name) => {
     return "?";
   }
 };
-const machine = `${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}, Chromium ${browser.context.browser()?.version() ?? "(persistent)"}, React ${version("react")}`;
+const machine = `${os.cpus()[0]?.model ?? "cpu"} × ${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}, ${execFileSync(CHROMIUM, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim().split(" built")[0]}, React ${version("react")}`;
 if (values.json) {
   console.log(JSON.stringify({ machine, seconds: SECONDS, rows }, null, 2));
 } else {

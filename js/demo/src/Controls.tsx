@@ -64,7 +64,7 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
       <div className="fields">
         <NumberField
           label="Tokens"
-          hint="token events in the answer"
+          hint="in the answer"
           testId="tokens"
           value={knobs.tokens}
           min={0}
@@ -73,7 +73,7 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         />
         <NumberField
           label="Tools"
-          hint="tool calls before answering"
+          hint="calls before answering"
           testId="tools"
           value={knobs.tools}
           min={0}
