@@ -1,0 +1,127 @@
+"""Plain-ASGI plumbing shared by the Starlette and FastAPI adapters."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import msgspec
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Send
+
+from ..errors import AgentStreamError, ResumeError, StoreUnavailableError
+from .connection import Connection, EndReason
+from .manager import RunManager
+
+__all__ = ["error_body", "error_status", "send_json_error", "serve", "stream_headers"]
+
+logger = logging.getLogger("agent_stream")
+
+
+def _gzip_skips_event_streams() -> bool:
+    # Starlette's GZipMiddleware leaves text/event-stream alone since it grew an exclusion
+    # list; older versions compress (and may hold back) every streamed chunk unless the
+    # response already names a Content-Encoding.
+    try:
+        from starlette.middleware import gzip
+    except ImportError:  # pragma: no cover - starlette is a dependency of this module
+        return True
+    excluded = getattr(gzip, "DEFAULT_EXCLUDED_CONTENT_TYPES", ())
+    return "text/event-stream" in excluded
+
+
+_IDENTITY_ENCODING = not _gzip_skips_event_streams()
+
+
+def stream_headers(
+    manager: RunManager, stream_id: str, extra: Mapping[str, str] | None = None
+) -> list[tuple[bytes, bytes]]:
+    """The response headers of a stream (never ``Connection``: illegal on HTTP/2)."""
+    headers = [
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+        (b"x-agent-stream-id", stream_id.encode()),
+        (b"x-agent-stream-resume-url", manager.resume_path(stream_id).encode()),
+    ]
+    if _IDENTITY_ENCODING:
+        headers.append((b"content-encoding", b"identity"))
+    for name, value in (extra or {}).items():
+        lower = name.lower()
+        if lower not in ("content-type", "content-length", "connection"):
+            headers.append((lower.encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+def error_status(exc: AgentStreamError) -> int:
+    if isinstance(exc, ResumeError):
+        return exc.status_code
+    if isinstance(exc, StoreUnavailableError):
+        return 503
+    return 400
+
+
+def error_body(exc: AgentStreamError) -> bytes:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, ResumeError) and exc.earliest_id is not None:
+        error["earliest_id"] = exc.earliest_id
+    return msgspec.json.encode({"error": error})
+
+
+async def send_json_error(send: Send, exc: AgentStreamError) -> None:
+    """Answer ``{"error": {"code", "message", ...}}`` with the error's status."""
+    body = error_body(exc)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if isinstance(exc, StoreUnavailableError):
+        headers.append((b"retry-after", str(max(1, round(exc.retry_after_s))).encode()))
+    await send({"type": "http.response.start", "status": error_status(exc), "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def serve(
+    connection: Connection,
+    first: bytes,
+    receive: Receive,
+    send: Send,
+    task_group: anyio.abc.TaskGroup,
+) -> EndReason:
+    """Pump ``connection`` to ``send`` until the stream ends or the client goes away.
+
+    Races the pump against ``http.disconnect`` (like Starlette's ``StreamingResponse``) and
+    treats an ``OSError`` / ``ClientDisconnect`` from ``send`` as a disconnect too.
+    """
+    listen_scope = anyio.CancelScope()
+    reason: EndReason = "disconnected"
+
+    async def write(chunk: bytes) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    with anyio.CancelScope() as pump_scope:
+
+        async def listen() -> None:
+            with listen_scope:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        pump_scope.cancel()
+                        return
+
+        task_group.start_soon(listen)
+        try:
+            reason = await connection.pump(write, first)
+        except (OSError, ClientDisconnect):
+            reason = "disconnected"
+        finally:
+            listen_scope.cancel()
+    if reason in ("done", "shutdown", "lost"):
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, ClientDisconnect):
+            reason = "disconnected"
+    return reason

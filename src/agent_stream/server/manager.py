@@ -1,0 +1,280 @@
+"""``RunManager``: the per-app registry of runs, their options, resume checks and shutdown.
+
+One manager per app (never module-global): it holds the store, the defaults every response
+uses, the runs this process is producing, idempotency keys and the open connections that get a
+``reconnect`` frame at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ..emitter import check_stream_id, new_stream_id, parse_event_id
+from ..errors import ResumeError, UsageError, truncate
+from .memory import MemoryStore
+from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
+from .store import StreamInfo, StreamStore
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["RunManager", "StreamOptions", "parse_cursor"]
+
+logger = logging.getLogger("agent_stream")
+
+_MAX_ID_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """Per-stream behaviour; a manager holds the defaults, a response may override them."""
+
+    disconnect: DisconnectPolicy = "grace"
+    resume_grace_s: float = 30.0
+    heartbeat_s: float = 15.0
+    retry_ms: int = 1000
+    send_timeout_s: float = 30.0
+    debug: bool = False
+    idempotency_ttl_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.disconnect not in ("cancel", "detach", "grace"):
+            raise UsageError(
+                f"disconnect={self.disconnect!r}; use 'cancel', 'detach' or 'grace'",
+                code="invalid-option",
+            )
+        if self.heartbeat_s <= 0 or self.send_timeout_s <= 0 or self.resume_grace_s < 0:
+            raise UsageError(
+                "heartbeat_s and send_timeout_s must be > 0, resume_grace_s >= 0",
+                code="invalid-option",
+            )
+
+    def merged(self, **overrides: Any) -> StreamOptions:
+        """These options with the non-``None`` ``overrides`` applied."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return replace(self, **changes) if changes else self
+
+
+def parse_cursor(value: str) -> tuple[str, int]:
+    """A ``Last-Event-ID`` value -> (stream id, seq); ResumeError ``malformed-id`` otherwise."""
+    parsed = parse_event_id(value) if len(value) <= _MAX_ID_CHARS else None
+    if parsed is None:
+        raise ResumeError(
+            f"Last-Event-ID {truncate(value, 60)} is not of the form <stream_id>:<seq>; "
+            "send the id of the last event received",
+            code="malformed-id",
+        )
+    return parsed
+
+
+class RunManager:
+    """Runs, resume checks and shutdown for one app.
+
+    ``owner`` is the default owner of a request's stream: a string, or a callable given the
+    framework's request (e.g. ``lambda request: request.headers.get("authorization", "")``).
+
+    ``routes_prefix`` is where :func:`~agent_stream.server.starlette.stream_routes` are mounted;
+    it makes the ``resume_url`` / ``stop_url`` each stream announces.
+    """
+
+    def __init__(
+        self,
+        store: StreamStore | None = None,
+        *,
+        options: StreamOptions | None = None,
+        recorder: Recorder | RecorderFunc | None = None,
+        routes_prefix: str = "/api",
+        owner: str | Callable[[Any], str | Awaitable[str]] | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.store: StreamStore = store if store is not None else MemoryStore()
+        self.options = options or StreamOptions()
+        self.recorder = recorder_callable(recorder)
+        self.routes_prefix = routes_prefix.rstrip("/")
+        self.handle_signals = handle_signals
+        self.owner = owner
+        self.runs: dict[str, Run] = {}
+        self.connections: set[Connection] = set()
+        self.runs_started = 0
+        self.is_shutting_down = False
+        self._signals_installed = False
+
+    def resume_path(self, stream_id: str) -> str:
+        return f"{self.routes_prefix}/streams/{stream_id}"
+
+    def stop_path(self, stream_id: str) -> str:
+        return f"{self.routes_prefix}/streams/{stream_id}/stop"
+
+    def stats(self) -> dict[str, int]:
+        """Counters for a health endpoint."""
+        return {
+            "runs_started": self.runs_started,
+            "runs_active": len(self.runs),
+            "connections": len(self.connections),
+        }
+
+    async def start(
+        self,
+        source: Source,
+        *,
+        owner: str = "",
+        stream_id: str | None = None,
+        options: StreamOptions | None = None,
+        recorder: Recorder | RecorderFunc | None = None,
+        meta: dict[str, str] | None = None,
+    ) -> Run:
+        """Register a new run of ``source``; the caller must ``await run.drive()``."""
+        if self.is_shutting_down:
+            raise UsageError("the server is shutting down", code="shutting-down")
+        stream_id = check_stream_id(stream_id) if stream_id is not None else new_stream_id()
+        opts = options or self.options
+        await self.store.create(stream_id, owner=owner, meta=meta)
+        run = Run(
+            stream_id,
+            source,
+            self.store,
+            disconnect=opts.disconnect,
+            resume_grace_s=opts.resume_grace_s,
+            recorder=recorder_callable(recorder) if recorder is not None else self.recorder,
+            debug=opts.debug,
+            on_finish=self._forget,
+        )
+        self.runs[stream_id] = run
+        self.runs_started += 1
+        return run
+
+    def _forget(self, run: Run) -> None:
+        if self.runs.get(run.stream_id) is run:
+            del self.runs[run.stream_id]
+
+    async def claim_idempotency_key(
+        self, key: str, owner: str, stream_id: str, *, ttl_s: float
+    ) -> str:
+        """Bind (owner, key) to ``stream_id`` unless bound; the stream id it is bound to."""
+        digest = hashlib.sha256(f"{owner}\0{key}".encode("utf-8", "replace")).hexdigest()
+        return await self.store.bind_key(f"idem:{digest}", stream_id, ttl_s=ttl_s)
+
+    async def check_resume(self, stream_id: str, seq: int, owner: str) -> StreamInfo:
+        """The stream a resume at ``<stream_id>:<seq>`` may read, or ResumeError.
+
+        Another owner's stream gets the same answer as an unknown one (no existence oracle).
+        """
+        info = await self.store.info(stream_id)
+        if info is None or info.owner != owner:
+            raise ResumeError(
+                f"no stream {stream_id!r} here: unknown, expired or not yours; start a new run",
+                code="unknown-stream",
+                last_event_id=f"{stream_id}:{seq}",
+            )
+        if seq > info.last_seq:
+            raise ResumeError(
+                f"Last-Event-ID {stream_id}:{seq} is past the stream's last event "
+                f"{stream_id}:{info.last_seq}",
+                code="malformed-id",
+                last_event_id=f"{stream_id}:{seq}",
+            )
+        if seq + 1 < info.earliest_seq:
+            raise ResumeError(
+                f"events after {stream_id}:{seq} were trimmed; the earliest available is "
+                f"{stream_id}:{info.earliest_seq}",
+                code="expired",
+                last_event_id=f"{stream_id}:{seq}",
+                earliest_id=f"{stream_id}:{info.earliest_seq}",
+            )
+        return info
+
+    async def stop(self, stream_id: str, owner: str, *, timeout_s: float = 5.0) -> bool:
+        """Cancel the run now (its partial output stays; it ends with ``done{cancelled}``).
+
+        Returns False when it had already ended; raises ResumeError ``unknown-stream`` for an
+        unknown or foreign stream.
+        """
+        info = await self.check_resume(stream_id, 0, owner) if stream_id else None
+        run = self.runs.get(stream_id)
+        if run is None or info is None or info.is_done:
+            return False
+        run.cancel("cancelled")
+        with anyio.move_on_after(timeout_s):
+            await run.wait_finished()
+        return True
+
+    # Graceful shutdown
+
+    def install_signal_handlers(self) -> None:
+        """Chain SIGTERM/SIGINT so open streams get ``reconnect`` before the server drains.
+
+        Called on the first connection (asyncio, main thread only). Servers usually wait for
+        open responses before running the lifespan shutdown, which endless streams never end,
+        so the lifespan is too late to start this; call :meth:`shutdown` yourself elsewhere.
+        """
+        if self._signals_installed or not self.handle_signals:
+            return
+        self._signals_installed = True
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+
+            def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.shutdown)
+                if callable(previous):
+                    previous(signum, frame)
+                elif previous == signal.SIG_DFL and signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+
+            signal.signal(sig, handler)
+
+    def shutdown(self) -> None:
+        """Tell every open connection to send ``reconnect`` and close; cancel local runs.
+
+        Runs end with ``done{reason: "interrupted"}`` (in a shared store, a resumer on another
+        process then sees a proper end).
+        """
+        if self.is_shutting_down:
+            return
+        self.is_shutting_down = True
+        logger.info(
+            "agent-stream shutting down: %d connection(s), %d run(s)",
+            len(self.connections),
+            len(self.runs),
+        )
+        for connection in list(self.connections):
+            connection.interrupt()
+        for run in list(self.runs.values()):
+            run.cancel("interrupted")
+
+    @classmethod
+    def for_app(cls, app: object, **kwargs: Any) -> RunManager:
+        """The manager stored on ``app.state`` (a Starlette/FastAPI app), made on first use."""
+        state = getattr(app, "state", None)
+        if state is None:
+            raise UsageError(
+                "no app with a .state in the ASGI scope; pass manager=RunManager(...) explicitly",
+                code="no-manager",
+            )
+        manager = getattr(state, "agent_stream", None)
+        if manager is None:
+            manager = cls(**kwargs)
+            state.agent_stream = manager
+        elif kwargs:
+            raise UsageError(
+                "this app already has an agent-stream RunManager; configure it once",
+                code="manager-exists",
+            )
+        if not isinstance(manager, RunManager):
+            raise UsageError("app.state.agent_stream is not a RunManager", code="no-manager")
+        return manager

@@ -1,0 +1,222 @@
+"""``MemoryStore``: the default replay store, in this process's memory.
+
+Bounded per stream (``max_events``, ``max_bytes``: the oldest events are trimmed) and in total
+(``max_total_bytes``: ended streams are evicted oldest first, then the growing stream is
+trimmed). A stream is forgotten ``ttl_s`` after its ``done``. Nothing survives the process;
+use ``RedisStore`` to resume across processes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+
+import anyio
+
+from ..errors import ResumeError, UsageError
+from .store import ReadResult, StoredEvent, StreamInfo
+
+__all__ = ["MemoryStore"]
+
+
+class _Stream:
+    __slots__ = ("base_seq", "events", "is_done", "meta", "nbytes", "owner", "waiter")
+
+    def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
+        self.owner = owner
+        self.meta = dict(meta)
+        self.events: list[StoredEvent] = []
+        self.base_seq = 1  # seq of events[0]
+        self.nbytes = 0
+        self.is_done = False
+        self.waiter: anyio.Event | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self.base_seq + len(self.events) - 1
+
+    def wake(self) -> None:
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
+
+
+class MemoryStore:
+    """In-process :class:`~agent_stream.server.store.StreamStore` (one per app, not global)."""
+
+    def __init__(
+        self,
+        *,
+        max_events: int = 100_000,
+        max_bytes: int = 32 << 20,
+        max_total_bytes: int = 512 << 20,
+        ttl_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_events < 1 or max_bytes < 1 or max_total_bytes < 1 or ttl_s < 0:
+            raise UsageError("MemoryStore bounds must be positive", code="invalid-option")
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.max_total_bytes = max_total_bytes
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._streams: dict[str, _Stream] = {}
+        self._ended: OrderedDict[str, float] = OrderedDict()  # stream id -> expiry, in done order
+        self._keys: dict[str, tuple[str, float]] = {}
+        self._total_bytes = 0
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of frames held over all streams."""
+        return self._total_bytes
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._ended:
+            stream_id, expiry = next(iter(self._ended.items()))
+            if expiry > now:
+                break
+            self._drop(stream_id)
+
+    def _drop(self, stream_id: str) -> None:
+        self._ended.pop(stream_id, None)
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            self._total_bytes -= stream.nbytes
+            stream.wake()
+
+    def _get(self, stream_id: str) -> _Stream:
+        self._expire()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise ResumeError(f"no stream {stream_id!r} here (unknown or expired)")
+        return stream
+
+    async def create(
+        self, stream_id: str, *, owner: str, meta: Mapping[str, str] | None = None
+    ) -> None:
+        self._expire()
+        if stream_id in self._streams:
+            raise UsageError(f"stream {stream_id!r} already exists", code="stream-exists")
+        self._streams[stream_id] = _Stream(owner, meta or {})
+
+    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise UsageError(f"append to unknown stream {stream_id!r}", code="unknown-stream")
+        if stream.is_done:
+            raise UsageError(
+                f"stream {stream_id!r} ended with 'done'; nothing can follow it",
+                code="append-after-done",
+            )
+        expected = stream.last_seq + 1
+        added = 0
+        for event in events:
+            if event.seq != expected:
+                raise UsageError(
+                    f"stream {stream_id!r} expects seq {expected}, got {event.seq}",
+                    code="seq-gap",
+                )
+            expected += 1
+            added += len(event.frame)
+            stream.events.append(event)
+            if event.type == "done":
+                stream.is_done = True
+                self._ended[stream_id] = self._clock() + self.ttl_s
+                break
+        stream.nbytes += added
+        self._total_bytes += added
+        if len(stream.events) > self.max_events or stream.nbytes > self.max_bytes:
+            self._trim(stream, self.max_events, self.max_bytes)
+        if self._total_bytes > self.max_total_bytes:
+            self._evict(stream_id, stream)
+        stream.wake()
+
+    def _trim(self, stream: _Stream, max_events: int, max_bytes: int) -> None:
+        # Trim in chunks of 1/8 so that a full stream does not pay an O(n) delete per append.
+        events = stream.events
+        cut = max(0, len(events) - max_events)
+        if cut:
+            cut = min(len(events) - 1, cut + max_events // 8)
+        removed = sum(len(e.frame) for e in events[:cut])
+        while stream.nbytes - removed > max_bytes and cut < len(events) - 1:
+            removed += len(events[cut].frame)
+            cut += 1
+        if cut:
+            del events[:cut]
+            stream.base_seq += cut
+            stream.nbytes -= removed
+            self._total_bytes -= removed
+
+    def _evict(self, stream_id: str, stream: _Stream) -> None:
+        for ended_id in list(self._ended):
+            if self._total_bytes <= self.max_total_bytes:
+                return
+            if ended_id != stream_id:
+                self._drop(ended_id)
+        excess = self._total_bytes - self.max_total_bytes
+        if excess > 0:
+            self._trim(stream, len(stream.events), max(1, stream.nbytes - excess))
+
+    async def read(
+        self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
+    ) -> ReadResult:
+        stream = self._get(stream_id)
+        if after_seq > stream.last_seq:
+            raise ResumeError(
+                f"cursor {stream_id}:{after_seq} is past the stream's last event "
+                f"{stream_id}:{stream.last_seq}",
+                code="malformed-id",
+                last_event_id=f"{stream_id}:{after_seq}",
+            )
+        if after_seq == stream.last_seq and not stream.is_done and wait_s > 0:
+            waiter = stream.waiter
+            if waiter is None:
+                waiter = stream.waiter = anyio.Event()
+            with anyio.move_on_after(wait_s):
+                await waiter.wait()
+            stream = self._get(stream_id)
+        if after_seq + 1 < stream.base_seq:
+            raise ResumeError(
+                f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
+                f"{stream_id}:{stream.base_seq}",
+                code="expired",
+                last_event_id=f"{stream_id}:{after_seq}",
+                earliest_id=f"{stream_id}:{stream.base_seq}",
+            )
+        start = after_seq + 1 - stream.base_seq
+        events = stream.events[start : start + limit]
+        return ReadResult(events, stream.is_done, stream.last_seq)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        self._expire()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return None
+        return StreamInfo(
+            stream_id=stream_id,
+            owner=stream.owner,
+            last_seq=stream.last_seq,
+            earliest_seq=stream.base_seq,
+            is_done=stream.is_done,
+            meta=stream.meta,
+        )
+
+    async def bind_key(self, key: str, stream_id: str, *, ttl_s: float) -> str:
+        now = self._clock()
+        bound = self._keys.get(key)
+        if bound is not None and bound[1] > now and bound[0] in self._streams:
+            return bound[0]
+        if len(self._keys) > 4 * max(16, len(self._streams)):
+            self._keys = {k: v for k, v in self._keys.items() if v[1] > now}
+        self._keys[key] = (stream_id, now + ttl_s)
+        return stream_id
+
+    async def aclose(self) -> None:
+        for stream_id in list(self._streams):
+            self._drop(stream_id)
+        self._keys.clear()

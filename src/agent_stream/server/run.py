@@ -1,0 +1,332 @@
+"""A run: the producer task that turns an agent's output into stored, numbered events.
+
+Framework-neutral (core + anyio). A :class:`Run` iterates its source and appends each event to
+the store *before* any connection can send it; connections read from the store at their own
+pace (see :mod:`agent_stream.server.connection`). Whatever happens, the stream ends with
+exactly one ``done``:
+
+- the source raised: ``error`` (type, message; the traceback only with ``debug=True``), then
+  ``done{reason: "error"}``;
+- the source ended without ``done``: ``done{reason: "completed"}`` is appended;
+- the source yields a second ``done`` (or anything after the first): dropped, and the source is
+  still drained so code after its last ``yield`` runs;
+- the run is cancelled (disconnect policy, stop, shutdown): the agent's ``finally`` runs, then
+  ``done{reason: "cancelled"}`` (``"interrupted"`` at shutdown) lands in the store and the
+  recording even if nobody reads.
+
+A source is an async iterable of typed events (``Token(text=...)``) or of SSE frames as
+``AgentStreamEmitter`` writes them (``str`` or ``bytes``); frames are parsed, validated and
+renumbered with this stream's id.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterable, Callable
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
+
+import anyio
+import msgspec
+
+from ..errors import UsageError, truncate
+from ..events import AgentEvent, Done, DoneReason, Error, JSONValue, encode_data, parse_event
+from .store import StoredEvent, StreamStore
+
+
+class _ServerSentEvent(Protocol):
+    @property
+    def event(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> list[_ServerSentEvent]: ...
+    def close(self) -> list[_ServerSentEvent]: ...
+
+
+def _sse_decoder() -> _Decoder:
+    decoder: _Decoder = importlib.import_module("agent_stream.sse").SSEDecoder()
+    return decoder
+
+
+__all__ = [
+    "DisconnectPolicy",
+    "Recorder",
+    "RecorderFunc",
+    "Run",
+    "Source",
+    "SourceItem",
+]
+
+logger = logging.getLogger("agent_stream")
+
+SourceItem: TypeAlias = AgentEvent | str | bytes
+Source: TypeAlias = AsyncIterable[SourceItem]
+DisconnectPolicy: TypeAlias = Literal["cancel", "detach", "grace"]
+
+# Let connections run between events of a source that never awaits anything real.
+_YIELD_EVERY = 32
+_DONE_APPEND_TIMEOUT_S = 5.0
+_RESERVED_TYPES = frozenset({"start", "reconnect"})
+
+
+@runtime_checkable
+class Recorder(Protocol):
+    """Receives every stored event, in order, from inside the event loop.
+
+    ``record`` must not block: buffer the line and write it from a thread or a background
+    task. ``data`` is the event's compact JSON; ``elapsed_ms`` counts from the run's start.
+    """
+
+    def record(
+        self, stream_id: str, seq: int, event_type: str, data: bytes, elapsed_ms: float
+    ) -> None: ...
+
+
+RecorderFunc: TypeAlias = Callable[[str, int, str, bytes, float], None]
+
+
+def recorder_callable(recorder: Recorder | RecorderFunc | None) -> RecorderFunc | None:
+    """The function to call for each event, from a :class:`Recorder` or a plain callable."""
+    if recorder is None:
+        return None
+    if isinstance(recorder, Recorder):
+        return recorder.record
+    return recorder
+
+
+class _FrameParser:
+    """SSE frames (as ``AgentStreamEmitter`` writes them) -> (type, JSON data) pairs."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self) -> None:
+        self._decoder: _Decoder | None = None
+
+    def feed(self, chunk: str | bytes) -> list[tuple[str, bytes]]:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        if self._decoder is None:
+            pair = _parse_whole_frame(text)
+            if pair is not None:
+                return [pair]
+            self._decoder = _sse_decoder()
+        return [(ev.event, ev.data.encode()) for ev in self._decoder.feed(text.encode())]
+
+    def close(self) -> list[tuple[str, bytes]]:
+        if self._decoder is None:
+            return []
+        return [(ev.event, ev.data.encode()) for ev in self._decoder.close()]
+
+
+def _parse_whole_frame(text: str) -> tuple[str, bytes] | None:
+    # Fast path for exactly one complete frame with LF line ends and one data line; anything
+    # else (several frames, split frames, CR, comments) goes through the full SSE decoder.
+    if not text.endswith("\n\n") or "\r" in text:
+        return None
+    event_type = "message"
+    data: str | None = None
+    for line in text[:-2].split("\n"):
+        if line.startswith("data: "):
+            if data is not None:
+                return None
+            data = line[6:]
+        elif line.startswith("event: "):
+            event_type = line[7:]
+        elif not line.startswith("id: "):
+            return None
+    if data is None:
+        return None
+    return event_type, data.encode()
+
+
+def _checked(event_type: str, data: bytes) -> bytes:
+    # Frames from user code are validated once here, so a client never sees a payload the
+    # schema rejects; the JSON is re-encoded compactly only when it is not already one line.
+    if event_type in _RESERVED_TYPES:
+        raise UsageError(
+            f"the source yielded a {event_type!r} event; the server sends those itself",
+            code="reserved-event",
+        )
+    parse_event(event_type, data)
+    if b"\n" in data or b"\r" in data:
+        return msgspec.json.encode(msgspec.json.decode(data))
+    return data
+
+
+class Run:
+    """One agent run: owns the producer task and the stream's ending.
+
+    Made by :class:`~agent_stream.server.manager.RunManager`; some task must ``await
+    run.drive()`` (the response that started it does).
+    """
+
+    def __init__(
+        self,
+        stream_id: str,
+        source: Source,
+        store: StreamStore,
+        *,
+        disconnect: DisconnectPolicy = "grace",
+        resume_grace_s: float = 30.0,
+        recorder: RecorderFunc | None = None,
+        debug: bool = False,
+        on_finish: Callable[[Run], None] | None = None,
+    ) -> None:
+        self.stream_id = stream_id
+        self.source = source
+        self.store = store
+        self.disconnect = disconnect
+        self.resume_grace_s = resume_grace_s
+        self.debug = debug
+        self._recorder = recorder
+        self._on_finish = on_finish
+        self._scope = anyio.CancelScope()
+        self._cancel_reason: DoneReason = "cancelled"
+        self._seq = 0
+        self._done_seen = False
+        self._started_at = time.monotonic()
+        self._finished = anyio.Event()
+        self._changed = anyio.Event()
+        self._is_driving = False
+        self.attached = 0
+
+    @property
+    def seq(self) -> int:
+        """Seq of the last stored event."""
+        return self._seq
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the producer has stopped and ``done`` is stored."""
+        return self._finished.is_set()
+
+    async def wait_finished(self) -> None:
+        await self._finished.wait()
+
+    def cancel(self, reason: DoneReason = "cancelled") -> None:
+        """Cancel the agent now; the stream ends with ``done{reason}`` after its partial output."""
+        if not self._scope.cancel_called:
+            self._cancel_reason = reason
+            self._scope.cancel()
+
+    async def _store(self, event_type: str, data: bytes) -> None:
+        if self._done_seen:
+            logger.debug("stream %s: dropped %r after 'done'", self.stream_id, event_type)
+            return
+        seq = self._seq + 1
+        await self.store.append(
+            self.stream_id, (StoredEvent.build(self.stream_id, seq, event_type, data),)
+        )
+        self._seq = seq
+        if event_type == "done":
+            self._done_seen = True
+        if self._recorder is not None:
+            elapsed_ms = (time.monotonic() - self._started_at) * 1000.0
+            self._recorder(self.stream_id, seq, event_type, data, elapsed_ms)
+
+    async def _consume(self) -> None:
+        parser: _FrameParser | None = None
+        count = 0
+        async for item in self.source:
+            if isinstance(item, str | bytes):
+                if parser is None:
+                    parser = _FrameParser()
+                for event_type, data in parser.feed(item):
+                    await self._store(event_type, _checked(event_type, data))
+            else:
+                if item.type in _RESERVED_TYPES:
+                    _checked(item.type, b"")
+                await self._store(item.type, encode_data(item))
+            count += 1
+            if count % _YIELD_EVERY == 0:
+                await anyio.lowlevel.checkpoint()
+        if parser is not None:
+            for event_type, data in parser.close():
+                await self._store(event_type, _checked(event_type, data))
+
+    async def _fail(self, exc: Exception) -> None:
+        details: dict[str, JSONValue] = {}
+        if self.debug:
+            details["traceback"] = "".join(traceback.format_exception(exc))
+        error = Error(
+            error_type=type(exc).__name__,
+            message=str(exc) or type(exc).__name__,
+            details=details,
+        )
+        await self._store("error", encode_data(error))
+
+    async def drive(self) -> None:
+        """Run the source to its end (or cancellation) and store exactly one ``done``."""
+        if self._is_driving:
+            raise UsageError(f"run {self.stream_id!r} is already being driven", code="run-driven")
+        self._is_driving = True
+        reason: DoneReason = "completed"
+        try:
+            with self._scope:
+                try:
+                    await self._consume()
+                except Exception as exc:  # the one place an agent's crash becomes error + done
+                    logger.warning(
+                        "agent of stream %s raised %s: %s",
+                        self.stream_id,
+                        type(exc).__name__,
+                        truncate(str(exc), 200),
+                        exc_info=self.debug,
+                    )
+                    reason = "error"
+                    if not self._done_seen:
+                        await self._fail(exc)
+            if self._scope.cancelled_caught:
+                reason = self._cancel_reason
+        except BaseException:
+            reason = self._cancel_reason
+            raise
+        finally:
+            try:
+                if not self._done_seen:
+                    with (
+                        anyio.CancelScope(shield=True),
+                        anyio.move_on_after(_DONE_APPEND_TIMEOUT_S),
+                    ):
+                        await self._store("done", encode_data(Done(reason=reason)))
+            finally:
+                self._finished.set()
+                self._notify()
+                if self._on_finish is not None:
+                    self._on_finish(self)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def attach(self) -> None:
+        """A connection started reading this run."""
+        self.attached += 1
+        self._notify()
+
+    async def release(self) -> None:
+        """A connection stopped reading; apply the disconnect policy if it was the last.
+
+        With ``grace`` this waits (in the caller's task) up to ``resume_grace_s`` for a
+        connection to re-attach before cancelling.
+        """
+        self.attached -= 1
+        if self.attached > 0 or self.is_finished or self.disconnect == "detach":
+            return
+        if self.disconnect == "cancel":
+            self.cancel()
+            return
+        with anyio.move_on_after(self.resume_grace_s):
+            while self.attached == 0 and not self.is_finished:
+                await self._changed.wait()
+        if self.attached == 0 and not self.is_finished:
+            logger.info(
+                "stream %s: no client re-attached within %ss; cancelling the run",
+                self.stream_id,
+                self.resume_grace_s,
+            )
+            self.cancel()

@@ -1,0 +1,335 @@
+"""``AgentStreamResponse`` for Starlette and FastAPI, and the resume / stop routes.
+
+Example::
+
+    from agent_stream import Token
+    from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
+
+    async def agent(text):
+        for word in text.split():
+            yield Token(text=word + " ")
+
+    async def chat(request):
+        body = await request.json()
+        return AgentStreamResponse(agent(body["message"]))
+
+    app = Starlette(routes=[Route("/api/chat", chat, methods=["POST"])])
+    mount_stream_routes(app)   # GET /api/streams/{id} (resume), POST /api/streams/{id}/stop
+
+The same request sent again with ``Last-Event-ID: <stream_id>:<seq>`` resumes the stream
+instead of starting a new run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeAlias
+
+import anyio
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from ..emitter import new_stream_id
+from ..errors import AgentStreamError, ResumeError, UsageError
+from ._asgi import error_body, error_status, send_json_error, serve, stream_headers
+from .connection import Connection, priming_frame
+from .manager import RunManager, StreamOptions, parse_cursor
+from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source
+from .store import StreamStore
+
+__all__ = ["AgentStreamResponse", "Owner", "mount_stream_routes", "stream_routes"]
+
+logger = logging.getLogger("agent_stream")
+
+Owner: TypeAlias = str | Callable[[Request], str | Awaitable[str]]
+
+_IDEMPOTENCY_KEY_MAX = 200
+
+
+async def resolve_owner(owner: Owner | None, manager: RunManager, request: Request) -> str:
+    """The owner string of a request: ``owner`` if given, else the manager's, else ``""``."""
+    if owner is None:
+        owner = manager.owner
+    if owner is None:
+        return ""
+    if isinstance(owner, str):
+        return owner
+    value = owner(request)
+    if inspect.isawaitable(value):
+        value = await value
+    return str(value)
+
+
+async def _aclose(source: object) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+class AgentStreamResponse(Response):
+    """A resumable agent stream as a Starlette response.
+
+    ``source`` is an async iterable of typed events or of frames from ``AgentStreamEmitter``.
+    Options left as ``None`` come from the app's :class:`RunManager` (``app.state.agent_stream``,
+    made on first use). With ``source=None`` the response only resumes (``last_event_id=`` or
+    the request's ``Last-Event-ID``). Also usable as FastAPI's ``response_class=`` for a path
+    operation that yields events.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        source: Source | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        media_type: str | None = None,
+        background: BackgroundTask | None = None,
+        *,
+        content: Source | None = None,
+        manager: RunManager | None = None,
+        store: StreamStore | None = None,
+        stream_id: str | None = None,
+        owner: Owner | None = None,
+        disconnect: DisconnectPolicy | None = None,
+        resume_grace_s: float | None = None,
+        heartbeat_s: float | None = None,
+        retry_ms: int | None = None,
+        send_timeout_s: float | None = None,
+        recorder: Recorder | RecorderFunc | None = None,
+        debug: bool | None = None,
+        last_event_id: str | None = None,
+    ) -> None:
+        self.source = source if source is not None else content
+        self.status_code = status_code
+        self.background = background
+        self.extra_headers = dict(headers or {})
+        self.manager = manager
+        self.store = store
+        self.stream_id = stream_id
+        self.owner = owner
+        self.recorder = recorder
+        self.last_event_id = last_event_id
+        self._overrides: dict[str, Any] = {
+            "disconnect": disconnect,
+            "resume_grace_s": resume_grace_s,
+            "heartbeat_s": heartbeat_s,
+            "retry_ms": retry_ms,
+            "send_timeout_s": send_timeout_s,
+            "debug": debug,
+        }
+        self.init_headers(self.extra_headers)
+        StreamOptions().merged(**self._overrides)  # validate early, where the caller is
+
+    def render(self, content: Any) -> bytes:
+        return b""
+
+    def _manager(self, scope: Scope) -> RunManager:
+        if self.manager is not None:
+            return self.manager
+        manager = RunManager.for_app(scope.get("app"))
+        if self.store is not None and manager.store is not self.store:
+            if manager.runs_started == 0 and not manager.connections:
+                manager.store = self.store
+            else:
+                raise UsageError(
+                    "store= differs from the store of this app's RunManager; make one "
+                    "RunManager(store) and pass manager= (or set app.state.agent_stream)",
+                    code="store-mismatch",
+                )
+        return manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        manager = self._manager(scope)
+        try:
+            await self._respond(manager, scope, receive, send)
+        finally:
+            if self.background is not None:
+                await self.background()
+
+    async def _respond(
+        self, manager: RunManager, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        request = Request(scope, receive)
+        options = manager.options.merged(**self._overrides)
+        source = self.source
+        run: Run | None = None
+        try:
+            owner = await resolve_owner(self.owner, manager, request)
+            cursor_text = self.last_event_id
+            if cursor_text is None:
+                header = request.headers.get("last-event-id")
+                if header is not None and header.strip():
+                    cursor_text = header
+            if cursor_text is not None:
+                stream_id, cursor = parse_cursor(cursor_text)
+                if self.stream_id is not None and stream_id != self.stream_id:
+                    raise ResumeError(
+                        f"Last-Event-ID names stream {stream_id!r}, not {self.stream_id!r}",
+                        code="malformed-id",
+                    )
+                await manager.check_resume(stream_id, cursor, owner)
+                resumed = True
+            else:
+                if source is None:
+                    raise UsageError(
+                        "nothing to stream: no source and no Last-Event-ID to resume",
+                        code="invalid-request",
+                    )
+                stream_id, cursor, resumed, run = await self._start(
+                    manager, request, source, owner, options
+                )
+        except AgentStreamError as exc:
+            if run is None and source is not None:
+                await _aclose(source)
+            await send_json_error(send, exc)
+            return
+        if run is None and source is not None:
+            # A resume or a retried start never runs the new request's agent.
+            await _aclose(source)
+        await self._stream(manager, stream_id, cursor, resumed, run, options, receive, send)
+
+    async def _start(
+        self,
+        manager: RunManager,
+        request: Request,
+        source: Source,
+        owner: str,
+        options: StreamOptions,
+    ) -> tuple[str, int, bool, Run | None]:
+        stream_id = self.stream_id or new_stream_id()
+        key = request.headers.get("idempotency-key")
+        if key:
+            if len(key) > _IDEMPOTENCY_KEY_MAX:
+                raise UsageError(
+                    f"Idempotency-Key is longer than {_IDEMPOTENCY_KEY_MAX} characters",
+                    code="invalid-request",
+                )
+            bound = await manager.claim_idempotency_key(
+                key, owner, stream_id, ttl_s=options.idempotency_ttl_s
+            )
+            if bound != stream_id:
+                await self._await_created(manager, bound)
+                await manager.check_resume(bound, 0, owner)
+                return bound, 0, True, None
+        run = await manager.start(
+            source,
+            owner=owner,
+            stream_id=stream_id,
+            options=options,
+            recorder=self.recorder,
+        )
+        return stream_id, 0, False, run
+
+    @staticmethod
+    async def _await_created(manager: RunManager, stream_id: str) -> None:
+        # The first request holding an Idempotency-Key binds it just before creating its
+        # stream; a retry racing it waits (bounded) for that stream to appear.
+        with anyio.move_on_after(2.0):
+            # another process may be the creator, so there is no local event to wait on
+            while await manager.store.info(stream_id) is None:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+
+    async def _stream(
+        self,
+        manager: RunManager,
+        stream_id: str,
+        cursor: int,
+        resumed: bool,
+        run: Run | None,
+        options: StreamOptions,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        manager.install_signal_handlers()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": stream_headers(manager, stream_id, self.extra_headers),
+            }
+        )
+        first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
+        connection = Connection(manager, stream_id, cursor, options)
+        attached = run if run is not None else manager.runs.get(stream_id)
+        async with anyio.create_task_group() as task_group:
+            if run is not None:
+                task_group.start_soon(run.drive)
+            if attached is not None:
+                attached.attach()
+            try:
+                await serve(connection, first, receive, send, task_group)
+            finally:
+                if attached is not None:
+                    with anyio.CancelScope(shield=True):
+                        await attached.release()
+
+
+def stream_routes(
+    manager: RunManager | None = None, *, prefix: str | None = None, owner: Owner | None = None
+) -> list[BaseRoute]:
+    """``GET {prefix}/streams/{stream_id}`` (resume) and ``POST .../stop`` as Starlette routes.
+
+    Resume takes the cursor from ``Last-Event-ID`` or ``?last_event_id=``; without either it
+    replays from the start. Stop answers ``{"stopped": true}`` (``false`` if already ended);
+    an unknown or foreign stream gets 404.
+    """
+    base = (prefix if prefix is not None else manager.routes_prefix if manager else "/api").rstrip(
+        "/"
+    )
+
+    def manager_of(request: Request) -> RunManager:
+        return manager if manager is not None else RunManager.for_app(request.app)
+
+    async def resume(request: Request) -> Response:
+        stream_id = request.path_params["stream_id"]
+        cursor = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        if cursor is None or not cursor.strip():
+            cursor = f"{stream_id}:0"
+        return AgentStreamResponse(
+            None,
+            manager=manager_of(request),
+            owner=owner,
+            stream_id=stream_id,
+            last_event_id=cursor,
+        )
+
+    async def stop(request: Request) -> Response:
+        active = manager_of(request)
+        stream_id = request.path_params["stream_id"]
+        try:
+            who = await resolve_owner(owner, active, request)
+            stopped = await active.stop(stream_id, who)
+        except AgentStreamError as exc:
+            return Response(error_body(exc), error_status(exc), media_type="application/json")
+        return JSONResponse({"stopped": stopped})
+
+    return [
+        Route(f"{base}/streams/{{stream_id}}", resume, methods=["GET"]),
+        Route(f"{base}/streams/{{stream_id}}/stop", stop, methods=["POST"]),
+    ]
+
+
+def mount_stream_routes(
+    app: Any,
+    manager: RunManager | None = None,
+    *,
+    owner: Owner | None = None,
+) -> RunManager:
+    """Add the resume and stop routes to a Starlette/FastAPI ``app``; returns its manager.
+
+    Without ``manager`` the app's manager (``app.state.agent_stream``) is used or made.
+    """
+    if manager is None:
+        manager = RunManager.for_app(app)
+    else:
+        app.state.agent_stream = manager
+    if owner is not None and manager.owner is None:
+        manager.owner = owner
+    app.router.routes.extend(stream_routes(manager, owner=owner))
+    return manager

@@ -1,0 +1,101 @@
+"""The replay store interface: where a run's events wait for the connections that read them.
+
+A run appends every event to its stream *before* any byte of it is sent; each connection reads
+after its own cursor at its own pace. The interface is small and async so that it maps onto
+Redis Streams one call each: ``append`` ~ ``XADD``, ``read`` ~ ``XRANGE`` (exclusive start)
+then ``XREAD BLOCK`` from the last delivered id, retention ~ ``EXPIRE`` after ``done``.
+
+Semantics every implementation keeps:
+
+- ``create`` registers a stream with its owner; ids are never reused while retained.
+- ``append`` stores events in seq order. Appending a ``done`` closes the stream: the retention
+  clock (``ttl_s``) starts and later appends raise :class:`~agent_stream.errors.UsageError`.
+- ``read(after_seq)`` returns the events with seq > ``after_seq`` in order, or, when there are
+  none yet and the stream is open, waits up to ``wait_s`` for some. A cursor before the oldest
+  retained event raises :class:`~agent_stream.errors.ResumeError` ``expired`` naming the
+  earliest id, never a silent partial replay; an unknown stream raises ``unknown-stream``.
+- A store that cannot be reached raises :class:`~agent_stream.errors.StoreUnavailableError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from ..emitter import encode_frame_bytes
+
+__all__ = ["ReadResult", "StoredEvent", "StreamInfo", "StreamStore"]
+
+
+class StoredEvent(NamedTuple):
+    """One event of a stream: its seq, SSE event name, compact JSON data and wire frame."""
+
+    seq: int
+    type: str
+    data: bytes
+    frame: bytes
+
+    @classmethod
+    def build(cls, stream_id: str, seq: int, event_type: str, data: bytes) -> StoredEvent:
+        """The event with its ``id: <stream_id>:<seq>`` frame encoded once."""
+        return cls(
+            seq, event_type, data, encode_frame_bytes(event_type, data, f"{stream_id}:{seq}")
+        )
+
+
+class ReadResult(NamedTuple):
+    """What ``read`` found: events after the cursor, and whether the stream has ended."""
+
+    events: Sequence[StoredEvent]
+    is_done: bool
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """What the store knows about a stream (its owner is re-checked on every resume)."""
+
+    stream_id: str
+    owner: str
+    last_seq: int
+    earliest_seq: int
+    """Seq of the oldest event still retained (``last_seq + 1`` when none are)."""
+    is_done: bool
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class StreamStore(Protocol):
+    """Async replay buffer shared by a run (producer) and its connections (consumers)."""
+
+    async def create(
+        self, stream_id: str, *, owner: str, meta: Mapping[str, str] | None = None
+    ) -> None:
+        """Register a new, empty stream. Raises UsageError if ``stream_id`` is taken."""
+        ...
+
+    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+        """Store ``events`` (consecutive seqs) at the end of the stream."""
+        ...
+
+    async def read(
+        self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
+    ) -> ReadResult:
+        """Up to ``limit`` events with seq > ``after_seq``, waiting up to ``wait_s`` for one."""
+        ...
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        """The stream's owner and bounds; ``None`` for an unknown or expired stream."""
+        ...
+
+    async def bind_key(self, key: str, stream_id: str, *, ttl_s: float) -> str:
+        """Bind an idempotency ``key`` to ``stream_id`` unless already bound; the bound id.
+
+        Like ``SET key stream_id NX EX ttl`` followed by ``GET``: the first binder wins.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and timers."""
+        ...

@@ -1,0 +1,139 @@
+"""A test app with configurable agents, run under uvicorn by the server tests.
+
+``GET|POST /chat?tag=T&n=..`` streams a scripted agent; query knobs:
+``n`` token count, ``delay_ms`` between tokens, ``first_delay_s`` before the first event,
+``fail_after`` raise after that many tokens, ``end`` = ``done`` | ``none`` | ``double``,
+``style`` = ``typed`` | ``frames`` (the original emitter style), ``disconnect``, ``grace_s``,
+``heartbeat_s``, ``send_timeout_s``. Each agent counts ``started`` / ``finally`` under its tag;
+``GET /wait/T?key=finally&value=1&timeout_s=5`` long-polls until a counter reaches a value.
+Env: ``TEST_GZIP=1`` wraps the app in GZipMiddleware, ``TEST_BASEHTTP=1`` adds a
+BaseHTTPMiddleware.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agent_stream import AgentStreamEmitter, Done, Token
+from agent_stream.server import MemoryStore, RunManager, SourceItem, StreamOptions
+from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
+
+
+class Counters:
+    def __init__(self) -> None:
+        self.values: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self._changed = anyio.Event()
+
+    def bump(self, tag: str, key: str) -> None:
+        self.values[tag][key] += 1
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def wait(self, tag: str, key: str, value: int, timeout_s: float) -> bool:
+        with anyio.move_on_after(timeout_s):
+            while self.values[tag][key] < value:
+                await self._changed.wait()
+            return True
+        return False
+
+
+def agent(request: Request, counters: Counters) -> AsyncIterator[SourceItem]:
+    q = request.query_params
+    tag = q.get("tag", "default")
+    n = int(q.get("n", "3"))
+    delay_s = float(q.get("delay_ms", "0")) / 1000
+    first_delay_s = float(q.get("first_delay_s", "0"))
+    fail_after = int(q["fail_after"]) if "fail_after" in q else None
+    end = q.get("end", "done")
+    frames = q.get("style") == "frames"
+
+    async def run() -> AsyncIterator[SourceItem]:
+        counters.bump(tag, "started")
+        emitter = AgentStreamEmitter()
+        try:
+            if first_delay_s:
+                await anyio.sleep(first_delay_s)
+            for i in range(n):
+                if fail_after is not None and i == fail_after:
+                    raise RuntimeError(f"agent failed after {i} tokens")
+                text = q.get("text", f"t{i} ")
+                yield emitter.token(text) if frames else Token(text=text)
+                if delay_s:
+                    await anyio.sleep(delay_s)
+            if end in ("done", "double"):
+                yield emitter.done(num_turns=1) if frames else Done(num_turns=1)
+            if end == "double":
+                # a second emitter: ours refuses to emit after 'done'
+                yield AgentStreamEmitter().done() if frames else Done()
+                yield Token(text="after done")
+                counters.bump(tag, "drained")
+        finally:
+            counters.bump(tag, "finally")
+
+    return run()
+
+
+def create_app() -> Starlette:
+    counters = Counters()
+    manager = RunManager(
+        MemoryStore(max_events=int(os.environ.get("TEST_MAX_EVENTS", "100000"))),
+        options=StreamOptions(heartbeat_s=float(os.environ.get("TEST_HEARTBEAT_S", "15"))),
+        owner=lambda request: request.headers.get("authorization", ""),
+    )
+
+    async def chat(request: Request) -> Response:
+        q = request.query_params
+        if request.method == "POST":
+            await request.body()
+        return AgentStreamResponse(
+            agent(request, counters),
+            manager=manager,
+            disconnect=q.get("disconnect"),  # type: ignore[arg-type]
+            resume_grace_s=float(q["grace_s"]) if "grace_s" in q else None,
+            heartbeat_s=float(q["heartbeat_s"]) if "heartbeat_s" in q else None,
+            send_timeout_s=float(q["send_timeout_s"]) if "send_timeout_s" in q else None,
+        )
+
+    async def wait(request: Request) -> Response:
+        q = request.query_params
+        tag = request.path_params["tag"]
+        reached = await counters.wait(
+            tag, q["key"], int(q.get("value", "1")), float(q.get("timeout_s", "5"))
+        )
+        return JSONResponse({"reached": reached, **counters.values[tag]})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(manager.stats())
+
+    middleware = []
+    if os.environ.get("TEST_GZIP"):
+        middleware.append(Middleware(GZipMiddleware, minimum_size=10))
+    if os.environ.get("TEST_BASEHTTP"):
+
+        async def passthrough(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            return await call_next(request)
+
+        middleware.append(Middleware(BaseHTTPMiddleware, dispatch=passthrough))
+    app = Starlette(
+        routes=[
+            Route("/chat", chat, methods=["GET", "POST"]),
+            Route("/wait/{tag}", wait),
+            Route("/healthz", healthz),
+        ],
+        middleware=middleware,
+    )
+    mount_stream_routes(app, manager)
+    return app
