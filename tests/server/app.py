@@ -12,6 +12,7 @@ BaseHTTPMiddleware.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -114,7 +115,15 @@ def create_app() -> Starlette:
         return JSONResponse({"reached": reached, **counters.values[tag]})
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse(manager.stats())
+        return JSONResponse({**manager.stats(), "tasks": len(asyncio.all_tasks())})
+
+    async def settle(request: Request) -> Response:
+        # Long-poll until at most ``max`` asyncio tasks exist (the probe's own included).
+        limit = int(request.query_params["max"])
+        with anyio.move_on_after(float(request.query_params.get("timeout_s", "5"))):
+            while len(asyncio.all_tasks()) > limit:  # noqa: ASYNC110 - no event for task exits
+                await anyio.sleep(0.02)
+        return JSONResponse({**manager.stats(), "tasks": len(asyncio.all_tasks())})
 
     middleware = []
     if os.environ.get("TEST_GZIP"):
@@ -132,6 +141,7 @@ def create_app() -> Starlette:
             Route("/chat", chat, methods=["GET", "POST"]),
             Route("/wait/{tag}", wait),
             Route("/healthz", healthz),
+            Route("/settle", settle),
         ],
         middleware=middleware,
     )
