@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import secrets
-
-import msgspec
+from collections.abc import Callable
+from json.encoder import encode_basestring
 
 from .errors import UsageError, truncate
 from .events import (
@@ -56,7 +56,8 @@ __all__ = [
 _STREAM_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _EVENT_ID = re.compile(r"([A-Za-z0-9_-]{1,128}):(0|[1-9][0-9]{0,17})")
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-_STR_ENCODER = msgspec.json.Encoder()
+# json's C string quoter: escapes '"', '\\' and control characters, keeps other text as is.
+_quote: Callable[[str], str] = encode_basestring
 
 
 def new_stream_id() -> str:
@@ -176,20 +177,35 @@ class AgentStreamEmitter:
     def token(self, text: str, *, message_id: str | UnsetType = UNSET) -> str:
         """Incremental text chunk from the agent."""
         if message_id is UNSET and not self._is_done:
-            # Hot path (~92 % of a run's events): one JSON string encode, one f-string.
-            try:
-                quoted = _STR_ENCODER.encode(text).decode()
-            except UnicodeEncodeError:
-                return self.emit(Token(text=text))  # raises the UsageError
+            # Hot path: one C-level JSON string quote and one f-string per frame. Lone
+            # surrogates (category Cs) are not printable, so printable text skips the check.
+            if not text.isascii() and not text.isprintable():
+                try:
+                    text.encode()
+                except UnicodeEncodeError:
+                    return self.emit(Token(text=text))  # raises the UsageError
             self._seq = seq = self._seq + 1
             prefix = self._id_prefix
             if prefix is None:
-                return f'event: token\ndata: {{"text":{quoted}}}\n\n'
-            return f'{prefix}{seq}\nevent: token\ndata: {{"text":{quoted}}}\n\n'
+                return f'event: token\ndata: {{"text":{_quote(text)}}}\n\n'
+            return f'{prefix}{seq}\nevent: token\ndata: {{"text":{_quote(text)}}}\n\n'
         return self.emit(Token(text=text, message_id=message_id))
 
     def thinking(self, text: str, *, message_id: str | UnsetType = UNSET) -> str:
         """Extended reasoning / chain-of-thought block."""
+        if message_id is UNSET and not self._is_done:
+            # Hot path: one C-level JSON string quote and one f-string per frame. Lone
+            # surrogates (category Cs) are not printable, so printable text skips the check.
+            if not text.isascii() and not text.isprintable():
+                try:
+                    text.encode()
+                except UnicodeEncodeError:
+                    return self.emit(Thinking(text=text))  # raises the UsageError
+            self._seq = seq = self._seq + 1
+            prefix = self._id_prefix
+            if prefix is None:
+                return f'event: thinking\ndata: {{"text":{_quote(text)}}}\n\n'
+            return f'{prefix}{seq}\nevent: thinking\ndata: {{"text":{_quote(text)}}}\n\n'
         return self.emit(Thinking(text=text, message_id=message_id))
 
     def tool_use(
