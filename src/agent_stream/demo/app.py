@@ -1,0 +1,209 @@
+"""The demo app: the scripted agent behind ``/api/chat``, resume and stop routes, the page.
+
+Routes:
+
+- ``POST /api/chat`` (JSON body of knobs) and ``GET /api/chat?knobs``: stream a demo run;
+  the same request with ``Last-Event-ID`` resumes it. Knobs: ``message``, ``tokens``,
+  ``token_delay_ms``, ``tools``, ``fail_after``, ``thinking``, ``input_required``.
+- ``GET /api/streams/{id}`` (resume) and ``POST /api/streams/{id}/stop``.
+- ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``.
+- ``GET /``: the built page (``demo/static/``, from ``js/demo``) or a placeholder that says how
+  to build it (and still runs a stream).
+
+Each stream is owned by its request's ``Authorization`` header value (any value, no auth
+server). ``uvicorn --factory agent_stream.demo.app:create_app_from_env`` builds the app from
+``AGENT_STREAM_*`` environment variables, which is how ``--workers N`` gets its config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import TypeAlias
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import AgentStreamError, UsageError
+from ..recording import JsonlRecorder
+from ..server import MemoryStore, Recorder, RecorderFunc, RunManager, StreamOptions, StreamStore
+from ..server._asgi import error_body, error_status
+from ..starlette import AgentStreamResponse, mount_stream_routes
+from .agent import DemoOptions, demo_agent
+
+__all__ = ["STATIC_DIR", "create_app", "create_app_from_env", "owner_of"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+_PLACEHOLDER = Path(__file__).resolve().parent / "placeholder.html"
+_MAX_BODY_BYTES = 64 * 1024
+
+RecorderOption: TypeAlias = Recorder | RecorderFunc | str | os.PathLike[str] | None
+
+
+def owner_of(request: Request) -> str:
+    """The demo's owner of a stream: the request's ``Authorization`` value (``""`` if none)."""
+    return request.headers.get("authorization", "")
+
+
+def _error(exc: AgentStreamError) -> Response:
+    return Response(error_body(exc), error_status(exc), media_type="application/json")
+
+
+async def _knobs(request: Request) -> Mapping[str, object]:
+    if request.method == "GET":
+        return dict(request.query_params)
+    body = await request.body()
+    if len(body) > _MAX_BODY_BYTES:
+        raise UsageError(
+            f"request body is {len(body)} bytes; the demo accepts up to {_MAX_BODY_BYTES}",
+            code="invalid-request",
+        )
+    if not body.strip():
+        return {}
+    try:
+        knobs = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise UsageError(
+            'request body is not JSON; send an object such as {"message": "hi", "tokens": 50}',
+            code="invalid-request",
+        ) from None
+    if not isinstance(knobs, dict):
+        raise UsageError(
+            f"request body is a JSON {type(knobs).__name__}, not an object of knobs",
+            code="invalid-request",
+        )
+    return knobs
+
+
+def _redis_store(url: str) -> StreamStore:
+    try:
+        module = importlib.import_module("agent_stream.server.redis")
+    except ImportError as exc:
+        raise UsageError(
+            f"--redis needs the RedisStore ({exc}); install it with: "
+            "pip install 'agent-stream[redis]'",
+            code="missing-extra",
+        ) from None
+    store_class = module.RedisStore
+    factory = getattr(store_class, "from_url", None)
+    store: StreamStore = factory(url) if factory is not None else store_class(url)
+    return store
+
+
+def _placeholder() -> Response:
+    return HTMLResponse(_PLACEHOLDER.read_text("utf-8"))
+
+
+def create_app(
+    *,
+    store: StreamStore | None = None,
+    heartbeat_s: float = 15.0,
+    resume_grace_s: float = 30.0,
+    redis_url: str | None = None,
+    recorder: RecorderOption = None,
+    static_dir: str | os.PathLike[str] | None = None,
+    debug: bool = False,
+) -> Starlette:
+    """The demo app. ``recorder`` may be a path: a :class:`JsonlRecorder` the app closes.
+
+    Example::
+
+        uvicorn.run(create_app(heartbeat_s=5), port=8000)
+    """
+    if store is not None and redis_url is not None:
+        raise UsageError("pass store= or redis_url=, not both", code="invalid-option")
+    owned_store = store is None
+    if store is None:
+        store = _redis_store(redis_url) if redis_url else MemoryStore()
+    owned_recorder: JsonlRecorder | None = None
+    if isinstance(recorder, str | os.PathLike):
+        owned_recorder = JsonlRecorder(recorder)
+        recorder = owned_recorder
+    manager = RunManager(
+        store,
+        options=StreamOptions(heartbeat_s=heartbeat_s, resume_grace_s=resume_grace_s, debug=debug),
+        recorder=recorder,
+        owner=owner_of,
+    )
+    static = Path(static_dir) if static_dir is not None else STATIC_DIR
+
+    async def chat(request: Request) -> Response:
+        try:
+            options = DemoOptions.from_mapping(await _knobs(request))
+        except AgentStreamError as exc:
+            return _error(exc)
+        return AgentStreamResponse(demo_agent(options), manager=manager)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse(
+            {
+                **manager.stats(),
+                "pid": os.getpid(),
+                "store": type(manager.store).__name__,
+                "recording": str(owned_recorder.path) if owned_recorder else None,
+            }
+        )
+
+    async def index(request: Request) -> Response:
+        page = static / "index.html"
+        if page.is_file():
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
+        return _placeholder()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            manager.shutdown()
+            if owned_recorder is not None:
+                await owned_recorder.aclose()
+            if owned_store:
+                await manager.store.aclose()
+
+    routes: list[BaseRoute] = [
+        Route("/api/chat", chat, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/", index, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, debug=debug)
+    app.state.demo_recorder = owned_recorder
+    mount_stream_routes(app, manager)
+    if static.is_dir():
+        # the page's assets (vite writes them next to index.html); "/" itself is index()
+        app.router.routes.append(Mount("/", StaticFiles(directory=static), name="static"))
+    return app
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a number", code="invalid-option") from None
+
+
+def create_app_from_env() -> Starlette:
+    """:func:`create_app` configured from the environment (for ``uvicorn --factory``).
+
+    ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_REDIS_URL``,
+    ``AGENT_STREAM_RECORD`` (a ``.jsonl`` path), ``AGENT_STREAM_STATIC_DIR``,
+    ``AGENT_STREAM_DEBUG=1``.
+    """
+    return create_app(
+        heartbeat_s=_env_float("AGENT_STREAM_HEARTBEAT_S", 15.0),
+        resume_grace_s=_env_float("AGENT_STREAM_RESUME_GRACE_S", 30.0),
+        redis_url=os.environ.get("AGENT_STREAM_REDIS_URL") or None,
+        recorder=os.environ.get("AGENT_STREAM_RECORD") or None,
+        static_dir=os.environ.get("AGENT_STREAM_STATIC_DIR") or None,
+        debug=os.environ.get("AGENT_STREAM_DEBUG", "") in ("1", "true", "yes"),
+    )
