@@ -1,0 +1,344 @@
+/**
+ * `AgentStreamClient`: one agent run over fetch, as an external store.
+ *
+ * `start()` sends the request and folds its events into state; `subscribe` / `getSnapshot` expose
+ * that state (the snapshot object changes only when the state does). The transport surfaces HTTP
+ * statuses >= 400 at once, resumes lost connections with `Last-Event-ID` (never re-sending the
+ * original request without one once the server answered: that would run the agent again), drops
+ * events it already has by seq, and always ends a run with one `done` (a synthetic one when the
+ * server cannot finish it).
+ */
+import { type Batching, TokenBatcher } from "./batching";
+import { AgentStreamError, HTTPStatusError, UsageError } from "./errors";
+import { type AgentEvent, type EventData, parseEvent } from "./events";
+import { type HeadersLike, toHeaders } from "./http";
+import { initialState, reduce, type StreamState, withLastEventId } from "./reducer";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry";
+import { type ConnectionStatus, Run, type RunHooks } from "./run";
+import { defaultScheduler, type Scheduler } from "./scheduler";
+
+export type { ConnectionStatus };
+
+/** What `getSnapshot()` returns: the folded stream state plus the transport's status. */
+export interface ClientSnapshot extends StreamState {
+  readonly connection: ConnectionStatus;
+  /** Reconnections made in this run. */
+  readonly reconnects: number;
+  /** Why the run failed (HTTP status, resume refused, connection lost), or null. */
+  readonly failure: AgentStreamError | null;
+}
+
+export interface StreamCallbacks {
+  /** Every known event as it arrives (before token batching), with its id. */
+  onEvent?: (event: AgentEvent, id: string | null) => void;
+  /** The run ended (a real or synthetic `done`). */
+  onDone?: (done: EventData<"done">, snapshot: ClientSnapshot) => void;
+  /** An error: the run's failure, an invalid event that was skipped, or a failed stop request. */
+  onError?: (error: AgentStreamError) => void;
+}
+
+export interface LivenessOptions {
+  /** The connection is dead after a silence of `heartbeatFactor * heartbeat_ms + marginMs`. */
+  heartbeatFactor?: number;
+  marginMs?: number;
+}
+
+/** Something with the page's visibility (the DOM `document`); null turns the feature off. */
+export interface VisibilitySource {
+  readonly visibilityState: string;
+  addEventListener(type: "visibilitychange", listener: () => void): void;
+  removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+export interface AgentStreamClientOptions {
+  /** Method of the first request (default POST). */
+  method?: string;
+  /** Sent with every request: the stream, its resumes, stop and respond (e.g. Authorization). */
+  headers?: HeadersLike;
+  fetch?: typeof fetch;
+  /** Token batching: `"fixed"` (50 ms, default), `"adaptive"`, `"frame"`, `"none"` or options. */
+  batching?: Batching;
+  /** Reconnection policy; `retryStatuses` opts into retrying 429/503 after `Retry-After`. */
+  retry?: Partial<RetryPolicy>;
+  /** Dead-connection detection from the heartbeat the `start` event announces; false turns it off. */
+  liveness?: LivenessOptions | false;
+  /** Resume by re-sending the request with Last-Event-ID (default) or by GET of the start's resume_url. */
+  resumeWith?: "request" | "resume_url";
+  /** Clock, timers, frames and randomness (tests inject fakes). */
+  scheduler?: Partial<Scheduler>;
+  /** Page visibility; default `globalThis.document` when there is one. */
+  visibility?: VisibilitySource | null;
+  /** Where `respond()` POSTs when the input_required event names no respond_url. */
+  respondUrl?: string;
+  /** Largest SSE event accepted, in characters (default 1 MiB). */
+  maxEventSize?: number;
+}
+
+export interface ResolvedOptions {
+  method: string;
+  headers: Headers;
+  fetch: typeof fetch;
+  batching: Batching;
+  retry: RetryPolicy;
+  liveness: Required<LivenessOptions> | false;
+  resumeWith: "request" | "resume_url";
+  scheduler: Scheduler;
+  visibility: VisibilitySource | null;
+  respondUrl: string | null;
+  maxEventSize: number;
+}
+
+function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
+  const doc = (globalThis as { document?: VisibilitySource }).document;
+  return {
+    method: options.method ?? "POST",
+    headers: toHeaders(options.headers),
+    fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    batching: options.batching ?? "fixed",
+    retry: { ...DEFAULT_RETRY_POLICY, ...options.retry },
+    liveness: options.liveness === false ? false : { heartbeatFactor: 2, marginMs: 500, ...options.liveness },
+    resumeWith: options.resumeWith ?? "request",
+    scheduler: { ...defaultScheduler(), ...options.scheduler },
+    visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),
+    respondUrl: options.respondUrl ?? null,
+    maxEventSize: options.maxEventSize ?? 1 << 20,
+  };
+}
+
+const INITIAL_SNAPSHOT: ClientSnapshot = Object.freeze({
+  ...initialState,
+  connection: "idle",
+  reconnects: 0,
+  failure: null,
+});
+
+export class AgentStreamClient {
+  #options: ResolvedOptions;
+  #snapshot: ClientSnapshot = INITIAL_SNAPSHOT;
+  #state: StreamState = initialState;
+  #connection: ConnectionStatus = "idle";
+  #reconnects = 0;
+  #failure: AgentStreamError | null = null;
+  #pending: AgentEvent[] = [];
+  #pendingId: string | null = null;
+  #batcher: TokenBatcher | null = null;
+  #run: Run | null = null;
+  #token: object | null = null;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(options: AgentStreamClientOptions = {}) {
+    this.#options = resolveOptions(options);
+  }
+
+  /** Replace options for the next `start()` (a running stream keeps the ones it began with). */
+  configure(options: AgentStreamClientOptions): void {
+    this.#options = resolveOptions(options);
+  }
+
+  /** Subscribe to snapshot changes; returns the unsubscribe function. */
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  };
+
+  /** The current snapshot: the same object until the state changes. */
+  getSnapshot = (): ClientSnapshot => this.#snapshot;
+
+  /** True while a run is connecting, streaming or waiting to reconnect. */
+  get isActive(): boolean {
+    return this.#run !== null;
+  }
+
+  /**
+   * Send the request and stream its events into the state. A run already going is stopped first.
+   * Resolves with the final snapshot when the run ends (it never rejects: failures are state).
+   */
+  start(url: string, body?: unknown, callbacks: StreamCallbacks = {}): Promise<ClientSnapshot> {
+    if (typeof url !== "string" || url === "") {
+      throw new UsageError(`start() needs the stream's URL, got ${JSON.stringify(url)}`, { code: "invalid-url" });
+    }
+    if (this.#run !== null) void this.stop();
+    const options = this.#options;
+    this.#batcher?.cancel();
+    this.#batcher = new TokenBatcher(options.batching, options.scheduler, () => this.#flushPending());
+    this.#pending = [];
+    this.#pendingId = null;
+    this.#state = { ...initialState, isStreaming: true };
+    this.#connection = "connecting";
+    this.#reconnects = 0;
+    this.#failure = null;
+    this.#commit();
+    const run = new Run(this.#hooks(), options, url, body, callbacks);
+    this.#run = run;
+    return run.finished.then(() => this.#snapshot);
+  }
+
+  /**
+   * Stop the run: flush pending text, abort the connection and POST the start event's stop_url
+   * (same headers) so the server cancels the agent. The state ends with a synthetic
+   * `done{reason: "cancelled"}`. Resolves when the stop request answered.
+   */
+  stop(): Promise<void> {
+    const run = this.#run;
+    if (run === null) return Promise.resolve();
+    const stopUrl = run.stopUrl;
+    run.cancel("cancelled", null);
+    if (stopUrl === null) return Promise.resolve();
+    const headers = new Headers(this.#options.headers);
+    return this.#options
+      .fetch(stopUrl, { method: "POST", headers, cache: "no-store" })
+      .then(async (response) => {
+        // 404: the run already ended on its own
+        if (response.status >= 400 && response.status !== 404) {
+          const text = await response.text().catch(() => "");
+          throw new HTTPStatusError(`POST ${stopUrl} answered ${response.status}: ${text.slice(0, 200)}`, {
+            status: response.status,
+            body: text,
+            url: stopUrl,
+          });
+        }
+      })
+      .catch((error: unknown) => {
+        const failure = error instanceof AgentStreamError ? error : new AgentStreamError(String(error), { code: "stop-failed", cause: error });
+        run.callbacks.onError?.(failure);
+      });
+  }
+
+  /** Abort the connection without asking the server to stop (e.g. on unmount). */
+  abort(): void {
+    this.#run?.cancel("cancelled", null);
+  }
+
+  /** Abort any run and go back to the initial state. */
+  reset(): void {
+    this.abort();
+    this.#batcher?.cancel();
+    this.#pending = [];
+    this.#pendingId = null;
+    this.#state = initialState;
+    this.#connection = "idle";
+    this.#reconnects = 0;
+    this.#failure = null;
+    this.#commit();
+  }
+
+  /**
+   * Answer the pending `input_required`: POST `{request_id, answer}` as JSON to its respond_url
+   * (or `url`, or the client's `respondUrl`). Throws UsageError when nothing is pending and
+   * HTTPStatusError for an answer of 400 or more.
+   */
+  async respond(answer: unknown, options: { url?: string } = {}): Promise<void> {
+    const request = this.#state.inputRequired;
+    if (request === null) {
+      throw new UsageError("respond() needs a pending input_required request; the stream has none", {
+        code: "no-input-required",
+      });
+    }
+    const target = options.url ?? request.respond_url ?? this.#options.respondUrl;
+    if (target === undefined || target === null) {
+      throw new UsageError("respond() needs a URL: the input_required event named none; pass { url } or the respondUrl option", {
+        code: "no-respond-url",
+      });
+    }
+    const url = this.#run?.resolve(target) ?? target;
+    const headers = new Headers(this.#options.headers);
+    headers.set("Content-Type", "application/json");
+    const response = await this.#options.fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ request_id: request.request_id, answer }),
+    });
+    if (response.status >= 400) {
+      const text = await response.text().catch(() => "");
+      throw new HTTPStatusError(`POST ${url} answered ${response.status}: ${text.slice(0, 200)}`, {
+        status: response.status,
+        body: text,
+        url,
+      });
+    }
+  }
+
+  /** Hooks for one run; they go quiet once another run replaced it. */
+  #hooks(): RunHooks {
+    const token = {};
+    this.#token = token;
+    const live = () => this.#token === token;
+    return {
+      event: (event, id) => {
+        if (live()) this.#receive(event, id);
+      },
+      commit: () => {
+        if (live()) this.#commit();
+      },
+      connection: (status, reconnects) => {
+        if (!live()) return;
+        this.#connection = status;
+        this.#reconnects = reconnects;
+        this.#commit();
+      },
+      end: (run, failure, done) => {
+        if (live()) this.#end(run, done, failure);
+      },
+    };
+  }
+
+  #receive(event: AgentEvent, id: string | null): void {
+    if (event.type === "token" || event.type === "thinking") {
+      this.#pending.push(event);
+      if (id !== null) this.#pendingId = id;
+      this.#batcher?.add();
+      return;
+    }
+    this.#batcher?.flushNow();
+    this.#state = withLastEventId(reduce(this.#state, event), id ?? this.#state.lastEventId);
+  }
+
+  #flushPending(): void {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    let state = this.#state;
+    for (const event of pending) state = reduce(state, event);
+    this.#state = withLastEventId(state, this.#pendingId ?? state.lastEventId);
+    this.#pendingId = null;
+    this.#commit();
+  }
+
+  #end(run: Run, done: EventData<"done">, failure: AgentStreamError | null): void {
+    if (this.#run === run) this.#run = null;
+    this.#token = null;
+    this.#batcher?.flushNow();
+    let state = this.#state;
+    if (failure !== null) {
+      state = reduce(state, parseEvent("error", { error_type: failure.code, message: failure.message }) as AgentEvent);
+      this.#failure = failure;
+    }
+    // a run that ended without the server's done gets one: never an endless spinner
+    if (!state.isDone) state = reduce(state, { type: "done", data: done });
+    this.#state = state;
+    this.#connection = "closed";
+    this.#commit();
+    if (failure !== null) run.callbacks.onError?.(failure);
+    if (state.done !== null) run.callbacks.onDone?.(state.done, this.#snapshot);
+  }
+
+  #commit(): void {
+    const current = this.#snapshot;
+    const state = this.#state;
+    if (
+      current.connection === this.#connection &&
+      current.reconnects === this.#reconnects &&
+      current.failure === this.#failure &&
+      this.#snapshotState === state
+    ) {
+      return;
+    }
+    this.#snapshotState = state;
+    this.#snapshot = { ...state, connection: this.#connection, reconnects: this.#reconnects, failure: this.#failure };
+    for (const listener of [...this.#listeners]) listener();
+  }
+
+  #snapshotState: StreamState = initialState;
+}

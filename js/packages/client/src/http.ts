@@ -1,0 +1,86 @@
+/** HTTP helpers of the transport: request headers, URL resolution, status errors. */
+import { HTTPStatusError, ResumeError, StoreUnavailableError, truncate } from "./errors";
+
+export type HeadersLike = Headers | Record<string, string> | readonly (readonly [string, string])[];
+
+export function toHeaders(init: HeadersLike | undefined): Headers {
+  const headers = new Headers();
+  if (init === undefined) return headers;
+  const entries = init instanceof Headers ? [...init.entries()] : Array.isArray(init) ? init : Object.entries(init);
+  for (const [name, value] of entries as Iterable<readonly [string, string]>) headers.set(name, value);
+  return headers;
+}
+
+export function headerRecord(headers: Headers): Record<string, string> {
+  const record: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    record[name] = value;
+  });
+  return record;
+}
+
+function baseHref(): string | undefined {
+  const location = (globalThis as { location?: { href?: string } }).location;
+  return typeof location?.href === "string" ? location.href : undefined;
+}
+
+/** `ref` resolved against the request URL (itself resolved against the page, when there is one). */
+export function resolveUrl(ref: string, requestUrl: string): string {
+  try {
+    return new URL(ref, new URL(requestUrl, baseHref())).href;
+  } catch {
+    // a relative request URL outside a page: the server's paths are absolute paths, keep them
+    return ref;
+  }
+}
+
+interface ErrorBody {
+  code?: unknown;
+  message?: unknown;
+  earliest_id?: unknown;
+}
+
+function errorBody(body: string): ErrorBody {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed === "object" && parsed !== null && "error" in parsed) {
+      const error = (parsed as { error: unknown }).error;
+      if (typeof error === "object" && error !== null) return error as ErrorBody;
+    }
+  } catch {
+    // not the JSON error body of agent-stream: the raw text goes into the message
+  }
+  return {};
+}
+
+/** The typed error for an answer of 400 or more. `resumeFrom` is the Last-Event-ID sent, if any. */
+export function statusError(
+  response: Response,
+  body: string,
+  method: string,
+  url: string,
+  resumeFrom: string | null,
+  retryAfterMs: number | null,
+): HTTPStatusError | ResumeError | StoreUnavailableError {
+  const status = response.status;
+  const detail = errorBody(body);
+  const said = typeof detail.message === "string" ? detail.message : truncate(body, 200);
+  if (resumeFrom !== null && (status === 400 || status === 404 || status === 410)) {
+    const code = status === 400 ? "malformed-id" : status === 404 ? "unknown-stream" : "expired";
+    return new ResumeError(`cannot resume from ${JSON.stringify(resumeFrom)}: the server answered ${status} (${code}): ${said}`, {
+      code,
+      status,
+      lastEventId: resumeFrom,
+      earliestId: typeof detail.earliest_id === "string" ? detail.earliest_id : null,
+    });
+  }
+  if (status === 503 && detail.code === "store-unavailable") {
+    return new StoreUnavailableError(`${method} ${url} answered 503: ${said}; retry later`, { retryAfterMs });
+  }
+  return new HTTPStatusError(`${method} ${url} answered ${status} ${response.statusText}: ${said}`.replace("  ", " "), {
+    status,
+    body,
+    headers: headerRecord(response.headers),
+    url,
+  });
+}

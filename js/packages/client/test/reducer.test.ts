@@ -1,0 +1,93 @@
+import { describe, expect, test } from "vitest";
+import { type AgentEvent, doneReason, initialState, makeEvent, parseEvent, reduce, type StreamState } from "../src/index";
+import type { JSONValue } from "../src/generated/events";
+import { loadVectors } from "./vectors";
+
+function fold(events: readonly (AgentEvent | ReturnType<typeof parseEvent>)[]): StreamState {
+  return events.reduce<StreamState>((state, event) => reduce(state, event), initialState);
+}
+
+describe("reduce", () => {
+  test("tokens join into text and set isStreaming", () => {
+    const state = fold([makeEvent("token", { text: "Hel" }), makeEvent("token", { text: "lo" })]);
+    expect(state.text).toBe("Hello");
+    expect(state.isStreaming).toBe(true);
+  });
+
+  test("never changes the state it is given", () => {
+    const before = fold([makeEvent("tool_use", { tool_name: "t", tool_use_id: "1" })]);
+    const frozen = JSON.stringify(before);
+    reduce(before, makeEvent("tool_result", { tool_name: "t", tool_use_id: "1", duration_ms: 5 }));
+    expect(JSON.stringify(before)).toBe(frozen);
+  });
+
+  test("unknown types and events after done return the same object", () => {
+    const state = fold([makeEvent("token", { text: "a" })]);
+    expect(reduce(state, parseEvent("citation", '{"url":"x"}'))).toBe(state);
+    const done = reduce(state, makeEvent("done", {}));
+    expect(reduce(done, makeEvent("token", { text: "late" }))).toBe(done);
+  });
+
+  test("a finished tool carries its summaries, input and output", () => {
+    const state = fold([
+      makeEvent("tool_use", { tool_name: "calc", tool_use_id: "c1", input_summary: "1+1", input: { expr: "1+1" } }),
+      makeEvent("tool_result", { tool_name: "calc", tool_use_id: "c1", output_summary: "2", output: 2, duration_ms: 4 }),
+    ]);
+    expect(state.tools).toEqual([
+      { toolUseId: "c1", toolName: "calc", status: "done", durationMs: 4, inputSummary: "1+1", outputSummary: "2", input: { expr: "1+1" }, output: 2 },
+    ]);
+    expect(state.activeTools).toEqual([]);
+  });
+
+  test("start names the stream; a resumed start changes nothing", () => {
+    const started = reduce(initialState, makeEvent("start", { stream_id: "S" }));
+    expect(started.streamId).toBe("S");
+    expect(reduce(started, makeEvent("start", { stream_id: "S", resumed: true }))).toBe(started);
+  });
+});
+
+// --- spec/conformance/state: the vectors Python's fold runs too -------------------------------
+
+interface StateVector {
+  name: string;
+  events: { type: string; data: JSONValue }[];
+  state: Record<string, JSONValue>;
+}
+
+/** Our state in the vectors' snake_case shape, for the keys a vector names. */
+function pythonView(state: StreamState): Record<string, JSONValue> {
+  return {
+    text: state.text,
+    thinking: state.thinking,
+    is_streaming: state.isStreaming,
+    is_done: state.isDone,
+    active_tools: state.activeTools.map((tool) => tool.tool_use_id),
+    tools: state.tools.map((tool) => ({ tool_use_id: tool.toolUseId, status: tool.status, duration_ms: tool.durationMs })),
+    progress:
+      state.progress === null
+        ? null
+        : { step: state.progress.step, percentage: state.progress.percentage, message: state.progress.message },
+    error: state.error === null ? null : { error_type: state.error.error_type, message: state.error.message },
+    turn: state.turn,
+    done_reason: doneReason(state),
+    input_required: state.inputRequired?.request_id ?? null,
+  };
+}
+
+const files = loadVectors<StateVector>("state");
+
+test("the state vectors exist", () => {
+  expect(files.length).toBeGreaterThan(0);
+});
+
+describe.each(files)("state vectors: $file", ({ vectors }) => {
+  test.each(vectors)("$name", (vector) => {
+    const state = fold(vector.events.map((event) => parseEvent(event.type, event.data)));
+    const view = pythonView(state);
+    for (const key of Object.keys(vector.state)) {
+      expect(key in view, `unknown state key ${key}`).toBe(true);
+    }
+    const picked = Object.fromEntries(Object.keys(vector.state).map((key) => [key, view[key]]));
+    expect(picked).toEqual(vector.state);
+  });
+});

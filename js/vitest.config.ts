@@ -1,0 +1,27 @@
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vitest/config";
+
+const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+// Tests run against the sources (no build needed): the packages resolve to their src/.
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@agent-stream\/client$/, replacement: src("client") },
+      { find: /^@agent-stream\/react$/, replacement: src("react") },
+    ],
+  },
+  test: {
+    testTimeout: 10_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: "client", include: ["packages/client/test/**/*.test.ts"], environment: "node" },
+      },
+      {
+        extends: true,
+        test: { name: "react", include: ["packages/react/test/**/*.test.{ts,tsx}"], environment: "happy-dom" },
+      },
+    ],
+  },
+});
