@@ -58,6 +58,8 @@ logger = logging.getLogger("agent_stream")
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
+# fields stay raw so an event's data is kept byte for byte (replay serves it unchanged)
+_LINE_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ORIGINAL_STREAM = "original"
 # a backlog this long is written at once instead of waiting for the flush interval
 _EAGER_LINES = 4096
@@ -279,15 +281,16 @@ class JsonlRecorder:
 # Reading
 
 
-def _data_bytes(value: object) -> bytes:
-    if isinstance(value, str):
-        # a recorder that stored the data line as text; keep it if it is JSON
+def _data_bytes(raw: bytes) -> bytes:
+    if raw[:1] == b'"':
+        # a recorder that stored the data line as a string; unwrap it if it holds JSON
+        text = _DECODER.decode(raw)
         try:
-            _DECODER.decode(value)
+            _DECODER.decode(text)
         except msgspec.DecodeError:
-            return _ENCODER.encode(value)
-        return value.encode()
-    return _ENCODER.encode(value)
+            return raw
+        return str(text).encode()
+    return raw
 
 
 def _lines(source: str | os.PathLike[str] | Iterable[str | bytes]) -> Iterator[bytes]:
@@ -316,11 +319,12 @@ def read_recording(
         if not raw.strip():
             continue
         try:
-            record = _DECODER.decode(raw)
+            fields = _LINE_DECODER.decode(raw)
+        except msgspec.ValidationError:
+            raise _bad(number, "a recording line is a JSON object", raw) from None
         except msgspec.DecodeError as exc:
             raise _bad(number, f"not JSON ({exc})", raw) from None
-        if not isinstance(record, dict):
-            raise _bad(number, "a recording line is a JSON object", raw)
+        record = {k: _DECODER.decode(v) for k, v in fields.items() if k != "data"}
         if record.get("kind") == "meta":
             continue
         if "session" in record and "event" not in record and "type" not in record:
@@ -330,7 +334,7 @@ def read_recording(
         event_type = record.get("type", record.get("event"))
         if not isinstance(event_type, str):
             raise _bad(number, 'the line names no event type ("type" or "event")', raw)
-        data = _data_bytes(record.get("data", {}))
+        data = _data_bytes(bytes(fields["data"])) if "data" in fields else b"{}"
         stream_id = record.get("stream_id")
         seq = record.get("seq")
         event_id = record.get("id")
