@@ -41,9 +41,10 @@ export class TokenBatcher {
   #timer: TimerHandle | null = null;
   #frame: TimerHandle | null = null;
   readonly #scheduler: Scheduler;
-  readonly #flush: () => void;
+  readonly #flush: () => boolean;
 
-  constructor(batching: Batching, scheduler: Scheduler, flush: () => void) {
+  /** `flush` applies the buffered text and says whether there was any. */
+  constructor(batching: Batching, scheduler: Scheduler, flush: () => boolean) {
     const options = typeof batching === "string" ? { mode: batching } : batching;
     this.mode = options.mode;
     this.#min = options.minIntervalMs ?? 16;
@@ -84,8 +85,8 @@ export class TokenBatcher {
   /** Flush at once (done, error, stop, or any non-text event) and cancel what was scheduled. */
   flushNow(): void {
     this.cancel();
-    this.#lastFlush = this.#scheduler.now();
-    this.#flush();
+    // the interval runs from the last flush that carried text (a quiet stream flushes at once)
+    if (this.#flush()) this.#lastFlush = this.#scheduler.now();
   }
 
   /** Drop any scheduled flush (the buffer stays with its owner). */

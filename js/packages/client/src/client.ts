@@ -295,15 +295,16 @@ export class AgentStreamClient {
     this.#state = withLastEventId(reduce(this.#state, event), id ?? this.#state.lastEventId);
   }
 
-  #flushPending(): void {
+  #flushPending(): boolean {
     const pending = this.#pending;
-    if (pending.length === 0) return;
+    if (pending.length === 0) return false;
     this.#pending = [];
     let state = this.#state;
     for (const event of pending) state = reduce(state, event);
     this.#state = withLastEventId(state, this.#pendingId ?? state.lastEventId);
     this.#pendingId = null;
     this.#commit();
+    return true;
   }
 
   #end(run: Run, done: EventData<"done">, failure: AgentStreamError | null): void {

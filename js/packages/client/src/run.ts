@@ -175,7 +175,7 @@ export class Run {
             this.#hooks.connection("reconnecting", this.#reconnects);
             const delay = this.#resumeNow ? 0 : backoffDelayMs(policy, this.#failures, this.#serverRetryMs, scheduler.random);
             this.#resumeNow = false;
-            await this.#sleep(delay);
+            if (delay > 0) await this.#sleep(delay);
             continue;
           }
         }
