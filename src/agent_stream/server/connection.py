@@ -115,10 +115,9 @@ class Connection:
                 self._wait_scope = None
                 if scope.cancelled_caught:
                     continue
-                events = result.events
-                if events:
-                    self.cursor = events[-1].seq
-                    pending = b"".join([e.frame for e in events])
+                if result.frames:
+                    self.cursor += len(result.frames)
+                    pending = b"".join(result.frames)
                     if result.is_done and self.cursor == result.last_seq:
                         return "done" if await self._write(write, pending) else "stalled"
                 elif result.is_done:

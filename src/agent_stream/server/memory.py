@@ -21,20 +21,21 @@ __all__ = ["MemoryStore"]
 
 
 class _Stream:
-    __slots__ = ("base_seq", "events", "is_done", "meta", "nbytes", "owner", "waiter")
+    __slots__ = ("base_seq", "frames", "is_done", "meta", "nbytes", "owner", "waiter")
 
     def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
         self.owner = owner
         self.meta = dict(meta)
-        self.events: list[StoredEvent] = []
-        self.base_seq = 1  # seq of events[0]
+        # Frames only (bytes are not tracked by the GC, so a long stream costs it nothing).
+        self.frames: list[bytes] = []
+        self.base_seq = 1  # seq of frames[0]
         self.nbytes = 0
         self.is_done = False
         self.waiter: anyio.Event | None = None
 
     @property
     def last_seq(self) -> int:
-        return self.base_seq + len(self.events) - 1
+        return self.base_seq + len(self.frames) - 1
 
     def wake(self) -> None:
         if self.waiter is not None:
@@ -105,6 +106,25 @@ class MemoryStore:
         self._streams[stream_id] = _Stream(owner, meta or {})
 
     async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+        if not events:
+            return
+        for index, event in enumerate(events):
+            if event.type == "done":
+                events = events[: index + 1]
+                break
+        self.append_frames_nowait(
+            stream_id,
+            events[0].seq,
+            [event.frame for event in events],
+            is_done=events[-1].type == "done",
+        )
+
+    def append_frames_nowait(
+        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
+    ) -> None:
+        """Append synchronously (see :class:`~agent_stream.server.store.SyncAppendStore`)."""
+        if not frames:
+            return
         stream = self._streams.get(stream_id)
         if stream is None:
             raise UsageError(f"append to unknown stream {stream_id!r}", code="unknown-stream")
@@ -113,24 +133,19 @@ class MemoryStore:
                 f"stream {stream_id!r} ended with 'done'; nothing can follow it",
                 code="append-after-done",
             )
-        expected = stream.last_seq + 1
-        added = 0
-        for event in events:
-            if event.seq != expected:
-                raise UsageError(
-                    f"stream {stream_id!r} expects seq {expected}, got {event.seq}",
-                    code="seq-gap",
-                )
-            expected += 1
-            added += len(event.frame)
-            stream.events.append(event)
-            if event.type == "done":
-                stream.is_done = True
-                self._ended[stream_id] = self._clock() + self.ttl_s
-                break
+        if first_seq != stream.last_seq + 1:
+            raise UsageError(
+                f"stream {stream_id!r} expects seq {stream.last_seq + 1}, got {first_seq}",
+                code="seq-gap",
+            )
+        if is_done:
+            stream.is_done = True
+            self._ended[stream_id] = self._clock() + self.ttl_s
+        added = sum(map(len, frames))
+        stream.frames.extend(frames)
         stream.nbytes += added
         self._total_bytes += added
-        if len(stream.events) > self.max_events or stream.nbytes > self.max_bytes:
+        if len(stream.frames) > self.max_events or stream.nbytes > self.max_bytes:
             self._trim(stream, self.max_events, self.max_bytes)
         if self._total_bytes > self.max_total_bytes:
             self._evict(stream_id, stream)
@@ -138,16 +153,16 @@ class MemoryStore:
 
     def _trim(self, stream: _Stream, max_events: int, max_bytes: int) -> None:
         # Trim in chunks of 1/8 so that a full stream does not pay an O(n) delete per append.
-        events = stream.events
-        cut = max(0, len(events) - max_events)
+        frames = stream.frames
+        cut = max(0, len(frames) - max_events)
         if cut:
-            cut = min(len(events) - 1, cut + max_events // 8)
-        removed = sum(len(e.frame) for e in events[:cut])
-        while stream.nbytes - removed > max_bytes and cut < len(events) - 1:
-            removed += len(events[cut].frame)
+            cut = min(len(frames) - 1, cut + max_events // 8)
+        removed = sum(map(len, frames[:cut]))
+        while stream.nbytes - removed > max_bytes and cut < len(frames) - 1:
+            removed += len(frames[cut])
             cut += 1
         if cut:
-            del events[:cut]
+            del frames[:cut]
             stream.base_seq += cut
             stream.nbytes -= removed
             self._total_bytes -= removed
@@ -160,7 +175,7 @@ class MemoryStore:
                 self._drop(ended_id)
         excess = self._total_bytes - self.max_total_bytes
         if excess > 0:
-            self._trim(stream, len(stream.events), max(1, stream.nbytes - excess))
+            self._trim(stream, len(stream.frames), max(1, stream.nbytes - excess))
 
     async def read(
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
@@ -189,8 +204,7 @@ class MemoryStore:
                 earliest_id=f"{stream_id}:{stream.base_seq}",
             )
         start = after_seq + 1 - stream.base_seq
-        events = stream.events[start : start + limit]
-        return ReadResult(events, stream.is_done, stream.last_seq)
+        return ReadResult(stream.frames[start : start + limit], stream.is_done, stream.last_seq)
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()

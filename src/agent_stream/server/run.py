@@ -21,6 +21,7 @@ renumbered with this stream's id.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import time
@@ -32,8 +33,18 @@ import anyio
 import msgspec
 
 from ..errors import UsageError, truncate
-from ..events import AgentEvent, Done, DoneReason, Error, JSONValue, encode_data, parse_event
-from .store import StoredEvent, StreamStore
+from ..events import (
+    EVENT_TYPES,
+    AgentEvent,
+    Done,
+    DoneReason,
+    Error,
+    JSONValue,
+    UnknownEvent,
+    encode_data,
+    parse_event,
+)
+from .store import StoredEvent, StreamStore, SyncAppendStore
 
 
 class _ServerSentEvent(Protocol):
@@ -69,7 +80,21 @@ Source: TypeAlias = AsyncIterable[SourceItem]
 DisconnectPolicy: TypeAlias = Literal["cancel", "detach", "grace"]
 
 # Let connections run between events of a source that never awaits anything real.
-_YIELD_EVERY = 32
+_YIELD_EVERY = 128
+_TYPE_BYTES = {name: name.encode() for name in EVENT_TYPES}
+_SLOW_TYPES = frozenset({"done", "start", "reconnect"})
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _call_soon_function() -> Callable[[Callable[[], None]], object] | None:
+    # Runs a callback as soon as the current task suspends (before any task it wakes).
+    # Elsewhere (trio) the run stores each event as it comes.
+    try:
+        return asyncio.get_running_loop().call_soon
+    except RuntimeError:
+        return None
+
+
 _DONE_APPEND_TIMEOUT_S = 5.0
 _RESERVED_TYPES = frozenset({"start", "reconnect"})
 
@@ -187,6 +212,12 @@ class Run:
         self._scope = anyio.CancelScope()
         self._cancel_reason: DoneReason = "cancelled"
         self._seq = 0
+        self._id_prefix = f"id: {stream_id}:".encode()
+        self._pending: list[tuple[str, bytes]] = []
+        self._append_nowait = (
+            store.append_frames_nowait if isinstance(store, SyncAppendStore) else None
+        )
+        self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._done_seen = False
         self._started_at = time.monotonic()
         self._finished = anyio.Event()
@@ -213,40 +244,113 @@ class Run:
             self._cancel_reason = reason
             self._scope.cancel()
 
-    async def _store(self, event_type: str, data: bytes) -> None:
+    def _add(self, event_type: str, data: bytes) -> None:
+        # Queue an event; _flush_nowait / _flush numbers and stores the queue. Nothing is
+        # visible to connections (so nothing is sent) before it is in the store.
         if self._done_seen:
             logger.debug("stream %s: dropped %r after 'done'", self.stream_id, event_type)
             return
-        seq = self._seq + 1
-        await self.store.append(
-            self.stream_id, (StoredEvent.build(self.stream_id, seq, event_type, data),)
-        )
-        self._seq = seq
+        if event_type in _RESERVED_TYPES:
+            _checked(event_type, b"")
+        self._pending.append((event_type, data))
         if event_type == "done":
             self._done_seen = True
-        if self._recorder is not None:
-            elapsed_ms = (time.monotonic() - self._started_at) * 1000.0
-            self._recorder(self.stream_id, seq, event_type, data, elapsed_ms)
+        if len(self._pending) == 1 and self._call_soon is not None:
+            self._call_soon(self._flush_nowait)
+
+    def _take(self) -> tuple[int, list[tuple[str, bytes]], list[bytes]]:
+        # Number the queue: (first seq, [(type, data)], frames).
+        pending, self._pending = self._pending, []
+        prefix, first = self._id_prefix, self._seq + 1
+        self._seq += len(pending)
+        frames = [
+            b"%b%d\nevent: %b\ndata: %b\n\n"
+            % (prefix, seq, _TYPE_BYTES.get(event_type) or event_type.encode(), data)
+            for seq, (event_type, data) in enumerate(pending, first)
+        ]
+        return first, pending, frames
+
+    def _flush_nowait(self) -> None:
+        if self._pending and self._append_nowait is not None:
+            first, pending, frames = self._take()
+            is_done = pending[-1][0] == "done"
+            self._append_nowait(self.stream_id, first, frames, is_done=is_done)
+            self._recorded(first, pending)
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        if self._append_nowait is not None:
+            self._flush_nowait()
+            return
+        first, pending, frames = self._take()
+        events = [
+            StoredEvent(seq, event_type, data, frame)
+            for seq, (event_type, data), frame in zip(
+                range(first, first + len(frames)), pending, frames, strict=True
+            )
+        ]
+        await self.store.append(self.stream_id, events)
+        self._recorded(first, pending)
+
+    def _recorded(self, first: int, pending: list[tuple[str, bytes]]) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        # Events stored together were produced without the run suspending: one timestamp.
+        elapsed_ms = (time.monotonic() - self._started_at) * 1000.0
+        for seq, (event_type, data) in enumerate(pending, first):
+            recorder(self.stream_id, seq, event_type, data, elapsed_ms)
+
+    async def _store(self, event_type: str, data: bytes) -> None:
+        self._add(event_type, data)
+        await self._flush()
 
     async def _consume(self) -> None:
         parser: _FrameParser | None = None
+        is_sync = self._append_nowait is not None
         count = 0
+        add, pending, encode = self._add, self._pending, _ENCODE
         async for item in self.source:
             if isinstance(item, str | bytes):
                 if parser is None:
                     parser = _FrameParser()
                 for event_type, data in parser.feed(item):
-                    await self._store(event_type, _checked(event_type, data))
+                    add(event_type, _checked(event_type, data))
             else:
-                if item.type in _RESERVED_TYPES:
-                    _checked(item.type, b"")
-                await self._store(item.type, encode_data(item))
-            count += 1
-            if count % _YIELD_EVERY == 0:
-                await anyio.lowlevel.checkpoint()
+                event_type = item.type
+                if (
+                    event_type in _SLOW_TYPES
+                    or self._done_seen
+                    or type(item) is UnknownEvent
+                    or pending is not self._pending
+                ):
+                    add(event_type, encode_data(item))
+                    pending = self._pending
+                else:
+                    # Hot path of _add for a typed event (most are tokens).
+                    try:
+                        data = encode(item)
+                    except UnicodeEncodeError:
+                        data = encode_data(item)  # raises the UsageError naming the fix
+                    pending.append((event_type, data))
+                    if len(pending) == 1 and self._call_soon is not None:
+                        self._call_soon(self._flush_nowait)
+            if not is_sync:
+                await self._flush()
+                pending = self._pending
+            else:
+                count += 1
+                if count >= _YIELD_EVERY:
+                    # A source that never suspends would starve the connections otherwise.
+                    count = 0
+                    self._flush_nowait()
+                    await anyio.lowlevel.checkpoint()
+                pending = self._pending
         if parser is not None:
             for event_type, data in parser.close():
-                await self._store(event_type, _checked(event_type, data))
+                add(event_type, _checked(event_type, data))
+        await self._flush()
 
     async def _fail(self, exc: Exception) -> None:
         details: dict[str, JSONValue] = {}
@@ -264,6 +368,9 @@ class Run:
         if self._is_driving:
             raise UsageError(f"run {self.stream_id!r} is already being driven", code="run-driven")
         self._is_driving = True
+        self._call_soon = _call_soon_function()
+        if self._call_soon is None:
+            self._append_nowait = None
         reason: DoneReason = "completed"
         try:
             with self._scope:
@@ -287,6 +394,7 @@ class Run:
             raise
         finally:
             try:
+                self._flush_nowait()  # what the agent produced before it stopped comes first
                 if not self._done_seen:
                     with (
                         anyio.CancelScope(shield=True),

@@ -25,7 +25,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..emitter import encode_frame_bytes
 
-__all__ = ["ReadResult", "StoredEvent", "StreamInfo", "StreamStore"]
+__all__ = ["ReadResult", "StoredEvent", "StreamInfo", "StreamStore", "SyncAppendStore"]
 
 
 class StoredEvent(NamedTuple):
@@ -45,9 +45,10 @@ class StoredEvent(NamedTuple):
 
 
 class ReadResult(NamedTuple):
-    """What ``read`` found: events after the cursor, and whether the stream has ended."""
+    """What ``read`` found: the wire frames of the events after the cursor, in seq order
+    (``frames[0]`` is event ``after_seq + 1``), and whether the stream has ended."""
 
-    events: Sequence[StoredEvent]
+    frames: Sequence[bytes]
     is_done: bool
     last_seq: int
 
@@ -98,4 +99,21 @@ class StreamStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and timers."""
+        ...
+
+
+@runtime_checkable
+class SyncAppendStore(Protocol):
+    """A store that can also append without awaiting (in-process stores such as MemoryStore).
+
+    A run then stores events in batches: those produced while its task runs without
+    suspending are appended together just before it suspends, so no connection can see (or
+    send) anything out of order, and the per-event cost stays small.
+    """
+
+    def append_frames_nowait(
+        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
+    ) -> None:
+        """Like ``append`` with the events' frames only, synchronously; ``is_done`` says the
+        last frame is the stream's ``done``."""
         ...
