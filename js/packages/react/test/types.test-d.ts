@@ -1,0 +1,26 @@
+import type { AgentEvent, ClientSnapshot, EventData, FinishedTool, ProgressData } from "@agent-stream/client";
+import { expectTypeOf, test } from "vitest";
+import { useAgentStream, type UseAgentStreamResult } from "../src/index";
+
+test("the hook returns the original's names plus the new ones", () => {
+  expectTypeOf(useAgentStream).parameter(0).toHaveProperty("url").toEqualTypeOf<string>();
+  expectTypeOf<UseAgentStreamResult["text"]>().toEqualTypeOf<string>();
+  expectTypeOf<UseAgentStreamResult["isStreaming"]>().toEqualTypeOf<boolean>();
+  expectTypeOf<UseAgentStreamResult["isDone"]>().toEqualTypeOf<boolean>();
+  expectTypeOf<UseAgentStreamResult["activeTools"]>().toEqualTypeOf<readonly EventData<"tool_use">[]>();
+  expectTypeOf<UseAgentStreamResult["tools"]>().toEqualTypeOf<readonly FinishedTool[]>();
+  expectTypeOf<UseAgentStreamResult["progress"]>().toEqualTypeOf<EventData<"progress"> | null>();
+  expectTypeOf<UseAgentStreamResult["progress"]>().toExtend<ProgressData | null>();
+  expectTypeOf<UseAgentStreamResult["startStream"]>().returns.toEqualTypeOf<Promise<ClientSnapshot>>();
+  expectTypeOf<UseAgentStreamResult["stop"]>().returns.toEqualTypeOf<Promise<void>>();
+  expectTypeOf<UseAgentStreamResult["reset"]>().returns.toEqualTypeOf<void>();
+  expectTypeOf<UseAgentStreamResult["respond"]>().parameter(0).toEqualTypeOf<unknown>();
+});
+
+test("batching takes the demo's mode names", () => {
+  expectTypeOf<"fixed" | "adaptive" | "frame">().toExtend<Parameters<typeof useAgentStream>[0]["batching"]>();
+});
+
+test("events narrow by type", () => {
+  expectTypeOf<Extract<AgentEvent, { type: "token" }>["data"]["text"]>().toEqualTypeOf<string>();
+});
