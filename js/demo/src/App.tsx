@@ -106,11 +106,12 @@ export function App() {
               }}
             />
             {busy ? (
-              <button type="button" className="button button-stop" data-testid="stop" onClick={() => agent.stop()}>
+              // keyed apart: reusing one <button> would turn it into a submit mid-click and re-send
+              <button key="stop" type="button" className="button button-stop" data-testid="stop" onClick={() => agent.stop()}>
                 <span className="stop-square" aria-hidden="true" /> Stop
               </button>
             ) : (
-              <button type="submit" className="button button-primary" data-testid="send" disabled={draft.trim() === ""}>
+              <button key="send" type="submit" className="button button-primary" data-testid="send" disabled={draft.trim() === ""}>
                 Send
               </button>
             )}
@@ -122,7 +123,7 @@ export function App() {
           onChange={setKnobs}
           busy={busy}
           onDrop={() => setDrops((count) => count + network.drop())}
-          stats={{ streamId: agent.streamId, events: agent.eventCount, reconnects: agent.reconnects, drops }}
+          stats={{ streamId: agent.streamId, reconnects: agent.reconnects, drops }}
         />
       </main>
     </div>

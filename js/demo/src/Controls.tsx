@@ -3,7 +3,6 @@ import type { Batching, Knobs } from "./knobs";
 
 interface Stats {
   streamId: string | null;
-  events: number;
   reconnects: number;
   drops: number;
 }
@@ -64,7 +63,7 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
       <div className="fields">
         <NumberField
           label="Tokens"
-          hint="in the answer"
+          hint="answer tokens"
           testId="tokens"
           value={knobs.tokens}
           min={0}
@@ -73,7 +72,7 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         />
         <NumberField
           label="Tools"
-          hint="calls before answering"
+          hint="tool calls"
           testId="tools"
           value={knobs.tools}
           min={0}
@@ -146,8 +145,6 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         <dd className="mono" data-testid="stream-id" title={stats.streamId ?? ""}>
           {stats.streamId ? `${stats.streamId.slice(0, 10)}…` : "—"}
         </dd>
-        <dt>events</dt>
-        <dd data-testid="event-count">{stats.events}</dd>
         <dt>reconnects</dt>
         <dd data-testid="reconnects">{stats.reconnects}</dd>
         <dt>drops</dt>

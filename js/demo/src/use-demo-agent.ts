@@ -12,7 +12,6 @@ export interface DemoAgent {
   turn: number;
   doneSummary: string | null;
   streamId: string | null;
-  eventCount: number;
   reconnects: number;
   start(body: Record<string, string | number>): void;
   stop(): void;
@@ -24,7 +23,12 @@ interface Options {
   fetch: typeof fetch;
 }
 
-/** The page's view of useAgentStream: names the components want, nothing the hook does not say. */
+const ERROR_TITLES: Record<string, string> = {
+  "http-status": "The server refused the request",
+  "connection-lost": "The connection was lost",
+};
+
+/** The page's view of useAgentStream: names and shapes the components want. */
 export function useDemoAgent({ batching, authorization, fetch }: Options): DemoAgent {
   const stream = useAgentStream({
     url: "/api/chat",
@@ -32,6 +36,68 @@ export function useDemoAgent({ batching, authorization, fetch }: Options): DemoA
     headers: authorization === "" ? {} : { Authorization: authorization },
     fetch,
   });
-  // placeholder mapping until @agent-stream/react lands; see the hook's types
-  return stream as unknown as DemoAgent;
+
+  const status: Status =
+    stream.error !== null
+      ? "error"
+      : stream.isDone
+        ? "done"
+        : stream.connection === "reconnecting"
+          ? "reconnecting"
+          : stream.isStreaming
+            ? "streaming"
+            : "idle";
+
+  const tools: ToolView[] = [
+    ...stream.tools.map((tool) => ({
+      id: tool.toolUseId,
+      name: tool.toolName,
+      status: tool.status,
+      inputSummary: tool.inputSummary,
+      outputSummary: tool.outputSummary,
+      durationMs: tool.durationMs,
+    })),
+    ...stream.activeTools.map((tool) => ({
+      id: tool.tool_use_id,
+      name: tool.tool_name,
+      status: "running" as const,
+      inputSummary: tool.input_summary ?? "",
+      outputSummary: "",
+      durationMs: 0,
+    })),
+  ];
+
+  const done = stream.done;
+  let doneSummary: string | null = null;
+  if (done !== null) {
+    const reason = done.reason ?? "completed";
+    const parts = [reason === "completed" ? "Completed" : reason === "cancelled" ? "Stopped" : reason];
+    if (done.duration_ms) parts.push(`${(done.duration_ms / 1000).toFixed(1)} s`);
+    if (done.tool_count) parts.push(`${done.tool_count} tool${done.tool_count === 1 ? "" : "s"}`);
+    if (done.model) parts.push(done.model);
+    if (done.synthetic) parts.push("ended by the client (the server could not finish the stream)");
+    doneSummary = parts.join(" · ");
+  }
+
+  const error = stream.error;
+  return {
+    status,
+    text: stream.text,
+    thinking: stream.thinking,
+    tools,
+    progress:
+      stream.progress === null
+        ? null
+        : { percentage: stream.progress.percentage, message: stream.progress.message, step: stream.progress.step },
+    error:
+      error === null
+        ? null
+        : { title: ERROR_TITLES[error.error_type] ?? `The run failed (${error.error_type})`, message: error.message },
+    turn: stream.turn,
+    doneSummary,
+    streamId: stream.streamId,
+    reconnects: stream.reconnects,
+    start: (body) => void stream.startStream(body),
+    stop: () => void stream.stop(),
+  };
 }
