@@ -56,6 +56,16 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
   const parser = createParser({
     maxBufferSize: options.maxEventSize,
     onEvent(message: EventSourceMessage) {
+      // eventsource-parser bounds only what it buffers between chunks; an event that arrives
+      // whole in one chunk is bounded here
+      const max = options.maxEventSize;
+      if (max !== undefined && message.data.length > max) {
+        failure ??= new ProtocolError(`an event of ${message.data.length} characters exceeded the limit of ${max}`, {
+          code: "event-too-large",
+          line: `${message.data.slice(0, 77)}...`,
+        });
+        return;
+      }
       const hasOwnId = message.id !== undefined;
       if (message.id !== undefined) lastEventId = message.id;
       out.push({
@@ -75,7 +85,7 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
     onError(error: ParseError) {
       // unknown fields and bad retry values are ignored by the spec; only overflow is fatal
       if (error.type === "max-buffer-size-exceeded") {
-        failure = new ProtocolError(`an event exceeded ${options.maxEventSize} characters; ${error.message}`, {
+        failure ??= new ProtocolError(`an event exceeded ${options.maxEventSize} characters; ${error.message}`, {
           code: "event-too-large",
           line: error.line ?? null,
         });
