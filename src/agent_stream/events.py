@@ -106,7 +106,7 @@ class ToolResult(_Event, frozen=True, kw_only=True):
     tool_name: Annotated[str, _doc("Name of the tool called.")]
     tool_use_id: Annotated[str, _doc("The tool_use_id of the call that finished.")]
     output_summary: Annotated[str, _doc("Short human-readable summary of the result.")] = ""
-    duration_ms: Annotated[int, _doc("How long the call ran, in milliseconds.")] = 0
+    duration_ms: Annotated[int | float, _doc("How long the call ran, in milliseconds.")] = 0
     status: Annotated[Literal["done", "error"], _doc('"done", or "error" if the tool failed.')] = (
         "done"
     )
@@ -168,7 +168,7 @@ class Done(_Event, frozen=True, kw_only=True):
     message_id: Annotated[str, _doc("Id of the final message.")] = ""
     num_turns: Annotated[int, _doc("Turns the run took.")] = 0
     tool_count: Annotated[int, _doc("Tool calls the run made.")] = 0
-    duration_ms: Annotated[int, _doc("Wall time of the run, in milliseconds.")] = 0
+    duration_ms: Annotated[int | float, _doc("Wall time of the run, in milliseconds.")] = 0
     model: Annotated[str, _doc("Model that ran.")] = ""
     total_cost_usd: Annotated[float, _doc("Cost of the run in US dollars.")] = 0.0
     reason: Annotated[

@@ -100,7 +100,7 @@ class FinishedTool(msgspec.Struct, frozen=True, kw_only=True):
     tool_use_id: str
     tool_name: str
     status: Literal["done", "error"]
-    duration_ms: int
+    duration_ms: int | float
     input_summary: str = ""
     output_summary: str = ""
     input: JSONValue | UnsetType = UNSET
