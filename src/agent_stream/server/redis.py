@@ -1,0 +1,671 @@
+"""``RedisStore``: streams in Redis Streams, so a resume can land on any process.
+
+Needs the ``redis`` extra (``pip install 'agent-stream[redis]'``); redis-py is imported when a
+store is made, never at import time.
+
+Keys, all under ``prefix`` (two apps or tenants with different prefixes never see each other's
+streams); ``{<sid>}`` is a Redis Cluster hash tag, so one stream's keys share a slot:
+
+- ``<prefix>:{<sid>}:events`` the stream: entry id ``<seq>-0``, fields ``t`` (type), ``d``
+  (data); ``XADD ... MAXLEN ~ max_events``. A cursor ``<sid>:<seq>`` reads ``XRANGE (<seq>-0``
+  and follows with ``XREAD BLOCK`` from the last delivered id (never ``$``).
+- ``<prefix>:{<sid>}:meta`` a hash: ``owner``, ``last`` (seq), ``done``, ``m:<key>`` metadata.
+- ``<prefix>:{<sid>}:lease`` the producer's lease (``SET PX``, renewed by this store while the
+  run is live here). When it lapses before ``done``, the first reader to notice appends
+  ``error{interrupted}`` + ``done{interrupted}`` in one Lua script, so every reader sees the same
+  ending.
+- ``<prefix>:idem:<digest>`` idempotency keys (``SET NX PX ... GET``).
+
+Appends are batched: a run's events go to an in-process queue (``append_nowait``) and one
+background task writes whatever is pending, for every local stream, in one pipeline of Lua
+scripts. An event becomes readable (from this process's tail cache or from Redis) only once
+Redis has acknowledged it, so nothing is sent that a restart of this process could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from ..errors import ResumeError, StoreUnavailableError, UsageError
+from ..events import Done, Error, encode_data
+from .store import ReadResult, StoredEvent, StreamInfo
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import Pipeline
+
+__all__ = ["RedisStore"]
+
+logger = logging.getLogger("agent_stream")
+
+_MISSING = "RedisStore needs redis: pip install 'agent-stream[redis]'"
+_T = TypeVar("_T")
+_BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
+
+# KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the frames joined
+# (each ends with the only blank line it holds, so they split at "\n\n").
+# Returns {status, last}: 1 stored, 0 already stored (a retry after a lost reply),
+# -1 unknown stream, -2 already ended, -3 seq gap.
+_APPEND = r"""
+local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
+if last == nil then return {-1, 0} end
+local first = tonumber(ARGV[1])
+if first + tonumber(ARGV[2]) - 1 <= last then return {0, last} end
+if redis.call('HGET', KEYS[2], 'done') == '1' then return {-2, last} end
+if first > last + 1 then return {-3, last} end
+local blob, pos, seq = ARGV[6], 1, first
+while pos <= #blob do
+  local stop = string.find(blob, '\n\n', pos, true)
+  if seq > last then
+    local frame = string.sub(blob, pos, stop + 1)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', frame)
+  end
+  pos, seq = stop + 2, seq + 1
+end
+last = seq - 1
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[2], 'last', last, 'done', '1')
+  redis.call('DEL', KEYS[3])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+else
+  redis.call('HSET', KEYS[2], 'last', last)
+end
+return {1, last}
+"""
+
+# KEYS: events, meta, lease. ARGV: maxlen, ttl ms, stream id, error data, done data.
+# Appends the interrupted ending once: only if the stream exists, has not ended and its lease
+# has lapsed. Returns 1 when it appended, 0 otherwise, -1 for an unknown stream.
+_INTERRUPT = r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if redis.call('HGET', KEYS[2], 'done') == '1' then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
+local id = 'id: ' .. ARGV[3] .. ':'
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 1) .. '-0',
+  'f', id .. (last + 1) .. '\nevent: error\ndata: ' .. ARGV[4] .. '\n\n')
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 2) .. '-0',
+  'f', id .. (last + 2) .. '\nevent: done\ndata: ' .. ARGV[5] .. '\n\n')
+redis.call('HSET', KEYS[2], 'last', last + 2, 'done', '1')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+# KEYS: events, meta, lease. ARGV: token, lease ms, keys ttl ms.
+# Renews a live stream's lease and the keys' safety expiry; 0 when the stream has ended (or
+# is gone): its producer must stop.
+_RENEW = r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], 'done') == '1' then return 0 end
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+# KEYS: events, meta, lease. ARGV: owner, token, lease ms, keys ttl ms, meta pairs...
+_CREATE = r"""
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('HSET', KEYS[2], 'owner', ARGV[1], 'last', 0, 'done', '0')
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], 'm:' .. ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
+return 1
+"""
+
+_INTERRUPTED_ERROR = encode_data(
+    Error(
+        error_type="interrupted",
+        message="the process running this stream's agent stopped before it finished",
+    )
+)
+_INTERRUPTED_DONE = encode_data(Done(reason="interrupted"))
+_DONE_LINE = b"\nevent: done\n"  # JSON data is one line, so only the event line can match
+_SCRIPTS = {"append": _APPEND, "interrupt": _INTERRUPT, "renew": _RENEW, "create": _CREATE}
+_SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
+
+
+class _ScriptsMissing(Exception):
+    """Redis answered NOSCRIPT (it restarted and lost its script cache): load, then retry."""
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError as exc:
+        raise ImportError(_MISSING) from exc
+    return redis
+
+
+@dataclass(eq=False)
+class _Local:
+    """A stream this process produces: its unacknowledged queue and acknowledged tail."""
+
+    keys: tuple[str, str, str]
+    pending: list[bytes] = field(default_factory=list)
+    pending_is_done: bool = False  # the last pending frame is the stream's done
+    acked: int = 0  # seq of the last frame Redis has; pending[0] is acked + 1
+    tail: list[bytes] = field(default_factory=list)  # frames up to ``acked``
+    is_done: bool = False
+    is_abandoned: bool = False
+    failing_since: float | None = None
+    changed: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def tail_first(self) -> int:
+        return self.acked - len(self.tail) + 1
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+
+class RedisStore:
+    """:class:`~agent_stream.server.store.StreamStore` on Redis Streams (one per app).
+
+    ``client`` is a ``redis.asyncio.Redis`` made with ``decode_responses=False``; prefer
+    :meth:`from_url`, which sets the timeouts this store relies on. Bounds: ``max_events`` per
+    stream (approximate ``MAXLEN``), ``ttl_s`` retention after ``done``, ``lease_s`` producer
+    lease (a dead producer's stream gets its interrupted end within 2 x ``lease_s``).
+    ``op_timeout_s`` bounds every Redis call (then :class:`StoreUnavailableError`, HTTP 503
+    with ``Retry-After: retry_after_s``); a producer retries appends for ``append_retry_s``
+    before it gives the stream up.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        blocking_client: Redis | None = None,
+        prefix: str = "agent-stream",
+        max_events: int = 100_000,
+        ttl_s: float = 300.0,
+        lease_s: float = 5.0,
+        op_timeout_s: float = 1.0,
+        append_retry_s: float = 10.0,
+        retry_after_s: float = 1.0,
+        tail_events: int = 4096,
+        max_pending_events: int = 200_000,
+    ) -> None:
+        if max_events < 1 or ttl_s < 0 or lease_s <= 0 or op_timeout_s <= 0:
+            raise UsageError("RedisStore bounds must be positive", code="invalid-option")
+        if not prefix or any(c in prefix for c in "{}\r\n "):
+            raise UsageError(
+                f"prefix {prefix!r} must be non-empty, without braces or whitespace",
+                code="invalid-option",
+            )
+        redis = _import_redis()
+        self._errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            OSError,
+            TimeoutError,
+        )
+        self._client = client
+        self._blocking = blocking_client if blocking_client is not None else client
+        self.prefix = prefix
+        self.max_events = max_events
+        self.ttl_s = ttl_s
+        self.lease_s = lease_s
+        self.op_timeout_s = op_timeout_s
+        self.append_retry_s = append_retry_s
+        self.retry_after_s = retry_after_s
+        self.tail_events = max(0, min(tail_events, max_events))
+        self.max_pending_events = max_pending_events
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._no_script: type[BaseException] = redis.exceptions.NoScriptError
+        self._local: dict[str, _Local] = {}
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "agent-stream",
+        op_timeout_s: float = 1.0,
+        max_connections: int = 512,
+        **options: Any,
+    ) -> RedisStore:
+        """A store on the Redis at ``url`` (``redis://host:port/db``), e.g.
+        ``RedisStore.from_url("redis://127.0.0.1:6379/0", prefix="myapp")``.
+
+        Connections time out after ``op_timeout_s`` and are not retried by redis-py (this store
+        retries what is worth retrying); ``XREAD BLOCK`` uses a second pool.
+        """
+        redis = _import_redis()
+        no_retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+        common: dict[str, Any] = {
+            "socket_connect_timeout": op_timeout_s,
+            "retry": no_retry,
+            "decode_responses": False,
+        }
+        client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=op_timeout_s, max_connections=max_connections, **common
+        )
+        # blocking reads outlast op_timeout_s; each is bounded by a deadline instead
+        blocking = redis.asyncio.Redis.from_url(
+            url, socket_timeout=None, max_connections=4 * max_connections, **common
+        )
+        return cls(
+            client, blocking_client=blocking, prefix=prefix, op_timeout_s=op_timeout_s, **options
+        )
+
+    # Keys and calls
+
+    def _keys(self, stream_id: str) -> tuple[str, str, str]:
+        base = f"{self.prefix}:{{{stream_id}}}"
+        return f"{base}:events", f"{base}:meta", f"{base}:lease"
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly",
+            retry_after_s=self.retry_after_s,
+        )
+
+    async def _call(self, call: Callable[[], Awaitable[_T]], timeout_s: float | None = None) -> _T:
+        try:
+            with anyio.fail_after(timeout_s or self.op_timeout_s):
+                return await call()
+        except self._errors as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _script(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        async def call() -> Any:
+            try:
+                return await self._client.evalsha(_SHA[name], len(keys), *keys, *args)
+            except self._no_script:
+                await self._client.script_load(_SCRIPTS[name])
+                return await self._client.evalsha(_SHA[name], len(keys), *keys, *args)
+
+        return await self._call(call)
+
+    async def _scripts(
+        self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]], timeout_s: float
+    ) -> list[Any]:
+        """Run script ``name`` once per (keys, args) in one pipeline; replies in order."""
+
+        async def run() -> list[Any]:
+            pipe: Pipeline
+            async with self._client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(_SHA[name], len(keys), *keys, *args)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+                return replies
+
+        replies = await self._call(run, timeout_s)
+        if any(isinstance(reply, self._no_script) for reply in replies):
+            await self._call(lambda: self._client.script_load(_SCRIPTS[name]))
+            replies = await self._call(run, timeout_s)
+        for reply in replies:
+            if isinstance(reply, self._errors):
+                raise self._unavailable(reply)
+        return replies
+
+    def _ms(self, seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    @property
+    def _keys_ttl_ms(self) -> int:
+        # A live stream's keys outlive a dead producer by its retention: nothing leaks.
+        return self._ms(self.ttl_s + 3 * self.lease_s)
+
+    @staticmethod
+    def _frames(entries: Sequence[Any]) -> tuple[int, list[bytes]]:
+        """(seq of the first entry, their frames) of XRANGE / XREAD entries."""
+        if not entries:
+            return 0, []
+        return int(entries[0][0].split(b"-", 1)[0]), [fields[b"f"] for _, fields in entries]
+
+    # StreamStore
+
+    async def create(
+        self, stream_id: str, *, owner: str, meta: Mapping[str, str] | None = None
+    ) -> None:
+        keys = self._keys(stream_id)
+        args: list[str | int] = [
+            owner,
+            self._token,
+            self._ms(self.lease_s),
+            self._keys_ttl_ms,
+        ]
+        for name, value in (meta or {}).items():
+            args += [name, value]
+        created = await self._script("create", keys, args)
+        if not created:
+            raise UsageError(f"stream {stream_id!r} already exists", code="stream-exists")
+        self._local[stream_id] = _Local(keys)
+        self._ensure_writer()
+
+    def append_frames_nowait(
+        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
+    ) -> None:
+        """Queue frames for the writer; they become readable once Redis has them."""
+        local = self._local.get(stream_id)
+        if local is None:
+            raise UsageError(
+                f"append to stream {stream_id!r}, which this process does not produce",
+                code="unknown-stream",
+            )
+        if local.is_abandoned or not frames:
+            return  # given up (Redis was down too long): its lease lapses, readers see the end
+        expected = local.acked + len(local.pending) + 1
+        if first_seq != expected or local.pending_is_done or local.is_done:
+            raise UsageError(
+                f"stream {stream_id!r} expects seq {expected} next, got {first_seq}"
+                + (" after its done" if local.pending_is_done or local.is_done else ""),
+                code="seq-gap",
+            )
+        local.pending.extend(frames)
+        local.pending_is_done = is_done
+        if len(local.pending) > self.max_pending_events:
+            self._abandon(stream_id, local, "too many events waiting for Redis")
+            return
+        self._wake.set()
+
+    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+        """Store ``events``; returns once Redis has acknowledged them."""
+        if not events:
+            return
+        is_done = any(event.type == "done" for event in events)
+        if is_done:
+            events = events[: 1 + next(i for i, e in enumerate(events) if e.type == "done")]
+        frames = [event.frame for event in events]
+        self.append_frames_nowait(stream_id, events[0].seq, frames, is_done=is_done)
+        local = self._local.get(stream_id)
+        last = events[-1].seq
+        while local is not None and local.acked < last and not local.is_abandoned:
+            await local.changed.wait()
+        if local is None or local.acked < last:
+            raise StoreUnavailableError(
+                f"stream {stream_id!r} could not be stored; Redis stayed unavailable",
+                retry_after_s=self.retry_after_s,
+            )
+
+    async def read(
+        self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
+    ) -> ReadResult:
+        deadline = time.monotonic() + wait_s
+        while True:
+            local = self._local.get(stream_id)
+            if local is not None:
+                # produced here: wait for the writer's acknowledgement, read the tail
+                if after_seq == local.acked and not local.is_done and wait_s > 0:
+                    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
+                        await local.changed.wait()
+                result = self._read_tail(local, after_seq, limit)
+                if result is not None:
+                    return result
+            result = await self._read_range(stream_id, after_seq, limit)
+            remaining = deadline - time.monotonic()
+            if result.frames or result.is_done or remaining <= 0:
+                return result
+            if stream_id in self._local:
+                continue
+            # Follow another process's run. Each block ends within half a lease, so a lapsed
+            # lease is noticed (and the interrupted end appended) well within 2 x lease_s.
+            block_s = min(remaining, self.lease_s / 2)
+            first, frames = self._frames(await self._xread(stream_id, after_seq, limit, block_s))
+            if frames:
+                if first != after_seq + 1:
+                    continue  # trimmed meanwhile: _read_range raises the typed error
+                is_done = _DONE_LINE in frames[-1]
+                return ReadResult(frames, is_done, first - 1 + len(frames))
+            await self._interrupt_if_lapsed(stream_id)
+
+    @staticmethod
+    def _read_tail(local: _Local, after_seq: int, limit: int) -> ReadResult | None:
+        # None: the tail cannot answer (the cursor is before it, or past what Redis has)
+        if after_seq == local.acked:
+            return ReadResult((), local.is_done, local.acked)
+        start = after_seq + 1 - local.tail_first
+        if after_seq > local.acked or start < 0:
+            return None
+        return ReadResult(local.tail[start : start + limit], local.is_done, local.acked)
+
+    async def _read_range(self, stream_id: str, after_seq: int, limit: int) -> ReadResult:
+        events_key, meta_key, _ = self._keys(stream_id)
+
+        async def call() -> list[Any]:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hmget(meta_key, ["last", "done"])
+                pipe.xrange(events_key, f"{after_seq + 1}-0", "+", count=limit)
+                result: list[Any] = await pipe.execute()
+                return result
+
+        (last_raw, done_raw), entries = await self._call(call)
+        if last_raw is None:
+            raise ResumeError(
+                f"no stream {stream_id!r} here (unknown or expired)",
+                last_event_id=f"{stream_id}:{after_seq}",
+            )
+        last = int(last_raw)
+        if after_seq > last:
+            raise ResumeError(
+                f"cursor {stream_id}:{after_seq} is past the stream's last event "
+                f"{stream_id}:{last}",
+                code="malformed-id",
+                last_event_id=f"{stream_id}:{after_seq}",
+            )
+        first, frames = self._frames(entries)
+        if after_seq < last and first != after_seq + 1:
+            earliest = first if frames else last + 1
+            raise ResumeError(
+                f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
+                f"{stream_id}:{earliest}",
+                code="expired",
+                last_event_id=f"{stream_id}:{after_seq}",
+                earliest_id=f"{stream_id}:{earliest}",
+            )
+        return ReadResult(frames, done_raw == b"1", last)
+
+    async def _xread(
+        self, stream_id: str, after_seq: int, limit: int, block_s: float
+    ) -> Sequence[Any]:
+        events_key = self._keys(stream_id)[0]
+
+        async def call() -> Sequence[Any]:
+            reply: Any = await self._blocking.xread(
+                {events_key: f"{after_seq}-0"}, count=limit, block=self._ms(block_s)
+            )
+            if not reply:
+                return ()
+            entries: Sequence[Any] = reply[0][1]
+            return entries
+
+        return await self._call(call, block_s + self.op_timeout_s)
+
+    async def _interrupt_if_lapsed(self, stream_id: str) -> bool:
+        args = [
+            self.max_events,
+            self._ms(self.ttl_s),
+            stream_id,
+            _INTERRUPTED_ERROR,
+            _INTERRUPTED_DONE,
+        ]
+        appended = await self._script("interrupt", self._keys(stream_id), args)
+        if appended == 1:
+            logger.info("stream %s: its producer's lease lapsed; ended as interrupted", stream_id)
+        return bool(appended == 1)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        events_key, meta_key, lease_key = self._keys(stream_id)
+
+        async def call() -> list[Any]:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(meta_key)
+                pipe.xrange(events_key, "-", "+", count=1)
+                pipe.exists(lease_key)
+                result: list[Any] = await pipe.execute()
+                return result
+
+        for _ in range(2):
+            fields, first, has_lease = await self._call(call)
+            if not fields:
+                return None
+            is_done = fields.get(b"done") == b"1"
+            if is_done or has_lease or stream_id in self._local:
+                break
+            if not await self._interrupt_if_lapsed(stream_id):
+                break
+        last = int(fields[b"last"])
+        return StreamInfo(
+            stream_id=stream_id,
+            owner=fields[b"owner"].decode(),
+            last_seq=last,
+            earliest_seq=int(first[0][0].split(b"-", 1)[0]) if first else last + 1,
+            is_done=is_done,
+            meta={k[2:].decode(): v.decode() for k, v in fields.items() if k.startswith(b"m:")},
+        )
+
+    async def bind_key(self, key: str, stream_id: str, *, ttl_s: float) -> str:
+        name = f"{self.prefix}:{key}"
+        ttl_ms = self._ms(ttl_s)
+        previous: Any = await self._call(
+            lambda: self._client.set(name, stream_id, nx=True, px=ttl_ms, get=True)
+        )
+        return stream_id if previous is None else str(previous.decode())
+
+    async def aclose(self) -> None:
+        """Write what is still queued (bounded by ``op_timeout_s`` per try), then disconnect."""
+        self._closing = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            self._wake.set()
+            with anyio.move_on_after(self.append_retry_s + 2 * self.op_timeout_s):
+                await asyncio.shield(writer)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+        await self._client.aclose()
+        if self._blocking is not self._client:
+            await self._blocking.aclose()
+
+    # The writer: batches appends and renews leases
+
+    def _ensure_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    def _abandon(self, stream_id: str, local: _Local, why: str) -> None:
+        logger.warning(
+            "stream %s: giving it up (%s); %d event(s) not stored; its lease will lapse and "
+            "readers get the interrupted end",
+            stream_id,
+            why,
+            len(local.pending),
+        )
+        local.is_abandoned = True
+        local.pending.clear()
+        local.tail.clear()
+        self._local.pop(stream_id, None)
+        local.wake()
+
+    async def _write_loop(self) -> None:
+        renew_every_s = self.lease_s / 3
+        next_renew = time.monotonic() + renew_every_s
+        backoff_s = 0.0
+        while self._local or not self._closing:
+            if not any(local.pending for local in self._local.values()):
+                if self._closing:
+                    return
+                with anyio.move_on_after(max(0.0, next_renew - time.monotonic())):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                if time.monotonic() >= next_renew:
+                    await self._renew()
+                    next_renew = time.monotonic() + renew_every_s
+                await self._write_pending()
+                backoff_s = 0.0
+            except StoreUnavailableError as exc:
+                now = time.monotonic()
+                for stream_id, local in list(self._local.items()):
+                    if local.pending:
+                        if local.failing_since is None:
+                            local.failing_since = now
+                        elif now - local.failing_since > self.append_retry_s:
+                            self._abandon(stream_id, local, f"Redis unavailable: {exc}")
+                backoff_s = min(1.0, max(0.05, backoff_s * 2))
+                logger.info("Redis write failed (%s); retrying in %.2fs", exc, backoff_s)
+                await anyio.sleep(backoff_s)
+                if self._closing and not self._local:
+                    return
+            except Exception:
+                logger.exception("RedisStore writer failed; restarting it")
+                await anyio.sleep(0.1)
+
+    async def _renew(self) -> None:
+        streams = [(sid, local) for sid, local in self._local.items() if not local.is_done]
+        if not streams:
+            return
+        args = [self._token, self._ms(self.lease_s), self._keys_ttl_ms]
+        replies = await self._scripts(
+            "renew", [(local.keys, args) for _, local in streams], self.op_timeout_s
+        )
+        for (stream_id, local), alive in zip(streams, replies, strict=True):
+            if alive == 0 and not local.is_done and self._local.get(stream_id) is local:
+                self._abandon(stream_id, local, "it ended elsewhere (its lease had lapsed)")
+
+    async def _write_pending(self) -> None:
+        while True:
+            batch = [
+                (stream_id, local, len(local.pending[:_BATCH_MAX]))
+                for stream_id, local in self._local.items()
+                if local.pending
+            ]
+            if not batch:
+                return
+            maxlen, ttl_ms = self.max_events, self._ms(self.ttl_s)
+            calls: list[tuple[Sequence[str], Sequence[Any]]] = []
+            for _, local, count in batch:
+                is_done = local.pending_is_done and count == len(local.pending)
+                blob = b"".join(local.pending[:count])
+                args = (local.acked + 1, count, maxlen, ttl_ms, int(is_done), blob)
+                calls.append((local.keys, args))
+            replies = await self._scripts("append", calls, 2 * self.op_timeout_s)
+            for (stream_id, local, count), reply in zip(batch, replies, strict=True):
+                if self._local.get(stream_id) is not local:
+                    continue
+                if isinstance(reply, Exception):
+                    self._abandon(stream_id, local, f"Redis refused the append: {reply}")
+                    continue
+                status = int(reply[0])
+                if status < 0:
+                    reason = {-1: "its keys expired", -2: "it already ended", -3: "seq gap"}
+                    self._abandon(stream_id, local, reason.get(status, str(status)))
+                    continue
+                self._acked(stream_id, local, count)
+
+    def _acked(self, stream_id: str, local: _Local, count: int) -> None:
+        frames = local.pending[:count]
+        del local.pending[:count]
+        local.failing_since = None
+        local.acked += count
+        if not local.pending and local.pending_is_done:
+            local.is_done = True
+        if self.tail_events:
+            local.tail.extend(frames)
+            excess = len(local.tail) - self.tail_events
+            if excess > self.tail_events // 8:
+                del local.tail[:excess]
+        if local.is_done:
+            # readers of an ended stream go to Redis; nothing more to write or renew here
+            self._local.pop(stream_id, None)
+        local.wake()

@@ -1,0 +1,247 @@
+"""RedisStore against a real redis-server, in-process: the StreamStore contract, leases, faults."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
+from agent_stream.server.store import StoredEvent, StreamStore, SyncAppendStore
+from tests.redis_helpers import RedisServer
+
+pytest.importorskip("redis")
+
+from agent_stream.server.redis import RedisStore
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+SID = "s" * 22
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis"), appendonly=True) as server:
+        yield server
+
+
+@pytest.fixture
+async def store(
+    redis_server: RedisServer, request: pytest.FixtureRequest
+) -> AsyncIterator[RedisStore]:
+    s = RedisStore.from_url(redis_server.url, prefix=f"t{id(request)}", lease_s=0.6, ttl_s=2.0)
+    try:
+        yield s
+    finally:
+        with anyio.fail_after(5):
+            await s.aclose()
+
+
+def events(sid: str, first: int, count: int, *, done: bool = False) -> list[StoredEvent]:
+    out = [
+        StoredEvent.build(sid, seq, "token", b'{"text":"t%d"}' % seq)
+        for seq in range(first, first + count)
+    ]
+    if done:
+        out[-1] = StoredEvent.build(sid, first + count - 1, "done", b'{"reason":"completed"}')
+    return out
+
+
+async def test_is_a_stream_store(store: RedisStore) -> None:
+    assert isinstance(store, StreamStore)
+    assert isinstance(store, SyncAppendStore)
+
+
+async def test_append_then_replay_after_any_cursor(store: RedisStore) -> None:
+    with anyio.fail_after(5):
+        await store.create(SID, owner="alice", meta={"model": "demo"})
+        sent = events(SID, 1, 20, done=True)
+        await store.append(SID, sent)
+        info = await store.info(SID)
+        assert info is not None
+        assert (info.owner, info.last_seq, info.earliest_seq) == ("alice", 20, 1)
+        assert info.is_done
+        assert info.meta == {"model": "demo"}
+        for cursor in (0, 1, 7, 19, 20):
+            result = await store.read(SID, cursor)
+            assert list(result.frames) == [e.frame for e in sent[cursor:]]
+            assert result.is_done and result.last_seq == 20
+        with pytest.raises(ResumeError) as excinfo:
+            await store.read(SID, 21)
+        assert excinfo.value.code == "malformed-id"
+        with pytest.raises(UsageError):
+            await store.create(SID, owner="bob")
+
+
+async def test_follow_from_another_store_waits_for_events(redis_server: RedisServer) -> None:
+    producer = RedisStore.from_url(redis_server.url, prefix="follow", lease_s=2.0)
+    reader = RedisStore.from_url(redis_server.url, prefix="follow", lease_s=2.0)
+    try:
+        with anyio.fail_after(10):
+            await producer.create(SID, owner="")
+            got: list[bytes] = []
+
+            async def follow() -> None:
+                cursor = 0
+                while True:
+                    result = await reader.read(SID, cursor, wait_s=5.0)
+                    got.extend(result.frames)
+                    cursor += len(result.frames)
+                    if result.is_done and cursor == result.last_seq:
+                        return
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow)
+                for seq in range(1, 50, 7):
+                    producer.append_frames_nowait(
+                        SID, seq, [e.frame for e in events(SID, seq, 7)], is_done=False
+                    )
+                    await anyio.sleep(0.01)  # pace the producer: the reader must block and wake
+                final = events(SID, 50, 1, done=True)
+                await producer.append(SID, final)
+            expected = [e.frame for e in events(SID, 1, 49)] + [final[0].frame]
+            assert got == expected
+    finally:
+        await producer.aclose()
+        await reader.aclose()
+
+
+async def test_trimmed_cursor_is_expired_with_the_earliest_id(redis_server: RedisServer) -> None:
+    store = RedisStore.from_url(redis_server.url, prefix="trim", max_events=100)
+    try:
+        with anyio.fail_after(5):
+            await store.create(SID, owner="")
+            for first in range(1, 2001, 100):
+                await store.append(SID, events(SID, first, 100))
+            info = await store.info(SID)
+            assert info is not None and info.earliest_seq > 1
+            with pytest.raises(ResumeError) as excinfo:
+                await store.read(SID, 0)
+            assert excinfo.value.code == "expired"
+            assert excinfo.value.earliest_id == f"{SID}:{info.earliest_seq}"
+            result = await store.read(SID, info.earliest_seq - 1)
+            assert len(result.frames) == 2000 - info.earliest_seq + 1
+    finally:
+        await store.aclose()
+
+
+async def test_prefixes_isolate_streams_and_keys(redis_server: RedisServer) -> None:
+    a = RedisStore.from_url(redis_server.url, prefix="tenant-a")
+    b = RedisStore.from_url(redis_server.url, prefix="tenant-b")
+    try:
+        with anyio.fail_after(5):
+            await a.create(SID, owner="x")
+            await a.append(SID, events(SID, 1, 3))
+            assert await b.info(SID) is None
+            with pytest.raises(ResumeError) as excinfo:
+                await b.read(SID, 0)
+            assert excinfo.value.code == "unknown-stream"
+            await b.create(SID, owner="y")  # the same id is free under another prefix
+            assert (await b.info(SID)).owner == "y"  # type: ignore[union-attr]
+            assert await a.bind_key("idem:k", SID, ttl_s=5) == SID
+            assert await b.bind_key("idem:k", "other", ttl_s=5) == "other"
+            assert await a.bind_key("idem:k", "third", ttl_s=5) == SID
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_keys_expire_after_done(store: RedisStore, redis_server: RedisServer) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        with anyio.fail_after(10):
+            await store.create(SID, owner="")
+            await store.append(SID, events(SID, 1, 5, done=True))
+            keys = await client.keys(f"{store.prefix}:*")
+            assert len(keys) == 2  # events + meta; the lease went with done
+            for key in keys:
+                assert 0 < await client.pttl(key) <= 2000
+            while await client.keys(f"{store.prefix}:*"):  # noqa: ASYNC110 - Redis expiry
+                await anyio.sleep(0.1)
+            assert await store.info(SID) is None
+    finally:
+        await client.aclose()
+
+
+async def test_lapsed_lease_ends_the_stream_once(redis_server: RedisServer) -> None:
+    producer = RedisStore.from_url(redis_server.url, prefix="lease", lease_s=0.5)
+    readers = [RedisStore.from_url(redis_server.url, prefix="lease", lease_s=0.5) for _ in "ab"]
+    try:
+        with anyio.fail_after(10):
+            await producer.create(SID, owner="")
+            await producer.append(SID, events(SID, 1, 10))
+            # the producer goes away without done (as a kill -9 would): no more renewals
+            await producer.aclose()
+            started = anyio.current_time()
+            seen: list[list[bytes]] = []
+
+            async def resume(store: RedisStore) -> None:
+                cursor, frames = 0, list[bytes]()
+                while True:
+                    result = await store.read(SID, cursor, wait_s=5.0)
+                    frames += result.frames
+                    cursor += len(result.frames)
+                    if result.is_done and cursor == result.last_seq:
+                        seen.append(frames)
+                        return
+
+            async with anyio.create_task_group() as tg:
+                for store in readers:
+                    tg.start_soon(resume, store)
+            assert anyio.current_time() - started < 2 * 0.5 + 0.5
+            assert seen[0] == seen[1]
+            assert len(seen[0]) == 12
+            assert b"event: error\n" in seen[0][10] and b'"interrupted"' in seen[0][10]
+            assert b"event: done\n" in seen[0][11] and b'"reason":"interrupted"' in seen[0][11]
+            info = await readers[0].info(SID)
+            assert info is not None and info.is_done and info.last_seq == 12
+    finally:
+        for store in readers:
+            await store.aclose()
+
+
+async def test_paused_redis_is_unavailable_within_2s(redis_server: RedisServer) -> None:
+    producer = RedisStore.from_url(redis_server.url, prefix="pause", op_timeout_s=0.5)
+    store = RedisStore.from_url(redis_server.url, prefix="pause", op_timeout_s=0.5)
+    try:
+        await producer.create(SID, owner="")
+        redis_server.pause()
+        try:
+            for call in (
+                lambda: store.info(SID),
+                lambda: store.create("p" * 22, owner=""),
+                lambda: store.read(SID, 0),
+                lambda: store.bind_key("k", SID, ttl_s=1),
+            ):
+                started = anyio.current_time()
+                with anyio.fail_after(2), pytest.raises(StoreUnavailableError) as excinfo:
+                    await call()
+                assert anyio.current_time() - started < 2
+                assert excinfo.value.retry_after_s >= 1
+        finally:
+            redis_server.resume()
+        with anyio.fail_after(5):
+            assert await store.info(SID) is not None
+    finally:
+        await store.aclose()
+        await producer.aclose()
+
+
+async def test_acknowledged_events_survive_a_redis_crash_with_aof(tmp_path: Path) -> None:
+    with RedisServer(tmp_path, appendonly=True, appendfsync="always") as server:
+        store = RedisStore.from_url(server.url, prefix="aof", op_timeout_s=0.5, lease_s=30)
+        try:
+            with anyio.fail_after(20):
+                await store.create(SID, owner="")
+                await store.append(SID, events(SID, 1, 500))
+                server.restart(crash=True)  # SIGKILL: only what was fsynced survives
+                # the producer keeps going: its writer retries until Redis is back
+                await store.append(SID, events(SID, 501, 500, done=True))
+                result = await store.read(SID, 0, limit=10_000)
+                assert list(result.frames) == [e.frame for e in events(SID, 1, 1000, done=True)]
+        finally:
+            await store.aclose()
