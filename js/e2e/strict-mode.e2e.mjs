@@ -44,21 +44,26 @@ describe("<StrictMode> (React development build)", () => {
     proxy.options.staticDir = devPage;
   });
 
-  test("one run, one connection, text not doubled", async () => {
-    const before = (await server.healthz()).runs_started;
-    const page = await browser.newPage();
-    await page.goto(pageUrl(proxy.url, { tokens: 30, token_delay_ms: 10, tools: 1, autostart: 1 }));
-    assert.ok(await page.evaluate(() => typeof window.__agentStreamUnmount === "function"));
-    assert.equal(await waitForStatus(page, ["done", "error"], 20_000), "done");
-    assert.equal((await server.healthz()).runs_started - before, 1, "runs started");
-    const chats = proxy.requests("/api/chat");
-    assert.equal(chats.length, 1, "connections opened");
-    const expected = tokenText(parseFrames(proxy.bodyText(chats[0])));
-    assert.ok(expected.length > 0);
-    assert.equal(await page.getByTestId("agent-text").textContent(), expected);
-    await browser.screenshot(page, "strict-mode-done");
-    await page.close();
-  });
+  for (const how of ["the Send button", "autostart on mount"]) {
+    test(`one run, one connection, text not doubled (${how})`, async () => {
+      const before = (await server.healthz()).runs_started;
+      const knobs = { tokens: 30, token_delay_ms: 10, tools: 1 };
+      const page = await browser.newPage();
+      await page.goto(pageUrl(proxy.url, how === "the Send button" ? knobs : { ...knobs, autostart: 1 }));
+      // the development build: React warns in the console and StrictMode double-invokes effects
+      assert.ok(await page.evaluate(() => typeof window.__agentStreamUnmount === "function"));
+      if (how === "the Send button") await page.getByTestId("send").click();
+      assert.equal(await waitForStatus(page, ["done", "error"], 20_000), "done");
+      assert.equal((await server.healthz()).runs_started - before, 1, "runs started");
+      const chats = proxy.requests("/api/chat");
+      assert.equal(chats.length, 1, "connections opened");
+      const expected = tokenText(parseFrames(proxy.bodyText(chats[0])));
+      assert.ok(expected.length > 0);
+      assert.equal(await page.getByTestId("agent-text").textContent(), expected);
+      await browser.screenshot(page, "strict-mode-done");
+      await page.close();
+    });
+  }
 
   test("unmount aborts the stream within 100 ms and the server sees the disconnect", async () => {
     const page = await browser.newPage();

@@ -11,7 +11,7 @@ export function App() {
   const [draft, setDraft] = useState(initial.message);
   const [asked, setAsked] = useState<string | null>(null);
   const network = useMemo(() => createDroppableFetch(), []);
-  const agent = useDemoAgent({ batching: knobs.batching, authorization: knobs.authorization, fetch: network.fetch });
+  const agent = useDemoAgent({ batching: knobs.batching, maxRetries: knobs.maxRetries, authorization: knobs.authorization, fetch: network.fetch });
   const [drops, setDrops] = useState(0);
 
   const send = (message: string) => {

@@ -13,6 +13,8 @@ export interface Knobs {
   authorization: string;
   /** Start a run as soon as the page mounts (tests and shareable links). */
   autostart: boolean;
+  /** The client's reconnection budget (`retry.maxRetries`); null keeps the client's default. */
+  maxRetries: number | null;
 }
 
 export const DEFAULT_KNOBS: Knobs = {
@@ -24,6 +26,7 @@ export const DEFAULT_KNOBS: Knobs = {
   batching: "fixed",
   authorization: "",
   autostart: false,
+  maxRetries: null,
 };
 
 function intParam(params: URLSearchParams, name: string, fallback: number): number {
@@ -46,6 +49,7 @@ export function knobsFromQuery(search: string): Knobs {
     batching: batching === "adaptive" || batching === "frame" ? batching : "fixed",
     authorization: params.get("auth") ?? DEFAULT_KNOBS.authorization,
     autostart: params.get("autostart") === "1",
+    maxRetries: params.has("max_retries") ? intParam(params, "max_retries", 0) : null,
   };
 }
 

@@ -19,6 +19,7 @@ export interface DemoAgent {
 
 interface Options {
   batching: Batching;
+  maxRetries: number | null;
   authorization: string;
   fetch: typeof fetch;
 }
@@ -29,10 +30,11 @@ const ERROR_TITLES: Record<string, string> = {
 };
 
 /** The page's view of useAgentStream: names and shapes the components want. */
-export function useDemoAgent({ batching, authorization, fetch }: Options): DemoAgent {
+export function useDemoAgent({ batching, maxRetries, authorization, fetch }: Options): DemoAgent {
   const stream = useAgentStream({
     url: "/api/chat",
     batching,
+    ...(maxRetries === null ? {} : { retry: { maxRetries } }),
     headers: authorization === "" ? {} : { Authorization: authorization },
     fetch,
   });
