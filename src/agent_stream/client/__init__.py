@@ -1,0 +1,31 @@
+"""The Python client: typed events over httpx, resume on network failure, folded state.
+
+Needs the ``client`` extra (``pip install 'agent-stream[client]'``).
+"""
+
+from __future__ import annotations
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import httpx as _httpx  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        f"agent_stream.client needs {exc.name}: pip install 'agent-stream[client]'"
+    ) from exc
+
+from ._client import AgentStreamClient
+from ._event import StreamEvent
+from ._retry import RetryPolicy, parse_retry_after
+from ._sync import SyncAgentStreamClient, stream_sync
+
+ClientEvent = StreamEvent
+
+__all__ = [
+    "AgentStreamClient",
+    "ClientEvent",
+    "RetryPolicy",
+    "StreamEvent",
+    "SyncAgentStreamClient",
+    "parse_retry_after",
+    "stream_sync",
+]
