@@ -1,36 +1,24 @@
 /**
- * The SSE parsing layer: bytes in, messages out (h11-shaped, no I/O). It wraps
- * `eventsource-parser` behind {@link SSEDecoder} so the parser can be swapped.
+ * The SSE layer: bytes in, messages out (h11-shaped, no I/O). {@link createSSEDecoder} decodes
+ * UTF-8 across chunk edges and hands the text to {@link SSEParser} (`parser.ts`).
  *
- * What the wrapper adds to eventsource-parser (WHATWG HTML, "Interpreting an event stream"):
- * - UTF-8 decoding across chunk edges (a code point may be split between chunks);
- * - the BOM: TextDecoder drops one at stream start (eventsource-parser looks for the BOM's UTF-8
- *   bytes as characters, which a decoded string never holds);
- * - the last event ID persists from block to block (eventsource-parser reports only the id line
- *   of the block itself);
- * - a CR that ends the stream still ends its line at `close()`.
+ * Nothing is lost to an error, as in Python's `SSEDecoder`: when a chunk completes events
+ * before its bad input, `feed()` returns those events and the error is thrown by the next
+ * `feed()` or `close()`; when it completes none, the error is thrown at once. After an error
+ * every call throws it again.
  */
-import { type EventSourceMessage, type ParseError, createParser } from "eventsource-parser";
-import { ProtocolError } from "./errors";
+import { ProtocolError, UsageError } from "./errors";
+import { type SSEMessage, SSEParser } from "./parser";
 
-/** One dispatched SSE message. */
-export interface SSEMessage {
-  /** The event type; `"message"` when the block named none. */
-  readonly event: string;
-  readonly data: string;
-  /** The last event ID in force after this block (`""` when none was ever set). */
-  readonly id: string;
-  /** True when this block carried an `id:` line of its own. */
-  readonly hasOwnId: boolean;
-  /** The `retry:` value given in this block, if any. */
-  readonly retry: number | null;
-}
+export type { SSEMessage };
 
 export interface SSEDecoderOptions {
-  /** Largest event (buffered line + data), in UTF-16 code units; beyond it feed() throws. */
-  maxEventSize?: number;
-  /** Called for each comment line (`: ping`), without the colon. */
-  onComment?: (comment: string) => void;
+  /** Largest line or event data, in UTF-16 code units (default 1 MiB); beyond it: `event-too-large`. */
+  maxEventSize?: number | undefined;
+  /** Throw ProtocolError `invalid-utf8` on bytes that are not UTF-8, instead of reading U+FFFD. */
+  strictUtf8?: boolean | undefined;
+  /** Called for each comment line (`: ping`), without the colon and one leading space. */
+  onComment?: ((comment: string) => void) | undefined;
 }
 
 /** Incremental decoder: `feed(bytes)` returns what completed and keeps the rest. */
@@ -45,81 +33,117 @@ export interface SSEDecoder {
 }
 
 export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
-  const text = new TextDecoder("utf-8");
-  let out: SSEMessage[] = [];
-  let lastEventId = "";
-  let retry: number | null = null;
-  let blockRetry: number | null = null;
-  let failure: ProtocolError | null = null;
-  let endsWithCR = false;
+  const max = options.maxEventSize ?? 1 << 20;
+  if (!Number.isInteger(max) || max < 1) {
+    throw new UsageError(`maxEventSize must be a positive integer, got ${String(max)}`, { code: "invalid-option" });
+  }
+  const parser = new SSEParser(max, options.onComment);
+  // the parser strips the BOM itself (one, at the start only), so TextDecoder must keep it
+  const text = new TextDecoder("utf-8", { ignoreBOM: true });
+  const strict = options.strictUtf8 === true ? new StrictUtf8() : null;
+  let failure: Error | null = null;
+  let closed = false;
 
-  const parser = createParser({
-    maxBufferSize: options.maxEventSize,
-    onEvent(message: EventSourceMessage) {
-      // eventsource-parser bounds only what it buffers between chunks; an event that arrives
-      // whole in one chunk is bounded here
-      const max = options.maxEventSize;
-      if (max !== undefined && message.data.length > max) {
-        failure ??= new ProtocolError(`an event of ${message.data.length} characters exceeded the limit of ${max}`, {
-          code: "event-too-large",
-          line: `${message.data.slice(0, 77)}...`,
-        });
-        return;
-      }
-      const hasOwnId = message.id !== undefined;
-      if (message.id !== undefined) lastEventId = message.id;
-      out.push({
-        event: message.event ?? "message",
-        data: message.data,
-        id: lastEventId,
-        hasOwnId,
-        retry: blockRetry,
-      });
-      blockRetry = null;
-    },
-    onRetry(ms: number) {
-      retry = ms;
-      blockRetry = ms;
-    },
-    onComment: options.onComment,
-    onError(error: ParseError) {
-      // unknown fields and bad retry values are ignored by the spec; only overflow is fatal
-      if (error.type === "max-buffer-size-exceeded") {
-        failure ??= new ProtocolError(`an event exceeded ${options.maxEventSize} characters; ${error.message}`, {
-          code: "event-too-large",
-          line: error.line ?? null,
-        });
-      }
-    },
-  });
-
-  function push(chunk: string): SSEMessage[] {
-    if (chunk !== "") {
-      parser.feed(chunk);
-      endsWithCR = chunk.endsWith("\r");
-    }
-    const done = out;
-    out = [];
+  function run(step: (out: SSEMessage[]) => void): SSEMessage[] {
     if (failure !== null) throw failure;
-    return done;
+    const out: SSEMessage[] = [];
+    try {
+      step(out);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      failure = error;
+      if (out.length === 0) throw error;
+    }
+    return out;
   }
 
   return {
     feed(chunk) {
-      return push(typeof chunk === "string" ? chunk : text.decode(chunk, { stream: true }));
+      return run((out) => {
+        if (typeof chunk === "string") parser.feed(chunk, out);
+        else if (strict !== null) strict.decode(chunk, false, parser, out);
+        else parser.feed(text.decode(chunk, { stream: true }), out);
+      });
     },
     close() {
-      const tail = text.decode();
-      const events = push(tail);
-      // a CR ending the stream ends its line; LF after CR would be one line end, so this adds none
-      if (endsWithCR) events.push(...push("\n"));
-      return events;
+      if (closed) return [];
+      closed = true;
+      const out = run((out) => {
+        if (strict !== null) strict.decode(new Uint8Array(0), true, parser, out);
+        else parser.feed(text.decode(), out);
+        parser.end();
+      });
+      failure ??= new UsageError("SSEDecoder.feed() called after close(); make a new decoder per stream", { code: "decoder-closed" });
+      return out;
     },
     get lastEventId() {
-      return lastEventId;
+      return parser.lastEventId;
     },
     get retry() {
-      return retry;
+      return parser.retry;
     },
   };
+}
+
+/**
+ * UTF-8 decoding that stops at the first invalid byte (WHATWG Encoding, the UTF-8 decoder's
+ * byte ranges), so the text before it is still parsed: the events it completes are kept.
+ */
+class StrictUtf8 {
+  #carry: Uint8Array = new Uint8Array(0);
+  readonly #text = new TextDecoder("utf-8", { ignoreBOM: true });
+
+  decode(chunk: Uint8Array, final: boolean, parser: SSEParser, out: SSEMessage[]): void {
+    let bytes = chunk;
+    if (this.#carry.length > 0) {
+      bytes = new Uint8Array(this.#carry.length + chunk.length);
+      bytes.set(this.#carry);
+      bytes.set(chunk, this.#carry.length);
+    }
+    const { valid, bad } = scanUtf8(bytes);
+    parser.feed(this.#text.decode(bytes.subarray(0, valid)), out);
+    this.#carry = bytes.slice(valid);
+    if (bad || (final && this.#carry.length > 0)) {
+      const at = Array.from(bytes.subarray(valid, valid + 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
+      throw new ProtocolError(
+        `invalid UTF-8 (bytes ${at}) in the event stream at byte ${valid} of a chunk; SSE is UTF-8 only (WHATWG), or turn strictUtf8 off to read bad bytes as U+FFFD`,
+        { code: "invalid-utf8", line: at },
+      );
+    }
+  }
+}
+
+/** How many bytes form whole valid code points, and whether an invalid sequence follows them. */
+function scanUtf8(bytes: Uint8Array): { valid: number; bad: boolean } {
+  const n = bytes.length;
+  let i = 0;
+  while (i < n) {
+    const b = bytes[i] as number;
+    if (b < 0x80) {
+      i += 1;
+      continue;
+    }
+    let need: number;
+    let low = 0x80;
+    let high = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) low = 0xa0;
+      else if (b === 0xed) high = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) low = 0x90;
+      else if (b === 0xf4) high = 0x8f;
+    } else return { valid: i, bad: true };
+    for (let k = 1; k <= need; k += 1) {
+      if (i + k >= n) return { valid: i, bad: false }; // incomplete: wait for the next chunk
+      const c = bytes[i + k] as number;
+      if (c < low || c > high) return { valid: i, bad: true };
+      low = 0x80;
+      high = 0xbf;
+    }
+    i += need + 1;
+  }
+  return { valid: n, bad: false };
 }

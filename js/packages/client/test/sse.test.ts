@@ -1,11 +1,10 @@
 /**
  * The parsing layer. Every case runs whole, byte by byte and split at random (h11's `tr()`),
- * and spec/conformance/sse/*.json runs the same way once it exists (shared with Python).
+ * like spec/conformance/sse/*.json in conformance-sse.test.ts (shared with Python).
  */
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { createSSEDecoder, type SSEMessage } from "../src/sse";
-import { loadVectors } from "./vectors";
 
 interface Expected {
   event: string;
@@ -20,16 +19,6 @@ function decode(chunks: readonly Uint8Array[], options: { maxEventSize?: number 
   for (const chunk of chunks) events.push(...decoder.feed(chunk));
   events.push(...decoder.close());
   return { events, lastEventId: decoder.lastEventId };
-}
-
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
 
 /** The same bytes whole, one byte at a time, and cut at seeded random points. */
@@ -91,7 +80,37 @@ describe("createSSEDecoder", () => {
   });
 
   test("an oversize event is a ProtocolError", () => {
-    expect(() => decode([enc(`data: ${"x".repeat(100)}\n\n`)], { maxEventSize: 50 })).toThrow(/exceeded the limit of 50|exceeded 50/);
+    expect(() => decode([enc(`data: ${"x".repeat(100)}\n\n`)], { maxEventSize: 50 })).toThrow(/exceeds maxEventSize=50/);
+  });
+
+  test("a 2 MiB line fed in 7-character slices is parsed once (linear, not quadratic)", () => {
+    const decoder = createSSEDecoder({ maxEventSize: 4 << 20 });
+    const line = `data: ${"x".repeat(2 << 20)}`;
+    const events: SSEMessage[] = [];
+    for (let at = 0; at < line.length; at += 7) events.push(...decoder.feed(line.slice(at, at + 7)));
+    events.push(...decoder.feed("\r"), ...decoder.feed("\n\r\n"), ...decoder.close());
+    expect(events.map((e) => e.data.length)).toEqual([2 << 20]);
+  });
+
+  test("an endless line fails as soon as it passes the limit", () => {
+    const decoder = createSSEDecoder({ maxEventSize: 64 });
+    expect(decoder.feed(enc(`data: a\n\ndata: ${"x".repeat(40)}`)).map((e) => e.data)).toEqual(["a"]);
+    expect(() => decoder.feed(enc("x".repeat(40)))).toThrow(expect.objectContaining({ code: "event-too-large" }));
+  });
+
+  test("comments reach onComment without the colon and one space", () => {
+    const comments: string[] = [];
+    const decoder = createSSEDecoder({ onComment: (c) => comments.push(c) });
+    decoder.feed(enc(": ping\n:  two\n:\n\n"));
+    expect(comments).toEqual(["ping", " two", ""]);
+  });
+
+  test("close() twice returns nothing; feed() after close() is a UsageError", () => {
+    const decoder = createSSEDecoder();
+    expect(decoder.feed(enc("data: a\n\n"))).toHaveLength(1);
+    expect(decoder.close()).toEqual([]);
+    expect(decoder.close()).toEqual([]);
+    expect(() => decoder.feed(enc("data: b\n\n"))).toThrow(expect.objectContaining({ code: "decoder-closed" }));
   });
 
   test("any split of an encoded stream decodes to the same events (fast-check)", () => {
@@ -113,46 +132,5 @@ describe("createSSEDecoder", () => {
       }),
       { numRuns: 200 },
     );
-  });
-});
-
-// --- spec/conformance/sse: the vectors Python's SSEDecoder runs too ----------------------------
-
-interface SSEVector {
-  name: string;
-  chunks?: string[];
-  chunks_base64?: string[];
-  events?: { event: string; data: string; id: string; retry?: number | null }[];
-  last_event_id?: string;
-  error?: string;
-  options?: { max_event_bytes?: number };
-}
-
-const files = loadVectors<SSEVector>("sse");
-
-function vectorBytes(vector: SSEVector): Uint8Array {
-  if (vector.chunks_base64 !== undefined) return concat(vector.chunks_base64.map((b) => Uint8Array.from(Buffer.from(b, "base64"))));
-  return concat((vector.chunks ?? []).map(enc));
-}
-
-if (files.length === 0) {
-  test.todo("spec/conformance/sse/*.json (not written yet)");
-}
-
-describe.each(files)("sse vectors: $file", ({ vectors }) => {
-  describe.each(vectors)("$name", (vector) => {
-    const bytes = vectorBytes(vector);
-    const given = vector.chunks_base64?.map((b) => Uint8Array.from(Buffer.from(b, "base64"))) ?? (vector.chunks ?? []).map(enc);
-    test.each([["as given", given] as [string, Uint8Array[]], ...splits(bytes, vector.name.length)])("%s", (_how, chunks) => {
-      const options = vector.options?.max_event_bytes === undefined ? {} : { maxEventSize: vector.options.max_event_bytes };
-      if (vector.error !== undefined) {
-        expect(() => decode(chunks, options)).toThrow();
-        return;
-      }
-      const { events, lastEventId } = decode(chunks, options);
-      const withRetry = (vector.events ?? []).some((e) => e.retry !== undefined);
-      expect(view(events, withRetry)).toEqual((vector.events ?? []).map((e) => (withRetry ? { ...e, retry: e.retry ?? null } : e)));
-      if (vector.last_event_id !== undefined) expect(lastEventId).toBe(vector.last_event_id);
-    });
   });
 });
