@@ -19,7 +19,7 @@ export function StatusPill({ status }: { status: Status }) {
 export const AgentText = memo(function AgentText({ text, isStreaming }: { text: string; isStreaming: boolean }) {
   return (
     <Profiler id="agent-text" onRender={countCommit}>
-      <p className="answer">
+      <p className={`answer${text === "" && !isStreaming ? " empty" : ""}`}>
         <span data-testid="agent-text">{text}</span>
         {isStreaming ? <span className="cursor" aria-hidden="true" /> : null}
       </p>

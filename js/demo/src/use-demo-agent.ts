@@ -27,6 +27,16 @@ interface Options {
 const ERROR_TITLES: Record<string, string> = {
   "http-status": "The server refused the request",
   "connection-lost": "The connection was lost",
+  stalled: "The connection went silent",
+  expired: "The stream expired before it could resume",
+  "unknown-stream": "The server no longer knows this stream",
+};
+
+const DONE_LABELS: Record<string, string> = {
+  completed: "Completed",
+  cancelled: "Stopped",
+  error: "Failed",
+  interrupted: "Interrupted",
 };
 
 /** The page's view of useAgentStream: names and shapes the components want. */
@@ -73,11 +83,11 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch }: Opt
   let doneSummary: string | null = null;
   if (done !== null) {
     const reason = done.reason ?? "completed";
-    const parts = [reason === "completed" ? "Completed" : reason === "cancelled" ? "Stopped" : reason];
+    const parts = [DONE_LABELS[reason] ?? reason];
     if (done.duration_ms) parts.push(`${(done.duration_ms / 1000).toFixed(1)} s`);
     if (done.tool_count) parts.push(`${done.tool_count} tool${done.tool_count === 1 ? "" : "s"}`);
     if (done.model) parts.push(done.model);
-    if (done.synthetic) parts.push("ended by the client (the server could not finish the stream)");
+    if (done.synthetic) parts.push(reason === "cancelled" ? "ended by you" : "ended by the client: the server could not finish it");
     doneSummary = parts.join(" · ");
   }
 
