@@ -129,11 +129,9 @@ class FaultProxy:
         assert self._server is not None
         self._server.close()
         for writer in list(self._writers):
-            _abort(writer)
-        for task in list(self._tasks):
-            task.cancel()
+            _abort(writer)  # every pipe then sees EOF and its task ends by itself
         if self._tasks:
-            await asyncio.wait(self._tasks, timeout=5)
+            await asyncio.wait(list(self._tasks), timeout=5)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._server.wait_closed(), timeout=5)
 

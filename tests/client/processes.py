@@ -35,9 +35,11 @@ class ServerProcess:
 
 
 @contextmanager
-def serve(argv: Sequence[str], *, timeout_s: float = 20.0) -> Iterator[ServerProcess]:
+def serve(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, timeout_s: float = 20.0
+) -> Iterator[ServerProcess]:
     """Start ``argv`` (which must log ``http://127.0.0.1:<port>``) and stop it afterwards."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(env or {}))
     proc = subprocess.Popen(
         list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env
     )
