@@ -14,7 +14,7 @@ import anyio
 import httpx
 
 from ..errors import AgentStreamError, HTTPStatusError, ProtocolError, ResumeError, UsageError
-from ..events import Done, DoneReason, JSONValue, Start, parse_event
+from ..events import Done, DoneReason, Start, parse_event
 from ..sse import SSEDecoder
 from ..state import StreamState, fold
 from ._event import StreamEvent
@@ -150,7 +150,7 @@ class AgentStreamClient:
         self,
         url: str | httpx.URL,
         *,
-        json: JSONValue = None,
+        json: object = None,
         headers: Mapping[str, str] | None = None,
         method: str = "POST",
         params: Mapping[str, str | int | float] | None = None,

@@ -9,7 +9,6 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from ..events import JSONValue
 from ..state import StreamState
 from ._client import AgentStreamClient
 from ._event import StreamEvent
@@ -50,7 +49,7 @@ class SyncAgentStreamClient:
         self,
         url: str,
         *,
-        json: JSONValue = None,
+        json: object = None,
         headers: Mapping[str, str] | None = None,
         method: str = "POST",
         params: Mapping[str, str | int | float] | None = None,
@@ -96,7 +95,7 @@ async def _make(options: dict[str, Any]) -> AgentStreamClient:
 def stream_sync(
     url: str,
     *,
-    json: JSONValue = None,
+    json: object = None,
     headers: Mapping[str, str] | None = None,
     method: str = "POST",
     params: Mapping[str, str | int | float] | None = None,
