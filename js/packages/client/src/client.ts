@@ -4,7 +4,9 @@
  * `start()` sends the request and folds its events into state; `subscribe` / `getSnapshot` expose
  * that state (the snapshot object changes only when the state does). The transport surfaces HTTP
  * statuses >= 400 at once, resumes lost connections with `Last-Event-ID` (never re-sending the
- * original request without one once the server answered: that would run the agent again), drops
+ * original request without one once the server answered: that would run the agent again; before
+ * an answer it re-sends it with the same `Idempotency-Key`, so the server attaches it to the run
+ * it may already have started), drops
  * events it already has by seq, and always ends a run with one `done` (a synthetic one when the
  * server cannot finish it).
  */
@@ -38,7 +40,10 @@ export interface StreamCallbacks {
 }
 
 export interface LivenessOptions {
-  /** The connection is dead after a silence of `heartbeatFactor * heartbeat_ms + marginMs`. */
+  /**
+   * The connection is dead after a silence of `heartbeatFactor * heartbeat_ms + marginMs`
+   * (default 2.5 x heartbeat_ms + 1000 ms, as in the Python client).
+   */
   heartbeatFactor?: number;
   marginMs?: number;
 }
@@ -96,7 +101,7 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     batching: options.batching ?? "fixed",
     retry: { ...DEFAULT_RETRY_POLICY, ...options.retry },
-    liveness: options.liveness === false ? false : { heartbeatFactor: 2, marginMs: 500, ...options.liveness },
+    liveness: options.liveness === false ? false : { heartbeatFactor: 2.5, marginMs: 1000, ...options.liveness },
     resumeWith: options.resumeWith ?? "request",
     scheduler: { ...defaultScheduler(), ...options.scheduler },
     visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),

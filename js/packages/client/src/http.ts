@@ -19,6 +19,24 @@ export function headerRecord(headers: Headers): Record<string, string> {
   return record;
 }
 
+interface CryptoLike {
+  randomUUID?: () => string;
+  getRandomValues?: (array: Uint8Array) => Uint8Array;
+}
+
+/**
+ * A fresh `Idempotency-Key`: `crypto.randomUUID()`, or 128 random bits from
+ * `crypto.getRandomValues` where randomUUID is missing (pages served over plain http).
+ */
+export function newIdempotencyKey(): string {
+  const crypto = (globalThis as { crypto?: CryptoLike }).crypto;
+  if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  if (typeof crypto?.getRandomValues === "function") crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function baseHref(): string | undefined {
   const location = (globalThis as { location?: { href?: string } }).location;
   return typeof location?.href === "string" ? location.href : undefined;

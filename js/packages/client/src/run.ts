@@ -4,7 +4,7 @@
  */
 import { AgentStreamError, ProtocolError } from "./errors";
 import { type AgentEvent, type EventData, parseEvent, parseEventId } from "./events";
-import { resolveUrl, statusError } from "./http";
+import { newIdempotencyKey, resolveUrl, statusError } from "./http";
 import { backoffDelayMs, parseRetryAfter } from "./retry";
 import { type SSEMessage, createSSEDecoder } from "./sse";
 import type { StreamCallbacks, ResolvedOptions } from "./client";
@@ -71,6 +71,9 @@ export class Run {
   readonly #url: string;
   readonly #body: unknown;
   readonly #controller = new AbortController();
+  // one key per start(): a re-send of the first request (fetch rejected before any answer, or
+  // an opted-in 429/503) attaches to the run it may have started instead of starting another
+  readonly #idempotencyKey = newIdempotencyKey();
   #attempt: AbortController | null = null;
   #liveness: TimerHandle | null = null;
   #wake: (() => void) | null = null;
@@ -211,7 +214,9 @@ export class Run {
       let url = this.#url;
       let method = options.method.toUpperCase();
       let body: string | undefined;
-      if (resumeFrom !== null) {
+      if (resumeFrom === null) {
+        if (!headers.has("idempotency-key")) headers.set("Idempotency-Key", this.#idempotencyKey);
+      } else {
         headers.set("Last-Event-ID", resumeFrom);
         if (options.resumeWith === "resume_url" && this.#resumeUrl !== null) {
           url = this.#resumeUrl;

@@ -239,14 +239,14 @@ describe("AgentStreamClient: lost connections resume by Last-Event-ID", () => {
     expect((await finished).reconnects).toBe(1);
   });
 
-  test("silence past the liveness deadline (2 x heartbeat + 500 ms) is a lost connection", async () => {
+  test("silence past the liveness deadline (2.5 x heartbeat + 1000 ms, as in Python) is a lost connection", async () => {
     const { server, clock, client } = setup({ batching: "none" });
     const first = server.stream();
     void client.start("/api/chat", {});
     first.push(startFrame({ heartbeatMs: 1000 }));
     await settle();
     server.stream();
-    clock.advance(2499);
+    clock.advance(3499);
     await settle();
     expect(client.getSnapshot().connection).toBe("streaming");
     clock.advance(1);
@@ -267,6 +267,47 @@ describe("AgentStreamClient: lost connections resume by Last-Event-ID", () => {
     expect(server.requests[1]?.headers.get("last-event-id")).toBeNull();
     body.push(startFrame() + done(1));
     await finished;
+  });
+
+  test("the first request and every re-send of it carry one Idempotency-Key; the next start() a new one", async () => {
+    const { server, clock, client } = setup({ batching: "none", retry: { retryStatuses: [503] } });
+    server.reject();
+    server.status(503, '{"error":{"code":"store-unavailable","message":"down"}}', { "Retry-After": "1" });
+    const body = server.stream({ "X-Agent-Stream-Id": SID });
+    const finished = client.start("/api/chat", { q: 1 });
+    for (let i = 0; i < 2; i += 1) {
+      await settle();
+      clock.advance(clock.nextDelay() ?? 0);
+    }
+    await settle();
+    const keys = server.requests.map((r) => r.headers.get("idempotency-key"));
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{32,36}$/);
+    expect(new Set(keys).size).toBe(1);
+    // answered: a drop now resumes by Last-Event-ID, without the key
+    const resumed = server.stream();
+    body.push(startFrame() + tok(1, "a"));
+    await settle();
+    body.fail(new TypeError("reset"));
+    await settle();
+    clock.advance(clock.nextDelay() ?? 0);
+    await settle();
+    expect(server.requests[3]?.headers.get("last-event-id")).toBe(`${SID}:1`);
+    expect(server.requests[3]?.headers.get("idempotency-key")).toBeNull();
+    resumed.push(startFrame({ seq: 1, resumed: true }) + done(2));
+    await finished;
+    server.stream().push(startFrame() + done(1));
+    await client.start("/api/chat", { q: 2 });
+    const next = server.requests[4]?.headers.get("idempotency-key");
+    expect(next).toMatch(/^[0-9a-f-]{32,36}$/);
+    expect(next).not.toBe(keys[0]);
+  });
+
+  test("an Idempotency-Key given in the headers option is kept", async () => {
+    const { server, client } = setup({ batching: "none", headers: { "Idempotency-Key": "mine" } });
+    server.stream().push(startFrame() + done(1));
+    await client.start("/api/chat", {});
+    expect(server.requests[0]?.headers.get("idempotency-key")).toBe("mine");
   });
 
   test("never re-sends the request without an id once the server answered", async () => {
