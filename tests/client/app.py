@@ -7,7 +7,8 @@ or JSON fields): ``tokens``, ``tools``, ``status`` (answer that HTTP status inst
 but keep the socket open), ``heartbeat_ms``, ``drop_after`` (end the response without ``done``
 after that many events, once per stream; with ``forget`` the stream is then unknown, so the
 resume gets 404), ``reconnect_after`` (send ``reconnect`` then end, once per stream),
-``unknown`` (send an event of an unknown type first). A stop ends the stream with
+``unknown`` (send an event of an unknown type first), ``slow`` (10 ms between events),
+``tool_ms`` (how long each tool runs). A stop ends the stream with
 ``done{reason: "cancelled"}``. ``GET /counts`` answers how many requests each path and status saw.
 """
 
@@ -135,6 +136,8 @@ def _respond(stream_id: str, cursor: int, *, resumed: bool) -> Response:
                 ).encode()
                 return
             yield frames[seq - 1]
+            if b"event: tool_use" in frames[seq - 1]:
+                await anyio.sleep(float(knobs.get("tool_ms", 0)) / 1000)
             if knobs.get("slow"):
                 await anyio.sleep(0.01)
 

@@ -1,0 +1,114 @@
+"""``agent-stream tail`` as a person sees it: run in a real terminal (tmux), read the screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.client.processes import ServerProcess, serve, uvicorn
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENT_STREAM = [sys.executable, "-m", "agent_stream.cli"]
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+@pytest.fixture(scope="module")
+def test_app() -> Iterator[ServerProcess]:
+    with serve(uvicorn("tests.client.app:app", "--no-access-log")) as server:
+        yield server
+
+
+class Terminal:
+    """A 120x40 tmux session on a private server socket."""
+
+    def __init__(self, name: str) -> None:
+        self.socket = f"agent-stream-test-{os.getpid()}-{name}"
+        self.session = name
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10
+        )
+        return done.stdout
+
+    def start(self, command: list[str]) -> None:
+        line = " ".join(_quote(part) for part in command)
+        self.tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", "120", "-y",
+                  "40", "bash --norc --noprofile")  # fmt: skip
+        self.tmux("send-keys", "-t", self.session, f"cd {ROOT} && {line}; echo EX''IT=$?", "Enter")
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.session)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout_s: float = 15) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the screen never matched; it shows:\n{screen}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.tmux("kill-server")
+
+
+def _quote(part: str) -> str:
+    return "'" + part.replace("'", "'\\''") + "'"
+
+
+@pytest.fixture
+def terminal(request: pytest.FixtureRequest) -> Iterator[Terminal]:
+    term = Terminal(request.node.name[:20].replace("[", "_").replace("]", ""))
+    try:
+        yield term
+    finally:
+        term.close()
+
+
+def test_tail_shows_text_a_spinner_per_tool_progress_and_summary(
+    test_app: ServerProcess, terminal: Terminal
+) -> None:
+    body = {"tokens": 40, "tools": 2, "tool_ms": 1500, "slow": 1}
+    terminal.start([*AGENT_STREAM, "tail", f"{test_app.url}/api/chat", "--data", json.dumps(body)])
+    running = terminal.wait_for(lambda s: "query=0" in s and "streaming" in s)
+    line = next(row for row in running.splitlines() if "query=0" in row)
+    assert line.split()[0] in "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # a spinner turns beside the running tool
+    assert "Héllo wörld" in running and "日本語" in running
+
+    finished = terminal.wait_for(lambda s: re.search(r"EXIT=\d", s) is not None, timeout_s=20)
+    assert "done · 1 turn(s) · 2 tool call(s)" in finished
+    assert "✓ search 3 results (12 ms)" in finished
+    assert "50% half way" in finished and "━" in finished
+    assert "EXIT=0" in finished
+    assert "query=0" not in finished  # no spinner left once the tool is done
+
+
+def test_tail_reports_a_refused_request(test_app: ServerProcess, terminal: Terminal) -> None:
+    terminal.start([*AGENT_STREAM, "tail", f"{test_app.url}/api/chat", "--data", '{"status": 401}'])
+    screen = terminal.wait_for(lambda s: re.search(r"EXIT=\d", s) is not None)
+    assert "answered 401" in screen and "EXIT=2" in screen
+
+
+def test_tail_jsonl_prints_one_event_per_line(test_app: ServerProcess) -> None:
+    done = subprocess.run(
+        [*AGENT_STREAM, "tail", f"{test_app.url}/api/chat", "--get", "--data", '{"tokens": 3}',
+         "--jsonl", "-H", "Authorization: Bearer x"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["event"] for line in lines][:2] == ["start", "turn"]
+    assert lines[-1]["event"] == "done" and lines[-1]["id"].endswith(f":{len(lines) - 1}")
+    assert [line["event"] for line in lines].count("token") == 3
