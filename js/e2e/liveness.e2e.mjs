@@ -4,9 +4,9 @@ import { after, before, describe, test } from "node:test";
 import { assertPageBuilt, installWatch, launchBrowser, pageUrl, readWatch, startDemoServer, waitForStatus } from "./fixtures/index.mjs";
 
 const HEARTBEAT_S = 1;
-// The client declares a connection dead after a silence longer than the heartbeat the start event
-// announced; allow it two heartbeats plus a second of slack for scheduling.
-const LIVENESS_DEADLINE_MS = 2 * HEARTBEAT_S * 1000 + 1000;
+// The client declares a connection dead after 2.5 heartbeats (as the start event announced them)
+// plus 1 s of silence (@agent-stream/client's default); half a second of slack for scheduling.
+const LIVENESS_DEADLINE_MS = 2.5 * HEARTBEAT_S * 1000 + 1000 + 500;
 // A small reconnection budget (the page's max_retries knob) so "and then it ends" fits the suite.
 const MAX_RETRIES = 3;
 
