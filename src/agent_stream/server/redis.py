@@ -32,6 +32,7 @@ import os
 import secrets
 import socket
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -105,6 +106,19 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
+# KEYS: events, meta. ARGV: first seq wanted, count.
+# Returns {last, done, seq of the first frame, how many, the frames joined} in one reply (one
+# bulk string parses far faster than XRANGE's nested entries), or {-1} for an unknown stream.
+_RANGE = r"""
+local meta = redis.call('HMGET', KEYS[2], 'last', 'done')
+if not meta[1] then return {-1} end
+local entries = redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
+local frames, first = {}, 0
+for i, entry in ipairs(entries) do frames[i] = entry[2][2] end
+if #entries > 0 then first = tonumber(string.match(entries[1][1], '^%d+')) end
+return {tonumber(meta[1]), meta[2], first, #entries, table.concat(frames)}
+"""
+
 # KEYS: events, meta, lease. ARGV: token, lease ms, keys ttl ms.
 # Renews a live stream's lease and the keys' safety expiry; 0 when the stream has ended (or
 # is gone): its producer must stop.
@@ -135,7 +149,13 @@ _INTERRUPTED_ERROR = encode_data(
 )
 _INTERRUPTED_DONE = encode_data(Done(reason="interrupted"))
 _DONE_LINE = b"\nevent: done\n"  # JSON data is one line, so only the event line can match
-_SCRIPTS = {"append": _APPEND, "interrupt": _INTERRUPT, "renew": _RENEW, "create": _CREATE}
+_SCRIPTS = {
+    "append": _APPEND,
+    "interrupt": _INTERRUPT,
+    "renew": _RENEW,
+    "create": _CREATE,
+    "range": _RANGE,
+}
 _SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
 
 
@@ -149,6 +169,36 @@ def _import_redis() -> Any:
     except ImportError as exc:
         raise ImportError(_MISSING) from exc
     return redis
+
+
+_URL_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "prefix": str,
+    "max_events": int,
+    "ttl_s": float,
+    "lease_s": float,
+    "op_timeout_s": float,
+    "append_retry_s": float,
+    "retry_after_s": float,
+}
+
+
+def _split_store_options(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without this store's query options, and those options parsed."""
+    parts = urllib.parse.urlsplit(url)
+    kept, options = [], {}
+    for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        convert = _URL_OPTIONS.get(name)
+        if convert is None:
+            kept.append((name, value))
+            continue
+        try:
+            options[name] = convert(value)
+        except ValueError:
+            raise UsageError(
+                f"{name}={value!r} in the Redis URL is not a valid {convert.__name__}",
+                code="invalid-option",
+            ) from None
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), options
 
 
 @dataclass(eq=False)
@@ -238,34 +288,41 @@ class RedisStore:
         cls,
         url: str,
         *,
-        prefix: str = "agent-stream",
-        op_timeout_s: float = 1.0,
+        prefix: str | None = None,
+        op_timeout_s: float | None = None,
         max_connections: int = 512,
         **options: Any,
     ) -> RedisStore:
-        """A store on the Redis at ``url`` (``redis://host:port/db``), e.g.
+        """A store on the Redis at ``url``, e.g.
         ``RedisStore.from_url("redis://127.0.0.1:6379/0", prefix="myapp")``.
 
+        Store options may also ride in the URL's query (``?prefix=myapp&lease_s=2&ttl_s=60``;
+        keyword arguments win), so a single ``--redis URL`` configures every worker.
         Connections time out after ``op_timeout_s`` and are not retried by redis-py (this store
         retries what is worth retrying); ``XREAD BLOCK`` uses a second pool.
         """
         redis = _import_redis()
+        url, from_query = _split_store_options(url)
+        options = {**from_query, **options}
+        if prefix is not None:
+            options["prefix"] = prefix
+        if op_timeout_s is not None:
+            options["op_timeout_s"] = op_timeout_s
+        timeout_s = float(options.get("op_timeout_s", 1.0))
         no_retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
         common: dict[str, Any] = {
-            "socket_connect_timeout": op_timeout_s,
+            "socket_connect_timeout": timeout_s,
             "retry": no_retry,
             "decode_responses": False,
         }
         client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=op_timeout_s, max_connections=max_connections, **common
+            url, socket_timeout=timeout_s, max_connections=max_connections, **common
         )
         # blocking reads outlast op_timeout_s; each is bounded by a deadline instead
         blocking = redis.asyncio.Redis.from_url(
             url, socket_timeout=None, max_connections=4 * max_connections, **common
         )
-        return cls(
-            client, blocking_client=blocking, prefix=prefix, op_timeout_s=op_timeout_s, **options
-        )
+        return cls(client, blocking_client=blocking, **options)
 
     # Keys and calls
 
@@ -441,20 +498,13 @@ class RedisStore:
 
     async def _read_range(self, stream_id: str, after_seq: int, limit: int) -> ReadResult:
         events_key, meta_key, _ = self._keys(stream_id)
-
-        async def call() -> list[Any]:
-            async with self._client.pipeline(transaction=False) as pipe:
-                pipe.hmget(meta_key, ["last", "done"])
-                pipe.xrange(events_key, f"{after_seq + 1}-0", "+", count=limit)
-                result: list[Any] = await pipe.execute()
-                return result
-
-        (last_raw, done_raw), entries = await self._call(call)
-        if last_raw is None:
+        reply = await self._script("range", (events_key, meta_key), (after_seq + 1, limit))
+        if reply[0] == -1:
             raise ResumeError(
                 f"no stream {stream_id!r} here (unknown or expired)",
                 last_event_id=f"{stream_id}:{after_seq}",
             )
+        last_raw, done_raw, first, count, blob = reply
         last = int(last_raw)
         if after_seq > last:
             raise ResumeError(
@@ -463,7 +513,7 @@ class RedisStore:
                 code="malformed-id",
                 last_event_id=f"{stream_id}:{after_seq}",
             )
-        first, frames = self._frames(entries)
+        frames = [frame + b"\n\n" for frame in blob.split(b"\n\n", count)[:count]]
         if after_seq < last and first != after_seq + 1:
             earliest = first if frames else last + 1
             raise ResumeError(
