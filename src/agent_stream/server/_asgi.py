@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
 
 from ..errors import AgentStreamError, ResumeError, StoreUnavailableError
-from .connection import Connection, EndReason
+from .connection import RECONNECT, Connection, EndReason
 from .manager import RunManager
 
 __all__ = ["error_body", "error_status", "send_json_error", "serve", "stream_headers"]
@@ -103,6 +103,7 @@ async def serve(
         await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     with anyio.CancelScope() as pump_scope:
+        connection.on_interrupt = pump_scope.cancel
 
         async def listen() -> None:
             with listen_scope:
@@ -119,6 +120,14 @@ async def serve(
             reason = "disconnected"
         finally:
             listen_scope.cancel()
+    if pump_scope.cancelled_caught and connection.manager.is_shutting_down:
+        # interrupted for shutdown (not a disconnect): tell the client to resume now
+        with anyio.move_on_after(connection.options.send_timeout_s):
+            try:
+                await write(RECONNECT)
+                reason = "shutdown"
+            except (OSError, ClientDisconnect):
+                reason = "disconnected"
     if reason in ("done", "shutdown", "lost"):
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})

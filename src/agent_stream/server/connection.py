@@ -55,7 +55,7 @@ def priming_frame(
 class Connection:
     """Pumps one stream from the store to one client."""
 
-    __slots__ = ("_wait_scope", "cursor", "manager", "options", "stream_id")
+    __slots__ = ("cursor", "manager", "on_interrupt", "options", "stream_id")
 
     def __init__(
         self, manager: RunManager, stream_id: str, cursor: int, options: StreamOptions
@@ -64,12 +64,15 @@ class Connection:
         self.stream_id = stream_id
         self.cursor = cursor
         self.options = options
-        self._wait_scope: anyio.CancelScope | None = None
+        self.on_interrupt: Callable[[], None] | None = None
 
     def interrupt(self) -> None:
-        """Wake the connection (shutdown): it writes ``reconnect`` and ends."""
-        if self._wait_scope is not None:
-            self._wait_scope.cancel()
+        """Shutdown: stop pumping now; the adapter then writes ``reconnect`` and ends.
+
+        The adapter sets ``on_interrupt`` (e.g. to cancel the scope running :meth:`pump`).
+        """
+        if self.on_interrupt is not None:
+            self.on_interrupt()
 
     async def _write(self, write: Write, chunk: bytes) -> bool:
         with anyio.move_on_after(self.options.send_timeout_s):
@@ -101,20 +104,15 @@ class Connection:
                     pending = b""
                     last_write = time.monotonic()
                 wait_s = max(0.0, last_write + heartbeat_s - time.monotonic())
-                with anyio.CancelScope() as scope:
-                    self._wait_scope = scope
-                    try:
-                        result = await store.read(
-                            stream_id, self.cursor, limit=_READ_LIMIT, wait_s=wait_s
-                        )
-                    except (ResumeError, StoreUnavailableError) as exc:
-                        # Fell behind the trim point, expired, or the store is gone: end this
-                        # response; the client's resume gets the typed answer (410/404/503).
-                        logger.info("stream %s: connection ends: %s", stream_id, exc)
-                        return "lost"
-                self._wait_scope = None
-                if scope.cancelled_caught:
-                    continue
+                try:
+                    result = await store.read(
+                        stream_id, self.cursor, limit=_READ_LIMIT, wait_s=wait_s
+                    )
+                except (ResumeError, StoreUnavailableError) as exc:
+                    # Fell behind the trim point, expired, or the store is gone: end this
+                    # response; the client's resume gets the typed answer (410/404/503).
+                    logger.info("stream %s: connection ends: %s", stream_id, exc)
+                    return "lost"
                 if result.frames:
                     self.cursor += len(result.frames)
                     pending = b"".join(result.frames)
@@ -125,5 +123,4 @@ class Connection:
                 elif time.monotonic() - last_write >= heartbeat_s:
                     pending = PING
         finally:
-            self._wait_scope = None
             manager.connections.discard(self)

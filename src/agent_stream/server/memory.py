@@ -8,6 +8,8 @@ use ``RedisStore`` to resume across processes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -31,16 +33,57 @@ class _Stream:
         self.base_seq = 1  # seq of frames[0]
         self.nbytes = 0
         self.is_done = False
-        self.waiter: anyio.Event | None = None
+        # Futures of readers waiting for more (asyncio), or an anyio.Event (other backends).
+        self.waiter: list[asyncio.Future[None]] | anyio.Event | None = None
 
     @property
     def last_seq(self) -> int:
         return self.base_seq + len(self.frames) - 1
 
     def wake(self) -> None:
-        if self.waiter is not None:
-            self.waiter.set()
-            self.waiter = None
+        waiter = self.waiter
+        if waiter is None:
+            return
+        self.waiter = None
+        if isinstance(waiter, list):
+            for future in waiter:
+                if not future.done():
+                    future.set_result(None)
+        else:
+            waiter.set()
+
+    async def wait(self, wait_s: float) -> None:
+        # On asyncio a bare future and one timer handle: an idle connection waits here once
+        # per heartbeat and a busy one once per event, so this is the hot path.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            event = self.waiter
+            if not isinstance(event, anyio.Event):
+                event = self.waiter = anyio.Event()
+            with anyio.move_on_after(wait_s):
+                await event.wait()
+            return
+        future = loop.create_future()
+        waiters = self.waiter
+        if not isinstance(waiters, list):
+            waiters = self.waiter = []
+        waiters.append(future)
+        timer = loop.call_later(wait_s, _resolve, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+            if self.waiter is waiters:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class MemoryStore:
@@ -189,11 +232,7 @@ class MemoryStore:
                 last_event_id=f"{stream_id}:{after_seq}",
             )
         if after_seq == stream.last_seq and not stream.is_done and wait_s > 0:
-            waiter = stream.waiter
-            if waiter is None:
-                waiter = stream.waiter = anyio.Event()
-            with anyio.move_on_after(wait_s):
-                await waiter.wait()
+            await stream.wait(wait_s)
             stream = self._get(stream_id)
         if after_seq + 1 < stream.base_seq:
             raise ResumeError(
