@@ -357,3 +357,10 @@ def test_server_sent_event_defaults_and_immutability() -> None:
     with pytest.raises(AttributeError):
         event.data = "y"  # type: ignore[misc]
     assert msgspec.json.decode(msgspec.json.encode(event), type=ServerSentEvent) == event
+
+
+def test_feeding_text_says_to_pass_bytes() -> None:
+    with pytest.raises(UsageError, match="takes bytes, got str") as info:
+        SSEDecoder().feed("data: x\n\n")  # type: ignore[arg-type]
+    assert info.value.code == "invalid-input"
+    assert SSEDecoder().feed(bytearray(b"data: x\n\n")) == [ServerSentEvent(data="x")]

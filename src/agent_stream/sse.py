@@ -95,7 +95,8 @@ class SSEDecoder:
     :meth:`feed` returns those events and the error is raised by the next :meth:`feed` or
     :meth:`close`; when it completes none, the error is raised at once. After an error every
     call raises it again. ``on_comment`` is called with each comment line's text (the text
-    after ``:``, one leading space removed).
+    after ``:``, one leading space removed) when the line is parsed: at the latest when its
+    event block ends, as for :attr:`retry`.
     """
 
     __slots__ = (
@@ -162,14 +163,22 @@ class SSEDecoder:
         """
         return self._retry
 
-    def feed(self, data: bytes, /) -> list[ServerSentEvent]:
-        """Events completed by ``data``; the rest is kept for the next call."""
+    def feed(self, data: bytes | bytearray, /) -> list[ServerSentEvent]:
+        """Events completed by ``data`` (``bytes`` or ``bytearray``); the rest is kept."""
         # Parse only when an event may have ended: a blank line needs LF LF (inside ``data``, or
         # a LF starting ``data`` after one ending the bytes parked so far) or involves a CR.
         # Otherwise park the bytes: appending to a bytearray is amortised O(1), so a line fed in
         # tiny slices stays O(n). (``10 in data`` is several times faster than ``b"\n" in
         # data``, which goes through the buffer protocol.)
-        if 10 in data:  # LF
+        try:
+            has_lf = 10 in data
+        except TypeError:
+            raise UsageError(
+                f"SSEDecoder.feed() takes bytes, got {type(data).__name__} {truncate(data)}; "
+                "pass the response's raw bytes (or text.encode())",
+                code="invalid-input",
+            ) from None
+        if has_lf:  # LF
             if 13 in data or data.find(b"\n\n") >= 0 or (data[0] == 10 and self._may_blank()):
                 return self._decode(data, final=False)
         elif 13 in data:  # CR
@@ -202,7 +211,7 @@ class SSEDecoder:
         self._buf = _Refusing(self)
         return out
 
-    def _decode(self, data: bytes, *, final: bool) -> list[ServerSentEvent]:
+    def _decode(self, data: bytes | bytearray, *, final: bool) -> list[ServerSentEvent]:
         """Decode the buffered bytes plus ``data`` and process every line they complete."""
         if self._error is not None or self._closed:
             self._refuse()
