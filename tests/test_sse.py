@@ -24,8 +24,8 @@ from agent_stream.sse import (
     encode_frame,
 )
 
-settings.register_profile("sse", max_examples=150, deadline=None)
-settings.load_profile("sse")
+# Per test, not a loaded profile: a profile would change other files' hypothesis tests too.
+examples = settings(max_examples=150, deadline=None)
 
 Event = tuple[str, str, str, int | None]
 
@@ -128,6 +128,7 @@ streams = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 cut_points = st.lists(st.integers(min_value=0, max_value=10_000), max_size=12)
 
 
+@examples
 @given(stream=streams, points=cut_points)
 def test_any_chunking_matches_the_reference(stream: bytes, points: list[int]) -> None:
     expected = reference(stream)
@@ -135,11 +136,13 @@ def test_any_chunking_matches_the_reference(stream: bytes, points: list[int]) ->
     assert decode(cut(stream, points)) == expected
 
 
+@examples
 @given(stream=streams)
 def test_byte_by_byte_matches_the_reference(stream: bytes) -> None:
     assert decode([stream[i : i + 1] for i in range(len(stream))]) == reference(stream)
 
 
+@examples
 @given(stream=st.binary(max_size=200), points=cut_points)
 def test_arbitrary_bytes_match_the_reference(stream: bytes, points: list[int]) -> None:
     assert decode(cut(stream, points)) == reference(stream)
@@ -151,6 +154,7 @@ valid_text = st.text(st.characters(codec="utf-8"), max_size=60)
 line_text = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\x00"), max_size=30)
 
 
+@examples
 @given(
     data=valid_text
     | st.lists(st.sampled_from(["a", "\r", "\n", "\r\n", "\u2028", "\x00", "😀"])).map("".join),
@@ -183,6 +187,7 @@ def test_encode_frame_shape() -> None:
     assert encode_comment("a\nb") == ": a\n: b\n\n"
 
 
+@examples
 @given(
     stream=streams,
     comment=st.text(st.characters(codec="utf-8"), max_size=20),
@@ -217,6 +222,7 @@ def test_event_name_message_names_the_value_and_the_fix() -> None:
     )
 
 
+@examples
 @given(
     good=line_text,
     bad=st.sampled_from(["\r", "\n", "\x00"]),
@@ -253,6 +259,7 @@ def test_bad_retry_is_refused(retry: Any) -> None:
 # --- limits, errors, lifecycle -------------------------------------------------------------
 
 
+@examples
 @given(size=st.integers(min_value=1, max_value=300), points=cut_points)
 def test_max_event_bytes_is_enforced_for_any_chunking(size: int, points: list[int]) -> None:
     limit = 64

@@ -14,11 +14,13 @@ server-sent-events.html#event-stream-interpretation) for any chunking of the inp
 :func:`encode_frame` and :func:`encode_comment` write frames; they refuse event names and ids
 that would inject fields (CWE-93) and text that is not encodable as UTF-8.
 
-Speed is part of the design, in pure Python: a chunk holding no line end is parked as bytes and
-costs a list append; otherwise pending bytes are joined and decoded once, and one compiled
-regex, run with ``findall`` over the decoded text, turns each frame of the common shape
-(``id: ..\\nevent: ..\\ndata: ..\\n\\n``) into an event without a per-line Python step. Every
-other line (comments, ``retry``, multi-line data, odd spacing) takes the general per-line path.
+Speed is part of the design, in pure Python: a chunk that cannot complete an event (no LF LF,
+no CR) is appended to a ``bytearray`` and nothing more; when one can, the buffered bytes are
+decoded once, and one compiled regex, run with ``findall`` over the decoded text, turns each
+frame of the common shape (``id: ..\\nevent: ..\\ndata: ..\\n\\n``) into an event without a
+per-line Python step. Every other line (comments, ``retry``, multi-line data, odd spacing)
+takes a per-line path that follows the WHATWG steps one by one. ``bench/bench_parse.py``
+measures it against httpx-sse and others.
 """
 
 from __future__ import annotations
