@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -72,13 +73,15 @@ async def test_concurrent_runs_into_one_file_stay_separable(tmp_path: Path) -> N
     path = tmp_path / "rec.jsonl"
     recorder = JsonlRecorder(path)
     manager = RunManager(MemoryStore(), recorder=recorder, handle_signals=False)
-    options = [DemoOptions(tokens=50 + 10 * i, tools=i, token_delay_ms=0) for i in range(6)]
+    # paced (1 ms a token) so that the runs really interleave in the file
+    options = [DemoOptions(tokens=50 + 10 * i, tools=i, token_delay_ms=1) for i in range(6)]
     expected = {}
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             for opts in options:
                 run = await manager.start(demo_agent(opts))
-                expected[run.stream_id] = [e.type async for e in demo_agent(opts)]
+                unpaced = dataclasses.replace(opts, token_delay_ms=0)
+                expected[run.stream_id] = [e.type async for e in demo_agent(unpaced)]
                 tg.start_soon(run.drive)
         await recorder.aclose()
     streams = group_streams(read_recording(path))
