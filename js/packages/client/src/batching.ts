@@ -11,8 +11,8 @@
  * - `none`: every token flushes at once.
  * `done`, `error` and `stop` flush at once whatever the mode (the client calls `flushNow`).
  */
-import { UsageError } from "./errors";
-import type { Scheduler, TimerHandle } from "./scheduler";
+import { UsageError } from "./errors.js";
+import type { Scheduler, TimerHandle } from "./scheduler.js";
 
 export type BatchingMode = "fixed" | "adaptive" | "frame" | "none";
 

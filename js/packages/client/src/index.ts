@@ -1,4 +1,4 @@
-export { AgentStreamClient } from "./client";
+export { AgentStreamClient } from "./client.js";
 export type {
   AgentStreamClientOptions,
   ClientSnapshot,
@@ -6,9 +6,9 @@ export type {
   LivenessOptions,
   StreamCallbacks,
   VisibilitySource,
-} from "./client";
-export { TokenBatcher } from "./batching";
-export type { Batching, BatchingMode, BatchingOptions } from "./batching";
+} from "./client.js";
+export { TokenBatcher } from "./batching.js";
+export type { Batching, BatchingMode, BatchingOptions } from "./batching.js";
 export {
   AgentStreamError,
   HTTPStatusError,
@@ -17,14 +17,14 @@ export {
   ResumeError,
   StoreUnavailableError,
   UsageError,
-} from "./errors";
-export type { ResumeErrorCode } from "./errors";
-export { isEventType, makeEvent, parseEvent, parseEventId } from "./events";
-export type * from "./events";
-export { doneReason, initialState, reduce } from "./reducer";
-export type { FinishedTool, StreamState } from "./reducer";
-export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry";
-export type { RetryPolicy } from "./retry";
-export { createSSEDecoder } from "./sse";
-export type { SSEDecoder, SSEDecoderOptions, SSEMessage } from "./sse";
-export type { Scheduler } from "./scheduler";
+} from "./errors.js";
+export type { ResumeErrorCode } from "./errors.js";
+export { isEventType, makeEvent, parseEvent, parseEventId } from "./events.js";
+export type * from "./events.js";
+export { doneReason, initialState, reduce } from "./reducer.js";
+export type { FinishedTool, StreamState } from "./reducer.js";
+export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry.js";
+export type { RetryPolicy } from "./retry.js";
+export { createSSEDecoder } from "./sse.js";
+export type { SSEDecoder, SSEDecoderOptions, SSEMessage } from "./sse.js";
+export type { Scheduler } from "./scheduler.js";

@@ -1,3 +1,3 @@
-export { useAgentStream } from "./useAgentStream";
-export type { UseAgentStreamOptions, UseAgentStreamResult } from "./useAgentStream";
+export { useAgentStream } from "./useAgentStream.js";
+export type { UseAgentStreamOptions, UseAgentStreamResult } from "./useAgentStream.js";
 export * from "@agent-stream/client";
