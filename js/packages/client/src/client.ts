@@ -10,14 +10,14 @@
  * events it already has by seq, and always ends a run with one `done` (a synthetic one when the
  * server cannot finish it).
  */
-import { type Batching, TokenBatcher } from "./batching";
-import { AgentStreamError, HTTPStatusError, UsageError } from "./errors";
-import { type AgentEvent, type EventData, parseEvent } from "./events";
-import { type HeadersLike, toHeaders } from "./http";
-import { initialState, reduce, type StreamState, withLastEventId } from "./reducer";
-import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry";
-import { type ConnectionStatus, Run, type RunHooks } from "./run";
-import { defaultScheduler, type Scheduler } from "./scheduler";
+import { type Batching, TokenBatcher } from "./batching.js";
+import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
+import { type AgentEvent, type EventData, parseEvent } from "./events.js";
+import { type HeadersLike, toHeaders } from "./http.js";
+import { initialState, reduce, type StreamState, withLastEventId } from "./reducer.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
+import { type ConnectionStatus, Run, type RunHooks } from "./run.js";
+import { defaultScheduler, type Scheduler } from "./scheduler.js";
 
 export type { ConnectionStatus };
 

@@ -1,5 +1,5 @@
 /** HTTP helpers of the transport: request headers, URL resolution, status errors. */
-import { HTTPStatusError, ResumeError, StoreUnavailableError, truncate } from "./errors";
+import { HTTPStatusError, ResumeError, StoreUnavailableError, truncate } from "./errors.js";
 
 export type HeadersLike = Headers | Record<string, string> | readonly (readonly [string, string])[];
 

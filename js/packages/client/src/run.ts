@@ -2,13 +2,13 @@
  * One agent run's transport: the request, its resumes and the read loop. The client owns the
  * state; a Run reports events, connection changes and its end through {@link RunHooks}.
  */
-import { AgentStreamError, ProtocolError } from "./errors";
-import { type AgentEvent, type EventData, parseEvent, parseEventId } from "./events";
-import { newIdempotencyKey, resolveUrl, statusError } from "./http";
-import { backoffDelayMs, parseRetryAfter } from "./retry";
-import { type SSEMessage, createSSEDecoder } from "./sse";
-import type { StreamCallbacks, ResolvedOptions } from "./client";
-import type { TimerHandle } from "./scheduler";
+import { AgentStreamError, ProtocolError } from "./errors.js";
+import { type AgentEvent, type EventData, parseEvent, parseEventId } from "./events.js";
+import { newIdempotencyKey, resolveUrl, statusError } from "./http.js";
+import { backoffDelayMs, parseRetryAfter } from "./retry.js";
+import { type SSEMessage, createSSEDecoder } from "./sse.js";
+import type { StreamCallbacks, ResolvedOptions } from "./client.js";
+import type { TimerHandle } from "./scheduler.js";
 
 export type ConnectionStatus = "idle" | "connecting" | "streaming" | "reconnecting" | "closed";
 
