@@ -2,10 +2,10 @@
  * Typed agent-stream events. Payload types come from `generated/events.ts` (from the schema);
  * this module joins them into one tagged union and parses a frame's `data:` JSON into it.
  */
-import { InvalidEventError, truncate } from "./errors";
-import { EVENT_FIELDS, EVENT_TYPES, type EventDataMap, type JSONValue } from "./generated/events";
+import { InvalidEventError, truncate } from "./errors.js";
+import { EVENT_FIELDS, EVENT_TYPES, type EventDataMap, type JSONValue } from "./generated/events.js";
 
-export type * from "./generated/events";
+export type * from "./generated/events.js";
 
 /** An event type the schema defines (`token`, `tool_use`, ...). */
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -48,11 +48,27 @@ function jsonType(value: unknown): string {
 }
 
 function matches(spec: FieldSpec, value: unknown): boolean {
+  // the common case first: most fields are strings (token.text on every token)
+  if (spec.type === "string" && spec.enum === undefined) return typeof value === "string";
   if (spec.enum !== undefined && !spec.enum.includes(value)) return false;
   if (spec.type === undefined) return true;
   const actual = jsonType(value);
   return actual === spec.type || (spec.type === "number" && actual === "integer");
 }
+
+interface CompiledField {
+  readonly name: string;
+  readonly spec: FieldSpec;
+  readonly hasDefault: boolean;
+}
+
+// the generated field table as arrays, built once: parseEvent runs for every event
+const COMPILED: ReadonlyMap<string, { readonly required: readonly string[]; readonly fields: readonly CompiledField[] }> = new Map(
+  Object.entries(EVENT_FIELDS).map(([type, table]) => {
+    const { required, fields } = table as { readonly required: readonly string[]; readonly fields: Readonly<Record<string, FieldSpec>> };
+    return [type, { required, fields: Object.entries(fields).map(([name, spec]) => ({ name, spec, hasDefault: "default" in spec })) }];
+  }),
+);
 
 function cloneDefault(value: unknown): unknown {
   // defaults such as `{}` and `[]` must not be shared between events
@@ -88,29 +104,28 @@ export function parseEvent(type: string, data: string | JSONValue): AgentEvent |
     });
   }
   const record = value as Record<string, unknown>;
-  const { required, fields } = EVENT_FIELDS[type] as {
-    readonly required: readonly string[];
-    readonly fields: Readonly<Record<string, FieldSpec>>;
-  };
+  const { required, fields } = COMPILED.get(type) as { readonly required: readonly string[]; readonly fields: readonly CompiledField[] };
   for (const name of required) {
-    if (!(name in record)) {
+    if (record[name] === undefined) {
       throw new InvalidEventError(`${type} event lacks required field ${JSON.stringify(name)}: ${truncate(record)}`, {
         eventType: type,
         field: `$.${name}`,
       });
     }
   }
-  const out: Record<string, unknown> = { ...record };
-  for (const [name, spec] of Object.entries(fields)) {
-    if (name in record) {
-      if (!matches(spec, record[name])) {
+  // an object JSON.parse just made is ours to fill in; one the caller passed is copied
+  const out: Record<string, unknown> = typeof data === "string" ? record : { ...record };
+  for (const { name, spec, hasDefault } of fields) {
+    const field = record[name];
+    if (field !== undefined) {
+      if (!matches(spec, field)) {
         const expected = spec.enum !== undefined ? `one of ${JSON.stringify(spec.enum)}` : `a JSON ${spec.type}`;
-        throw new InvalidEventError(
-          `${type} event field ${JSON.stringify(name)} must be ${expected}, got ${truncate(record[name])}`,
-          { eventType: type, field: `$.${name}` },
-        );
+        throw new InvalidEventError(`${type} event field ${JSON.stringify(name)} must be ${expected}, got ${truncate(field)}`, {
+          eventType: type,
+          field: `$.${name}`,
+        });
       }
-    } else if ("default" in spec) {
+    } else if (hasDefault) {
       out[name] = cloneDefault(spec.default);
     }
   }
