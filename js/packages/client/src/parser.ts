@@ -7,7 +7,7 @@
  * retry to the next event; it bounds every line and every event's data, also when they arrive
  * in one chunk.
  */
-import { ProtocolError, truncate } from "./errors";
+import { ProtocolError, truncate } from "./errors.js";
 
 /** One dispatched SSE message. */
 export interface SSEMessage {
@@ -77,7 +77,7 @@ export class SSEParser {
     }
     let lf = text.indexOf("\n", pos);
     let cr = text.indexOf("\r", pos);
-    if (this.#pendingLength > 0 || this.#pending.length > 0) {
+    if (this.#pending.length > 0) {
       const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
       if (end === -1) {
         this.#park(text, pos);
@@ -133,6 +133,7 @@ export class SSEParser {
   }
 
   #park(text: string, pos: number): void {
+    if (pos >= text.length) return;
     const rest = pos === 0 ? text : text.slice(pos);
     this.#pending.push(rest);
     this.#pendingLength += rest.length;

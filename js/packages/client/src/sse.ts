@@ -7,8 +7,8 @@
  * `feed()` or `close()`; when it completes none, the error is thrown at once. After an error
  * every call throws it again.
  */
-import { ProtocolError, UsageError } from "./errors";
-import { type SSEMessage, SSEParser } from "./parser";
+import { ProtocolError, UsageError } from "./errors.js";
+import { type SSEMessage, SSEParser } from "./parser.js";
 
 export type { SSEMessage };
 
@@ -44,36 +44,40 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
   let failure: Error | null = null;
   let closed = false;
 
-  function run(step: (out: SSEMessage[]) => void): SSEMessage[] {
-    if (failure !== null) throw failure;
-    const out: SSEMessage[] = [];
-    try {
-      step(out);
-    } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      failure = error;
-      if (out.length === 0) throw error;
-    }
+  /** What `out` holds, and the parser's error deferred while `out` has events (see above). */
+  function settle(out: SSEMessage[], error: unknown): SSEMessage[] {
+    if (!(error instanceof ProtocolError)) throw error;
+    failure = error;
+    if (out.length === 0) throw error;
     return out;
   }
 
   return {
     feed(chunk) {
-      return run((out) => {
+      if (failure !== null) throw failure;
+      const out: SSEMessage[] = [];
+      try {
         if (typeof chunk === "string") parser.feed(chunk, out);
         else if (strict !== null) strict.decode(chunk, false, parser, out);
         else parser.feed(text.decode(chunk, { stream: true }), out);
-      });
+      } catch (error) {
+        return settle(out, error);
+      }
+      return out;
     },
     close() {
       if (closed) return [];
       closed = true;
-      const out = run((out) => {
+      if (failure !== null) throw failure;
+      const out: SSEMessage[] = [];
+      try {
         if (strict !== null) strict.decode(new Uint8Array(0), true, parser, out);
         else parser.feed(text.decode(), out);
         parser.end();
-      });
-      failure ??= new UsageError("SSEDecoder.feed() called after close(); make a new decoder per stream", { code: "decoder-closed" });
+      } catch (error) {
+        return settle(out, error);
+      }
+      failure = new UsageError("SSEDecoder.feed() called after close(); make a new decoder per stream", { code: "decoder-closed" });
       return out;
     },
     get lastEventId() {
