@@ -33,6 +33,7 @@ import secrets
 import socket
 import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +55,7 @@ logger = logging.getLogger("agent_stream")
 _MISSING = "RedisStore needs redis: pip install 'agent-stream[redis]'"
 _T = TypeVar("_T")
 _BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
+_RANGE_MAX = 1024  # events per replay read: the first bytes of a long replay go out sooner
 
 # KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the frames joined
 # (each ends with the only blank line it holds, so they split at "\n\n").
@@ -279,6 +281,7 @@ class RedisStore:
         self._token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._local: dict[str, _Local] = {}
+        self._abandoned: OrderedDict[str, None] = OrderedDict()  # recent given-up streams
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -390,6 +393,10 @@ class RedisStore:
             return 0, []
         return int(entries[0][0].split(b"-", 1)[0]), [fields[b"f"] for _, fields in entries]
 
+    def is_producing(self, stream_id: str) -> bool:
+        """True while this store writes ``stream_id`` (created here, not ended, not given up)."""
+        return stream_id in self._local
+
     # StreamStore
 
     async def create(
@@ -415,13 +422,15 @@ class RedisStore:
     ) -> None:
         """Queue frames for the writer; they become readable once Redis has them."""
         local = self._local.get(stream_id)
-        if local is None:
+        if local is None or local.is_abandoned:
+            if stream_id in self._abandoned:
+                return  # given up (Redis was down too long): its lease lapses, readers see the end
             raise UsageError(
                 f"append to stream {stream_id!r}, which this process does not produce",
                 code="unknown-stream",
             )
-        if local.is_abandoned or not frames:
-            return  # given up (Redis was down too long): its lease lapses, readers see the end
+        if not frames:
+            return
         expected = local.acked + len(local.pending) + 1
         if first_seq != expected or local.pending_is_done or local.is_done:
             raise UsageError(
@@ -444,8 +453,8 @@ class RedisStore:
         if is_done:
             events = events[: 1 + next(i for i, e in enumerate(events) if e.type == "done")]
         frames = [event.frame for event in events]
-        self.append_frames_nowait(stream_id, events[0].seq, frames, is_done=is_done)
         local = self._local.get(stream_id)
+        self.append_frames_nowait(stream_id, events[0].seq, frames, is_done=is_done)
         last = events[-1].seq
         while local is not None and local.acked < last and not local.is_abandoned:
             await local.changed.wait()
@@ -498,7 +507,8 @@ class RedisStore:
 
     async def _read_range(self, stream_id: str, after_seq: int, limit: int) -> ReadResult:
         events_key, meta_key, _ = self._keys(stream_id)
-        reply = await self._script("range", (events_key, meta_key), (after_seq + 1, limit))
+        count = min(limit, _RANGE_MAX)
+        reply = await self._script("range", (events_key, meta_key), (after_seq + 1, count))
         if reply[0] == -1:
             raise ResumeError(
                 f"no stream {stream_id!r} here (unknown or expired)",
@@ -622,6 +632,9 @@ class RedisStore:
             len(local.pending),
         )
         local.is_abandoned = True
+        self._abandoned[stream_id] = None
+        while len(self._abandoned) > 4096:
+            self._abandoned.popitem(last=False)
         local.pending.clear()
         local.tail.clear()
         self._local.pop(stream_id, None)
