@@ -17,6 +17,7 @@ from ..errors import AgentStreamError, HTTPStatusError, ProtocolError, ResumeErr
 from ..events import Done, DoneReason, Start, parse_event
 from ..sse import SSEDecoder
 from ..state import StreamState, fold
+from ._body import open_body
 from ._event import StreamEvent
 from ._retry import RetryPolicy, parse_retry_after
 
@@ -248,7 +249,7 @@ class AgentStreamClient:
                     _check_content_type(response)
                     decoder = SSEDecoder()
                     prev_id = ""
-                    raw = response.aiter_raw()
+                    read = open_body(response).read
                     while True:
                         scope = self._read_scope = anyio.CancelScope(
                             deadline=anyio.current_time() + liveness_s
@@ -256,10 +257,10 @@ class AgentStreamClient:
                         if self._stopping:
                             scope.deadline = anyio.current_time() + self.stop_grace_s
                         with scope:
-                            chunk = await anext(raw, None)
+                            chunk = await read()
                         if scope.cancelled_caught:
                             raise _Stalled(f"no bytes for {liveness_s:.1f}s")
-                        if chunk is None:
+                        if not chunk:
                             raise _Ended("the response ended before done")
                         for sse in decoder.feed(chunk):
                             kind = sse.event
