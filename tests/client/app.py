@@ -46,7 +46,10 @@ def _frames(stream_id: str, knobs: dict[str, Any]) -> list[bytes]:
     if knobs.get("unknown"):
         frames.append(emitter.emit(UnknownEvent("future_thing", {"x": [1, 2]})))
     frames.append(emitter.turn(1, total_tools=tools))
+    thinking = int(knobs.get("thinking", 0))
     for i in range(tokens):
+        if i < thinking:
+            frames.append(emitter.thinking(f"hmm {i} "))
         frames.append(emitter.token(f"{TEXT}{i} "))
         if tools and i == tokens // 2:
             for t in range(tools):

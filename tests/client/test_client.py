@@ -14,6 +14,7 @@ import pytest
 
 from agent_stream.client import AgentStreamClient, StreamEvent
 from agent_stream.errors import HTTPStatusError, ResumeError
+from agent_stream.state import StreamState
 from tests.faultproxy import Fault, FaultProxy, random_plan
 
 from .app import TEXT
@@ -69,6 +70,30 @@ async def test_reads_a_whole_stream_and_folds_state(test_app: ServerProcess) -> 
     assert not client.state.is_streaming and client.state.is_done
     assert client.reconnects == 0 and client.failure is None
     assert events[-1].data["message_id"] == "msg_1" and "synthetic" not in events[-1].data
+
+
+@pytest.mark.parametrize("read_every", [1, 3, 1000])
+async def test_state_read_at_any_time_equals_folding_every_event(
+    test_app: ServerProcess, read_every: int
+) -> None:
+    # the client folds token and thinking texts only when the state is read or another
+    # event comes: what a reader sees must not tell
+    events: list[StreamEvent] = []
+    async with AgentStreamClient() as client:
+        with anyio.fail_after(20):
+            url = f"{test_app.url}/api/chat"
+            async for event in client.stream(url, json={"tokens": 30, "thinking": 12}):
+                events.append(event)
+                if len(events) % read_every == 0:
+                    eager = StreamState().apply_all(e.event for e in events)
+                    assert client.state == eager
+                    assert (client.state.text, client.state.thinking) == (
+                        eager.text,
+                        eager.thinking,
+                    )
+    assert client.state == StreamState().apply_all(e.event for e in events)
+    assert client.state.thinking == "".join(f"hmm {i} " for i in range(12))
+    assert client.state.text == expected_text(30) and client.state.is_done
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 422, 500])

@@ -28,6 +28,8 @@ __all__ = ["Body", "ChunkedDecoder", "open_body"]
 _READ_BYTES: Final = 1 << 16
 # RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, the size in hex. h11 accepts the same.
 _CHUNK_HEADER: Final = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?[ \t]*\r\n")
+# The same after a chunk's data, whose CRLF comes first.
+_NEXT_CHUNK_HEADER: Final = re.compile(b"\r\n" + _CHUNK_HEADER.pattern)
 _MAX_LINE: Final = 1 << 14  # a size line or trailer section longer than this is an attack
 
 
@@ -63,35 +65,32 @@ class ChunkedDecoder:
             return data
         out: list[bytes] = []
         pos = 0
+        after = self._after_data
         if remaining:
             out.append(data[:remaining])
             pos = remaining
-            self._after_data = True
-        match = _CHUNK_HEADER.match
+            after = True
+        elif self._trailers:
+            self._end_trailers(data, 0)
+            return b""
+        first, following = _CHUNK_HEADER.match, _NEXT_CHUNK_HEADER.match
         while pos < size:
-            if self._trailers:
-                self._end_trailers(data, pos)
-                break
-            start = pos
-            if self._after_data:
-                if size - pos < 2:
-                    self._keep(data, start)
-                    break
-                if data[pos] != 13 or data[pos + 1] != 10:
-                    raise _framing_error("no CRLF after chunk data", data, pos)
-                pos += 2
-            found = match(data, pos)
+            found = following(data, pos) if after else first(data, pos)
             if found is None:
-                if data.find(b"\n", pos) >= 0 or size - pos > _MAX_LINE:
-                    raise _framing_error("bad chunk size line", data, pos)
-                self._keep(data, start)
+                head = pos + 2 if after else pos
+                if after and data[pos:head] != b"\r\n"[: size - pos]:
+                    raise _framing_error("no CRLF after chunk data", data, pos)
+                if data.find(b"\n", head) >= 0 or size - pos > _MAX_LINE:
+                    raise _framing_error("bad chunk size line", data, head)
+                self._pending = data[pos:]
                 break
             chunk = int(found.group(1), 16)
             pos = found.end()
             if not chunk:
-                self._after_data = False
+                after = False
                 self._trailers = True
-                continue
+                self._end_trailers(data, pos)
+                break
             end = pos + chunk
             if end > size:
                 out.append(data[pos:])
@@ -100,15 +99,15 @@ class ChunkedDecoder:
                 return b"".join(out)
             out.append(data[pos:end])
             pos = end
-            self._after_data = True
+            after = True
         self._remaining = 0
+        self._after_data = after
         return b"".join(out)
-
-    def _keep(self, data: bytes, start: int) -> None:
-        self._pending = data[start:]
 
     def _end_trailers(self, data: bytes, pos: int) -> None:
         # trailer-section CRLF: field lines we ignore, then an empty line
+        if pos == len(data):
+            return
         if data.startswith(b"\r\n", pos):
             self.is_done = True
             return

@@ -14,7 +14,7 @@ import anyio
 import httpx
 
 from ..errors import AgentStreamError, HTTPStatusError, ProtocolError, ResumeError, UsageError
-from ..events import Done, DoneReason, Start, parse_event
+from ..events import Done, DoneReason, Start, Thinking, Token, parse_event
 from ..sse import SSEDecoder
 from ..state import StreamState, fold
 from ._body import open_body
@@ -99,7 +99,11 @@ class AgentStreamClient:
         self._sleep = sleep
         self._random = random
         self._clock = clock
-        self.state = StreamState()
+        self._state = StreamState()
+        # token / thinking texts not folded into _state yet: folded as one chunk when the
+        # state is read or another event comes (the same state, one fold instead of n)
+        self._tokens: list[str] = []
+        self._thinking: list[str] = []
         #: Why the last stream ended with a synthetic ``done`` (None when it ended normally).
         self.failure: AgentStreamError | httpx.TransportError | None = None
         #: Reconnections made during the last stream.
@@ -109,6 +113,23 @@ class AgentStreamClient:
         self._stop_headers: dict[str, str] = {}
         self._stopping = False
         self._read_scope: anyio.CancelScope | None = None
+
+    @property
+    def state(self) -> StreamState:
+        """The :class:`~agent_stream.state.StreamState` folded from the events yielded so far."""
+        if self._tokens or self._thinking:
+            self._fold_pending()
+        return self._state
+
+    def _fold_pending(self) -> None:
+        state = self._state
+        if self._tokens:
+            state = fold(state, Token(text="".join(self._tokens)))
+            self._tokens.clear()
+        if self._thinking:
+            state = fold(state, Thinking(text="".join(self._thinking)))
+            self._thinking.clear()
+        self._state = state
 
     async def __aenter__(self) -> AgentStreamClient:
         return self
@@ -165,7 +186,9 @@ class AgentStreamClient:
         url = httpx.URL(url)
         base_headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
         base_headers.update(headers or {})
-        self.state = StreamState()
+        self._state = StreamState()
+        self._tokens.clear()
+        self._thinking.clear()
         self.failure = None
         self.reconnects = 0
         self.stream_id = None
@@ -184,7 +207,8 @@ class AgentStreamClient:
         failures = 0  # consecutive attempts without a new event
         answered = False
         sent_start = False
-        fold_ = fold
+        add_token = self._tokens.append
+        add_thinking = self._thinking.append
 
         while True:
             resuming = answered
@@ -307,7 +331,12 @@ class AgentStreamClient:
                                 sent_start = True
                             elif sse.retry is not None:
                                 server_retry_ms = sse.retry
-                            self.state = fold_(self.state, event)
+                            if type(event) is Token:
+                                add_token(event.text)
+                            elif type(event) is Thinking:
+                                add_thinking(event.text)
+                            else:
+                                self._state = fold(self.state, event)
                             yield StreamEvent(event, eid, seq)
                             if kind == "done":
                                 return
@@ -341,7 +370,7 @@ class AgentStreamClient:
 
         reason: DoneReason = "cancelled" if self._stopping else "interrupted"
         done = Done(reason=reason, synthetic=True)
-        self.state = fold_(self.state, done)
+        self._state = fold(self.state, done)
         yield StreamEvent(done)
 
     def _backoff(self, attempt: int, server_retry_ms: int | None) -> float:
