@@ -43,6 +43,12 @@ def chunks_of(vector: dict[str, Any]) -> list[bytes]:
     return [c.encode() for c in vector["chunks"]]
 
 
+def _ends_on_a_line_end(param: Any) -> bool:
+    (vector,) = param.values
+    whole = b"".join(chunks_of(vector))
+    return "error" not in vector and "options" not in vector and whole[-1:] in (b"", b"\r", b"\n")
+
+
 def as_dict(event: ServerSentEvent) -> dict[str, Any]:
     return {"event": event.event, "data": event.data, "id": event.id, "retry": event.retry}
 
@@ -94,13 +100,12 @@ def test_vector(vector: dict[str, Any]) -> None:
             assert decoder.retry == vector["retry"], how
 
 
-@pytest.mark.parametrize("vector", VECTORS)
+# Only inputs that end on a line end, decode without error and run without a size limit: after
+# any other input the trailer would continue a line or count against the limit.
+@pytest.mark.parametrize("vector", [p for p in VECTORS if _ends_on_a_line_end(p)])
 def test_vector_with_trailing_unfinished_block(vector: dict[str, Any]) -> None:
     """Bytes after the input that never end a block change nothing the input decoded to."""
     chunks = chunks_of(vector)
-    whole = b"".join(chunks)
-    if "error" in vector or "options" in vector or (whole and whole[-1:] not in b"\r\n"):
-        pytest.skip("the input ends mid-line, fails, or runs with a size limit")
     for how, pieces in splits([*chunks, TRAILER], vector["name"] + "/trailer"):
         events, error, decoder = run(vector, pieces)
         assert error is None, how
