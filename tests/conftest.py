@@ -30,7 +30,7 @@ def load_original_module(name: str) -> ModuleType:
         return sys.modules[module_name]
     path = original_package_dir() / f"{name}.py"
     if not path.is_file():
-        pytest.skip(f"{path} missing: run scripts/fetch-original.sh")
+        pytest.fail(f"{path} missing: run scripts/fetch-original.sh (scripts/test does)")
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -57,7 +57,7 @@ class RedisServer:
         ready_timeout_s: float = 10.0,
     ) -> None:
         if not os.path.exists(REDIS_SERVER):
-            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+            pytest.fail("redis-server is missing: apt-get install redis-server (scripts/test does)")
         self.directory = directory
         self.appendonly = appendonly
         self.appendfsync = appendfsync

@@ -19,7 +19,11 @@ from tests.client.processes import ServerProcess, serve, uvicorn
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_STREAM = [sys.executable, "-m", "agent_stream.cli"]
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+@pytest.fixture(autouse=True)
+def _tmux_is_there() -> None:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: apt-get install tmux (scripts/test does)")
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,13 @@ from .original_app import ORIGINAL, TEXT
 from .processes import ServerProcess, serve, uvicorn
 from .test_client import Sleeps, collect, text_of
 
-pytestmark = [
-    pytest.mark.anyio,
-    pytest.mark.skipif(not ORIGINAL.exists(), reason="run scripts/fetch-original.sh"),
-]
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _original_is_there() -> None:
+    if not ORIGINAL.exists():
+        pytest.fail(f"{ORIGINAL} missing: run scripts/fetch-original.sh (scripts/test does)")
 
 
 @pytest.fixture(scope="module")

@@ -324,7 +324,7 @@ http {{
 @pytest.fixture
 def nginx(tmp_path: Path, pair: tuple[UvicornProcess, UvicornProcess]) -> Iterator[str]:
     if not os.path.exists(NGINX):
-        pytest.skip("nginx is not installed (apt-get install nginx)")
+        pytest.fail("nginx is not installed: apt-get install nginx (scripts/test does)")
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text(
