@@ -7,12 +7,18 @@ contender; this process runs the clients one after another, round-robin, and mea
 counted). Contenders:
 
 - ``agent-stream``: ``AgentStreamClient.stream`` -> typed events, deduplicated by seq, state
-  folded (``client.state``), liveness deadline armed per read;
+  folded (``client.state``), liveness deadline armed per socket read;
 - ``httpx-sse``: ``aconnect_sse`` + ``aiter_sse`` (parse only; the data stays a JSON string);
 - ``httpx-sse+json``: the same plus ``json.loads(sse.data)``, what a caller does to use it;
 - ``iter_raw``: ``response.aiter_raw()`` and nothing else (the floor: httpx + the socket).
 
-Run: ``.venv/bin/python bench/bench_client.py [--events 100000] [--rounds 7] [--markdown]``
+By default the server writes one frame per write as fast as it can, so frames pile up in the
+socket while the client works; ``--write-bytes`` coalesces frames into bigger writes (as
+``AgentStreamResponse`` does for a burst) and ``--pace-ms`` sleeps after each write (a paced
+LLM: each frame arrives alone).
+
+Run: ``.venv/bin/python bench/bench_client.py [--events 100000] [--rounds 7] [--write-bytes N]
+[--pace-ms MS] [--markdown]``
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ _PORT = re.compile(rb"http://127\.0\.0\.1:(\d+)")
 
 # The bench server: a Starlette app streaming a fixed run whose size comes from the env.
 SERVER = r"""
-import json, os
+import asyncio, json, os
 from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
@@ -84,10 +90,14 @@ for frame in frames:
 if chunk:
     BODY.append("".join(chunk).encode())
 
+PACE = float(os.environ.get("BENCH_PACE_MS", "0")) / 1000
+
 async def chat(request):
     async def body():
         for part in BODY:
             yield part
+            if PACE:
+                await asyncio.sleep(PACE)
     return StreamingResponse(body(), media_type="text/event-stream")
 
 app = Starlette(routes=[Route("/api/chat", chat, methods=["GET", "POST"])])
@@ -95,7 +105,7 @@ app = Starlette(routes=[Route("/api/chat", chat, methods=["GET", "POST"])])
 
 
 @contextmanager
-def bench_server(events: int, write_bytes: int = 0) -> Iterator[str]:
+def bench_server(events: int, write_bytes: int = 0, pace_ms: float = 0) -> Iterator[str]:
     workdir = Path(tempfile.mkdtemp(prefix="bench_client_"))
     path = workdir / "bench_client_server.py"
     path.write_text(SERVER)
@@ -103,6 +113,7 @@ def bench_server(events: int, write_bytes: int = 0) -> Iterator[str]:
         os.environ,
         BENCH_EVENTS=str(events),
         BENCH_WRITE_BYTES=str(write_bytes),
+        BENCH_PACE_MS=str(pace_ms),
         PYTHONPATH=str(workdir),
     )
     proc = subprocess.Popen(
@@ -238,9 +249,15 @@ def main() -> None:
         default=0,
         help="coalesce frames into server writes of this size (default 0: a write per frame)",
     )
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0,
+        help="the server sleeps this long after each write, as a paced LLM does (default 0)",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    with bench_server(args.events, args.write_bytes) as url:
+    with bench_server(args.events, args.write_bytes, args.pace_ms) as url:
         results = anyio.run(measure, url, args.rounds, args.events)
     print(report(results, args.events, args.rounds, args.markdown))
 

@@ -12,9 +12,19 @@ from typing import Literal
 
 import anyio
 import httpx
+import msgspec
 
 from ..errors import AgentStreamError, HTTPStatusError, ProtocolError, ResumeError, UsageError
-from ..events import Done, DoneReason, Start, Thinking, Token, parse_event
+from ..events import (
+    EVENT_TYPES,
+    AgentEvent,
+    Done,
+    DoneReason,
+    Start,
+    Thinking,
+    Token,
+    parse_event,
+)
 from ..sse import SSEDecoder
 from ..state import StreamState, fold
 from ._body import open_body
@@ -27,6 +37,13 @@ logger = logging.getLogger("agent_stream")
 
 _DEFAULT_HEARTBEAT_MS = 15_000
 _STREAM_ID_HEADER = "x-agent-stream-id"
+# Decoders for the types whose events need nothing but decoding (parse_event without its
+# call layers, the hot path); start, reconnect and unknown types go through parse_event.
+_DECODERS: dict[str, Callable[[str], AgentEvent]] = {
+    name: msgspec.json.Decoder(cls).decode
+    for name, cls in EVENT_TYPES.items()
+    if name not in ("start", "reconnect")
+}
 
 
 class _Stalled(AgentStreamError):
@@ -207,6 +224,7 @@ class AgentStreamClient:
         failures = 0  # consecutive attempts without a new event
         answered = False
         sent_start = False
+        decoders = _DECODERS
         add_token = self._tokens.append
         add_thinking = self._thinking.append
 
@@ -313,28 +331,34 @@ class AgentStreamClient:
                                         continue  # already delivered before the reconnect
                                 else:
                                     last_id = eid  # an opaque id from another server
-                            if kind == "reconnect":
+                            decode = decoders.get(kind)
+                            if decode is not None:
+                                try:
+                                    event: AgentEvent = decode(sse.data)
+                                except msgspec.MsgspecError:
+                                    parse_event(kind, sse.data)  # raises the typed error
+                                    raise
+                            elif kind == "reconnect":
                                 raise _ReconnectNow
-                            event = parse_event(kind, sse.data)
-                            if kind == "start":
-                                assert isinstance(event, Start)
+                            else:
+                                event = parse_event(kind, sse.data)  # start, unknown types
+                            if sse.retry is not None:
+                                server_retry_ms = sse.retry
+                            if type(event) is Token:
+                                add_token(event.text)
+                            elif type(event) is Thinking:
+                                add_thinking(event.text)
+                            elif type(event) is Start:
                                 if self.liveness_s is None:
                                     liveness_s = _liveness(event.heartbeat_ms)
                                 if event.resume_url:
                                     resume_url = url.join(event.resume_url)
                                 if event.stop_url:
                                     self._stop_url = str(url.join(event.stop_url))
-                                if sse.retry is not None:
-                                    server_retry_ms = sse.retry
                                 if sent_start:
                                     continue
                                 sent_start = True
-                            elif sse.retry is not None:
-                                server_retry_ms = sse.retry
-                            if type(event) is Token:
-                                add_token(event.text)
-                            elif type(event) is Thinking:
-                                add_thinking(event.text)
+                                self._state = fold(self.state, event)
                             else:
                                 self._state = fold(self.state, event)
                             yield StreamEvent(event, eid, seq)
