@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import anyio
@@ -12,10 +14,20 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
 
 from ..errors import AgentStreamError, ResumeError, StoreUnavailableError
-from .connection import RECONNECT, Connection, EndReason
+from .connection import RECONNECT, Connection, EndReason, Write
 from .manager import RunManager
 
-__all__ = ["error_body", "error_status", "send_json_error", "serve", "stream_headers"]
+__all__ = [
+    "body_writer",
+    "end_body",
+    "error_body",
+    "error_status",
+    "listen",
+    "send_json_error",
+    "serve",
+    "stop_listening",
+    "stream_headers",
+]
 
 logger = logging.getLogger("agent_stream")
 
@@ -128,6 +140,67 @@ async def serve(
                 reason = "shutdown"
             except (OSError, ClientDisconnect):
                 reason = "disconnected"
+    if reason in ("done", "shutdown", "lost"):
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except (OSError, ClientDisconnect):
+            reason = "disconnected"
+    return reason
+
+
+def listen(receive: Receive, connection: Connection) -> None:
+    """Tell ``connection`` when ``receive`` says ``http.disconnect`` (asyncio).
+
+    One bare task runs the server's ``receive()`` (no wrapper coroutine, no task group); its
+    result is looked at in a done callback.
+    """
+    message = receive()
+    if asyncio.iscoroutine(message):
+        # a constant name: asyncio would format one per task
+        task = asyncio.get_running_loop().create_task(message, name="agent-stream receive")
+    else:  # pragma: no cover - an ASGI receive that is not a coroutine function
+        task = asyncio.ensure_future(message)
+    connection.listener = task
+    task.add_done_callback(_Received(receive, connection))
+
+
+class _Received:
+    """The listener's done callback (a slotted object: smaller than a partial)."""
+
+    __slots__ = ("connection", "receive")
+
+    def __init__(self, receive: Receive, connection: Connection) -> None:
+        self.receive = receive
+        self.connection = connection
+
+    def __call__(self, task: asyncio.Future[Any]) -> None:
+        connection = self.connection
+        if task.cancelled() or connection.closed:
+            return
+        if task.exception() is None and task.result().get("type") != "http.disconnect":
+            listen(self.receive, connection)  # a (late) body chunk: keep listening
+            return
+        connection.disconnected()
+
+
+def body_writer(send: Send) -> Write:
+    """``write(chunk)`` for a connection: one ``http.response.body`` message per chunk."""
+    return partial(_write_body, send)
+
+
+async def _write_body(send: Send, chunk: bytes) -> None:
+    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+def stop_listening(connection: Connection) -> None:
+    listener = connection.listener
+    if listener is not None:
+        connection.listener = None
+        listener.cancel()
+
+
+async def end_body(send: Send, reason: EndReason) -> EndReason:
+    """Close the body after ``done`` / ``reconnect`` / a lost stream; the final reason."""
     if reason in ("done", "shutdown", "lost"):
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})

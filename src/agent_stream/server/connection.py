@@ -9,10 +9,13 @@ resume later), so a stalled reader holds bounded memory and never slows the run.
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 import anyio
 
@@ -20,8 +23,9 @@ from ..emitter import encode_frame_bytes
 from ..errors import ResumeError, StoreUnavailableError
 from ..events import Reconnect, Start, encode_data
 from .manager import RunManager, StreamOptions
+from .store import LocalStore
 
-__all__ = ["Connection", "EndReason", "priming_frame"]
+__all__ = ["Connection", "EndReason", "Heartbeats", "priming_frame"]
 
 logger = logging.getLogger("agent_stream")
 
@@ -31,6 +35,9 @@ Write: TypeAlias = Callable[[bytes], Awaitable[None]]
 PING = b": ping\n\n"
 RECONNECT = encode_frame_bytes("reconnect", encode_data(Reconnect(reason="server-shutdown")))
 _READ_LIMIT = 4096
+# A timer may fire up to this early (libuv rounds to milliseconds); a ping that is due within
+# it is sent now rather than re-armed for a millisecond.
+_SLACK_S = 0.002
 
 
 def priming_frame(
@@ -52,10 +59,80 @@ def priming_frame(
     )
 
 
-class Connection:
-    """Pumps one stream from the store to one client."""
+class Heartbeats:
+    """One timer for the heartbeats and send deadlines of all of a manager's connections.
 
-    __slots__ = ("cursor", "manager", "on_interrupt", "options", "stream_id")
+    asyncio only. Each open connection has one entry in a heap, at the time it must next be
+    looked at (its last write + ``heartbeat_s``, or its write's start + ``send_timeout_s``);
+    a write only records the time, so a busy connection costs the timer one heap push per
+    heartbeat and an idle one one entry (instead of a timer handle each, re-armed per write).
+    """
+
+    __slots__ = ("_count", "_heap", "_timer", "_when", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._heap: list[tuple[float, int, Connection]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._when = math.inf
+        self._count = 0  # tie-breaker: connections do not compare
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, when: float, connection: Connection) -> None:
+        self._count += 1
+        heapq.heappush(self._heap, (when, self._count, connection))
+        if when < self._when:
+            self._arm(when)
+
+    def _arm(self, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._when = when
+        self._timer = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._when = math.inf
+        heap = self._heap
+        now = self.loop.time()
+        while heap and heap[0][0] <= now + _SLACK_S:
+            connection = heapq.heappop(heap)[2]
+            when = connection._check(now)
+            if when is not None:
+                self._count += 1
+                heapq.heappush(heap, (when, self._count, connection))
+        if heap:
+            self._arm(heap[0][0])
+
+
+class Connection:
+    """Pumps one stream from the store to one client.
+
+    Two ways to run it: :meth:`pump` (any backend and store: awaits ``store.read``; the
+    adapter races it against the client's disconnect and cancels it for shutdown) and, on
+    asyncio with a :class:`~agent_stream.server.store.LocalStore`, :meth:`pump_local`: one
+    ``await`` of one future per wait, resolved by the store, the manager's
+    :class:`Heartbeats`, the disconnect (:meth:`disconnected`) or shutdown.
+    """
+
+    __slots__ = (
+        "_cut",
+        "_last_write",
+        "_ping_due",
+        "_task",
+        "_wake",
+        "_writing_since",
+        "closed",
+        "cursor",
+        "is_disconnected",
+        "listener",
+        "manager",
+        "on_interrupt",
+        "options",
+        "stream_id",
+    )
 
     def __init__(
         self, manager: RunManager, stream_id: str, cursor: int, options: StreamOptions
@@ -65,14 +142,150 @@ class Connection:
         self.cursor = cursor
         self.options = options
         self.on_interrupt: Callable[[], None] | None = None
+        # pump_local state
+        self.listener: asyncio.Future[Any] | None = None  # the adapter's receive() task
+        self.closed = False
+        self.is_disconnected = False
+        self._task: asyncio.Task[object] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._last_write = 0.0
+        self._writing_since: float | None = None
+        self._ping_due = False
+        self._cut: Literal["stalled", "shutdown"] | None = None
 
     def interrupt(self) -> None:
         """Shutdown: stop pumping now; the adapter then writes ``reconnect`` and ends.
 
-        The adapter sets ``on_interrupt`` (e.g. to cancel the scope running :meth:`pump`).
+        With :meth:`pump` the adapter sets ``on_interrupt`` (e.g. to cancel the scope running
+        it); :meth:`pump_local` wakes up, or abandons a write that waits for the client.
         """
-        if self.on_interrupt is not None:
+        if self._task is not None:
+            if self._writing_since is not None:
+                self._cancel("shutdown")
+            else:
+                self._wake_up()
+        elif self.on_interrupt is not None:
             self.on_interrupt()
+
+    def disconnected(self) -> None:
+        """The client went away (the adapter saw ``http.disconnect``): end :meth:`pump_local`."""
+        self.is_disconnected = True
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _cancel(self, why: Literal["stalled", "shutdown"]) -> None:
+        if self._cut is None and self._task is not None:
+            self._cut = why
+            self._task.cancel()
+
+    def _check(self, now: float) -> float | None:
+        # Called by Heartbeats: ping or reap if due; when to look again (None: forget me).
+        # A write records only its start, so a stalled one is found at the next look: looks
+        # are at most send_timeout_s / 2 apart, a stalled reader is reaped after 1 to 1.5 x
+        # send_timeout_s.
+        if self.closed:
+            return None
+        options = self.options
+        since = self._writing_since
+        if since is not None:
+            deadline = since + options.send_timeout_s
+            if deadline <= now + _SLACK_S:
+                self._cancel("stalled")
+                return None
+            return deadline
+        step = min(options.heartbeat_s, options.send_timeout_s / 2)
+        due = self._last_write + options.heartbeat_s
+        if due <= now + _SLACK_S:
+            self._ping_due = True
+            self._wake_up()
+            return now + step
+        return min(due, now + step)
+
+    async def _send(self, write: Write, chunk: bytes) -> bool:
+        # False: the reader made no progress for send_timeout_s (Heartbeats cancelled us).
+        loop = cast("Heartbeats", self.manager.heartbeats).loop
+        self._writing_since = loop.time()
+        try:
+            await write(chunk)
+        except asyncio.CancelledError:
+            cut, self._cut = self._cut, None
+            if cut is None:
+                raise
+            cast("asyncio.Task[object]", self._task).uncancel()
+            if cut == "stalled":
+                self._log_stalled()
+                return False
+            return True  # shutdown: the chunk is dropped, reconnect follows
+        finally:
+            self._writing_since = None
+        self._last_write = loop.time()
+        self._ping_due = False
+        return True
+
+    def _log_stalled(self) -> None:
+        logger.info(
+            "stream %s: a reader made no progress for %ss; closing its connection",
+            self.stream_id,
+            self.options.send_timeout_s,
+        )
+
+    async def pump_local(self, write: Write, first: bytes = b"") -> EndReason:
+        """:meth:`pump` for asyncio and a LocalStore, in the calling task alone."""
+        manager, stream_id = self.manager, self.stream_id
+        store = cast(LocalStore, manager.store)
+        loop = asyncio.get_running_loop()
+        heartbeats = manager.heartbeats
+        if heartbeats is None or heartbeats.loop is not loop:
+            heartbeats = manager.heartbeats = Heartbeats(loop)
+        self._task = asyncio.current_task()
+        manager.connections.add(self)
+        self._last_write = loop.time()
+        options = self.options
+        heartbeats.add(
+            self._last_write + min(options.heartbeat_s, options.send_timeout_s / 2), self
+        )
+        pending = first
+        del first
+        try:
+            while True:
+                if manager.is_shutting_down:
+                    return "shutdown" if await self._send(write, pending + RECONNECT) else "stalled"
+                if self.is_disconnected:
+                    return "disconnected"
+                if pending:
+                    if not await self._send(write, pending):
+                        return "stalled"
+                    pending = b""
+                    continue
+                try:
+                    result = store.read_nowait(stream_id, self.cursor, limit=_READ_LIMIT)
+                except (ResumeError, StoreUnavailableError) as exc:
+                    logger.info("stream %s: connection ends: %s", stream_id, exc)
+                    return "lost"
+                frames = result.frames
+                if frames:
+                    self.cursor += len(frames)
+                    pending = frames[0] if len(frames) == 1 else b"".join(frames)
+                    if result.is_done and self.cursor == result.last_seq:
+                        return "done" if await self._send(write, pending) else "stalled"
+                elif result.is_done:
+                    return "done"
+                elif self._ping_due:
+                    self._ping_due = False
+                    pending = PING
+                else:
+                    wake = self._wake = loop.create_future()
+                    store.watch(stream_id, wake)
+                    await wake
+                    self._wake = None
+        finally:
+            self.closed = True
+            self._wake = None
+            manager.connections.discard(self)
 
     async def _write(self, write: Write, chunk: bytes) -> bool:
         with anyio.move_on_after(self.options.send_timeout_s):

@@ -26,7 +26,7 @@ from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder
 from .store import StreamInfo, StreamStore
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .connection import Connection, Heartbeats
 
 __all__ = ["RunManager", "StreamOptions", "parse_cursor"]
 
@@ -105,6 +105,7 @@ class RunManager:
         self.owner = owner
         self.runs: dict[str, Run] = {}
         self.connections: set[Connection] = set()
+        self.heartbeats: Heartbeats | None = None  # made by the first connection (asyncio)
         self.runs_started = 0
         self.is_shutting_down = False
         self._signals_installed = False

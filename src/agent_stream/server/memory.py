@@ -13,6 +13,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 import anyio
 
@@ -21,13 +22,15 @@ from .store import ReadResult, StoredEvent, StreamInfo
 
 __all__ = ["MemoryStore"]
 
+_NO_META: Mapping[str, str] = MappingProxyType({})
+
 
 class _Stream:
     __slots__ = ("base_seq", "frames", "is_done", "meta", "nbytes", "owner", "waiter")
 
     def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
         self.owner = owner
-        self.meta = dict(meta)
+        self.meta: Mapping[str, str] = dict(meta) if meta else _NO_META
         # Frames only (bytes are not tracked by the GC, so a long stream costs it nothing).
         self.frames: list[bytes] = []
         self.base_seq = 1  # seq of frames[0]
@@ -223,6 +226,14 @@ class MemoryStore:
     async def read(
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
     ) -> ReadResult:
+        if wait_s > 0:
+            stream = self._get(stream_id)
+            if after_seq == stream.last_seq and not stream.is_done:
+                await stream.wait(wait_s)
+        return self.read_nowait(stream_id, after_seq, limit=limit)
+
+    def read_nowait(self, stream_id: str, after_seq: int, *, limit: int = 4096) -> ReadResult:
+        """``read`` without waiting (see :class:`~agent_stream.server.store.LocalStore`)."""
         stream = self._get(stream_id)
         if after_seq > stream.last_seq:
             raise ResumeError(
@@ -231,9 +242,6 @@ class MemoryStore:
                 code="malformed-id",
                 last_event_id=f"{stream_id}:{after_seq}",
             )
-        if after_seq == stream.last_seq and not stream.is_done and wait_s > 0:
-            await stream.wait(wait_s)
-            stream = self._get(stream_id)
         if after_seq + 1 < stream.base_seq:
             raise ResumeError(
                 f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
@@ -244,6 +252,21 @@ class MemoryStore:
             )
         start = after_seq + 1 - stream.base_seq
         return ReadResult(stream.frames[start : start + limit], stream.is_done, stream.last_seq)
+
+    def watch(self, stream_id: str, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` at the stream's next append, end or expiry (now if gone)."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if not future.done():
+                future.set_result(None)
+            return
+        waiters = stream.waiter
+        if isinstance(waiters, list):
+            waiters.append(future)
+        elif waiters is None:
+            stream.waiter = [future]
+        else:  # pragma: no cover - an anyio.Event waiter means another backend is running
+            raise UsageError("MemoryStore.watch needs asyncio", code="invalid-backend")
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()

@@ -22,7 +22,7 @@ renumbered with this stream's id.
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextlib
 import logging
 import time
 import traceback
@@ -44,25 +44,8 @@ from ..events import (
     encode_data,
     parse_event,
 )
+from ..sse import SSEDecoder
 from .store import StoredEvent, StreamStore, SyncAppendStore
-
-
-class _ServerSentEvent(Protocol):
-    @property
-    def event(self) -> str: ...
-    @property
-    def data(self) -> str: ...
-
-
-class _Decoder(Protocol):
-    def feed(self, data: bytes) -> list[_ServerSentEvent]: ...
-    def close(self) -> list[_ServerSentEvent]: ...
-
-
-def _sse_decoder() -> _Decoder:
-    decoder: _Decoder = importlib.import_module("agent_stream.sse").SSEDecoder()
-    return decoder
-
 
 __all__ = [
     "DisconnectPolicy",
@@ -96,6 +79,7 @@ def _call_soon_function() -> Callable[[Callable[[], None]], object] | None:
 
 
 _DONE_APPEND_TIMEOUT_S = 5.0
+_NO_SCOPE = contextlib.nullcontext()
 _RESERVED_TYPES = frozenset({"start", "reconnect"})
 
 
@@ -130,7 +114,7 @@ class _FrameParser:
     __slots__ = ("_decoder",)
 
     def __init__(self) -> None:
-        self._decoder: _Decoder | None = None
+        self._decoder: SSEDecoder | None = None
 
     def feed(self, chunk: str | bytes) -> list[tuple[str, bytes]]:
         text = chunk.decode() if isinstance(chunk, bytes) else chunk
@@ -138,7 +122,7 @@ class _FrameParser:
             pair = _parse_whole_frame(text)
             if pair is not None:
                 return [pair]
-            self._decoder = _sse_decoder()
+            self._decoder = SSEDecoder()
         return [(ev.event, ev.data.encode()) for ev in self._decoder.feed(text.encode())]
 
     def close(self) -> list[tuple[str, bytes]]:
@@ -183,11 +167,42 @@ def _checked(event_type: str, data: bytes) -> bytes:
 
 
 class Run:
-    """One agent run: owns the producer task and the stream's ending.
+    """One agent run: owns the producer and the stream's ending.
 
-    Made by :class:`~agent_stream.server.manager.RunManager`; some task must ``await
-    run.drive()`` (the response that started it does).
+    Made by :class:`~agent_stream.server.manager.RunManager`. Either some task awaits
+    :meth:`drive` (any anyio backend), or, on asyncio, :meth:`start_task` runs it in a task of
+    its own, so the response that started it ends with its connection and a detached run
+    costs one task.
     """
+
+    __slots__ = (
+        "_append_nowait",
+        "_call_soon",
+        "_cancel_reason",
+        "_cancel_requested",
+        "_changed",
+        "_done_seen",
+        "_finished",
+        "_finished_event",
+        "_grace_timer",
+        "_id_prefix",
+        "_is_driving",
+        "_on_finish",
+        "_pending",
+        "_recorder",
+        "_running",
+        "_scope",
+        "_seq",
+        "_started_at",
+        "_task",
+        "attached",
+        "debug",
+        "disconnect",
+        "resume_grace_s",
+        "source",
+        "store",
+        "stream_id",
+    )
 
     def __init__(
         self,
@@ -209,7 +224,11 @@ class Run:
         self.debug = debug
         self._recorder = recorder
         self._on_finish = on_finish
-        self._scope = anyio.CancelScope()
+        # Made when needed: an idle run is mostly waiting, so it should hold little.
+        self._scope: anyio.CancelScope | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._running = False
+        self._cancel_requested = False
         self._cancel_reason: DoneReason = "cancelled"
         self._seq = 0
         self._id_prefix = f"id: {stream_id}:".encode()
@@ -220,8 +239,10 @@ class Run:
         self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._done_seen = False
         self._started_at = time.monotonic()
-        self._finished = anyio.Event()
-        self._changed = anyio.Event()
+        self._finished = False
+        self._finished_event: anyio.Event | None = None
+        self._changed: anyio.Event | None = None
+        self._grace_timer: asyncio.TimerHandle | None = None
         self._is_driving = False
         self.attached = 0
 
@@ -233,15 +254,25 @@ class Run:
     @property
     def is_finished(self) -> bool:
         """True once the producer has stopped and ``done`` is stored."""
-        return self._finished.is_set()
+        return self._finished
 
     async def wait_finished(self) -> None:
-        await self._finished.wait()
+        if self._finished:
+            return
+        if self._finished_event is None:
+            self._finished_event = anyio.Event()
+        await self._finished_event.wait()
 
     def cancel(self, reason: DoneReason = "cancelled") -> None:
         """Cancel the agent now; the stream ends with ``done{reason}`` after its partial output."""
-        if not self._scope.cancel_called:
-            self._cancel_reason = reason
+        if self._cancel_requested or self._finished:
+            return
+        self._cancel_requested = True
+        self._cancel_reason = reason
+        if self._task is not None:
+            if self._running:  # else the task sees the flag when it starts
+                self._task.cancel()
+        elif self._scope is not None:
             self._scope.cancel()
 
     def _add(self, event_type: str, data: bytes) -> None:
@@ -306,51 +337,86 @@ class Run:
         self._add(event_type, data)
         await self._flush()
 
-    async def _consume(self) -> None:
-        parser: _FrameParser | None = None
-        is_sync = self._append_nowait is not None
-        count = 0
-        add, pending, encode = self._add, self._pending, _ENCODE
-        async for item in self.source:
-            if isinstance(item, str | bytes):
-                if parser is None:
-                    parser = _FrameParser()
-                for event_type, data in parser.feed(item):
-                    add(event_type, _checked(event_type, data))
-            else:
-                event_type = item.type
-                if (
-                    event_type in _SLOW_TYPES
-                    or self._done_seen
-                    or type(item) is UnknownEvent
-                    or pending is not self._pending
-                ):
-                    add(event_type, encode_data(item))
-                    pending = self._pending
-                else:
-                    # Hot path of _add for a typed event (most are tokens).
-                    try:
-                        data = encode(item)
-                    except UnicodeEncodeError:
-                        data = encode_data(item)  # raises the UsageError naming the fix
-                    pending.append((event_type, data))
-                    if len(pending) == 1 and self._call_soon is not None:
-                        self._call_soon(self._flush_nowait)
-            if not is_sync:
-                await self._flush()
-                pending = self._pending
-            else:
-                count += 1
-                if count >= _YIELD_EVERY:
-                    # A source that never suspends would starve the connections otherwise.
+    async def _drive(self, scope: anyio.CancelScope | None) -> None:
+        # The whole run in one coroutine: a waiting run holds every frame of its task.
+        # ``scope`` is drive()'s (any backend); None when start_task() runs this in a task of
+        # its own, which cancel() cancels.
+        self._running = True
+        if scope is None and self._cancel_requested:  # cancelled before it started
+            await self._end(self._cancel_reason)
+            return
+        reason: DoneReason = "completed"
+        try:
+            with scope if scope is not None else _NO_SCOPE:
+                try:
+                    parser: _FrameParser | None = None
+                    is_sync = self._append_nowait is not None
                     count = 0
-                    self._flush_nowait()
-                    await anyio.lowlevel.checkpoint()
-                pending = self._pending
-        if parser is not None:
-            for event_type, data in parser.close():
-                add(event_type, _checked(event_type, data))
-        await self._flush()
+                    add, pending, encode = self._add, self._pending, _ENCODE
+                    async for item in self.source:
+                        if isinstance(item, str | bytes):
+                            if parser is None:
+                                parser = _FrameParser()
+                            for event_type, data in parser.feed(item):
+                                add(event_type, _checked(event_type, data))
+                        else:
+                            event_type = item.type
+                            if (
+                                event_type in _SLOW_TYPES
+                                or self._done_seen
+                                or type(item) is UnknownEvent
+                                or pending is not self._pending
+                            ):
+                                add(event_type, encode_data(item))
+                                pending = self._pending
+                            else:
+                                # Hot path of _add for a typed event (most are tokens).
+                                try:
+                                    data = encode(item)
+                                except UnicodeEncodeError:
+                                    # encode_data raises the UsageError naming the fix
+                                    data = encode_data(item)
+                                pending.append((event_type, data))
+                                if len(pending) == 1 and self._call_soon is not None:
+                                    self._call_soon(self._flush_nowait)
+                        if not is_sync:
+                            await self._flush()
+                            pending = self._pending
+                        else:
+                            count += 1
+                            if count >= _YIELD_EVERY:
+                                # a source that never suspends would starve connections
+                                count = 0
+                                self._flush_nowait()
+                                await anyio.lowlevel.checkpoint()
+                            pending = self._pending
+                    if parser is not None:
+                        for event_type, data in parser.close():
+                            add(event_type, _checked(event_type, data))
+                    await self._flush()
+                except Exception as exc:  # the one place an agent's crash becomes error + done
+                    logger.warning(
+                        "agent of stream %s raised %s: %s",
+                        self.stream_id,
+                        type(exc).__name__,
+                        truncate(str(exc), 200),
+                        exc_info=self.debug,
+                    )
+                    if not self._done_seen:
+                        await self._fail(exc)
+                    reason = "error"
+            if scope is not None and scope.cancelled_caught:
+                reason = self._cancel_reason
+        except asyncio.CancelledError:
+            reason = self._cancel_reason
+            if scope is not None or not self._cancel_requested:
+                raise
+            # our own cancel (stop, policy, shutdown) ends the task normally
+        except BaseException:
+            reason = self._cancel_reason
+            raise
+        finally:
+            await self._end(reason)
 
     async def _fail(self, exc: Exception) -> None:
         details: dict[str, JSONValue] = {}
@@ -363,78 +429,106 @@ class Run:
         )
         await self._store("error", encode_data(error))
 
-    async def drive(self) -> None:
-        """Run the source to its end (or cancellation) and store exactly one ``done``."""
+    def _begin(self) -> None:
         if self._is_driving:
             raise UsageError(f"run {self.stream_id!r} is already being driven", code="run-driven")
         self._is_driving = True
         self._call_soon = _call_soon_function()
         if self._call_soon is None:
             self._append_nowait = None
-        reason: DoneReason = "completed"
+
+    async def drive(self) -> None:
+        """Run the source to its end (or cancellation) and store exactly one ``done``."""
+        self._begin()
+        scope = self._scope = anyio.CancelScope()
+        if self._cancel_requested:
+            scope.cancel()
+        await self._drive(scope)
+
+    def start_task(self) -> asyncio.Task[None]:
+        """asyncio: drive the run in a task of its own (``cancel`` cancels that task)."""
+        self._begin()
+        # a constant name: asyncio would format one per task
+        task = asyncio.get_running_loop().create_task(self._drive(None), name="agent-stream run")
+        task.add_done_callback(_report_failure)
+        self._task = task
+        return task
+
+    async def _end(self, reason: DoneReason) -> None:
         try:
-            with self._scope:
-                try:
-                    await self._consume()
-                except Exception as exc:  # the one place an agent's crash becomes error + done
-                    logger.warning(
-                        "agent of stream %s raised %s: %s",
-                        self.stream_id,
-                        type(exc).__name__,
-                        truncate(str(exc), 200),
-                        exc_info=self.debug,
-                    )
-                    reason = "error"
-                    if not self._done_seen:
-                        await self._fail(exc)
-            if self._scope.cancelled_caught:
-                reason = self._cancel_reason
-        except BaseException:
-            reason = self._cancel_reason
-            raise
+            self._flush_nowait()  # what the agent produced before it stopped comes first
+            if not self._done_seen:
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(_DONE_APPEND_TIMEOUT_S),
+                ):
+                    await self._store("done", encode_data(Done(reason=reason)))
         finally:
-            try:
-                self._flush_nowait()  # what the agent produced before it stopped comes first
-                if not self._done_seen:
-                    with (
-                        anyio.CancelScope(shield=True),
-                        anyio.move_on_after(_DONE_APPEND_TIMEOUT_S),
-                    ):
-                        await self._store("done", encode_data(Done(reason=reason)))
-            finally:
-                self._finished.set()
-                self._notify()
-                if self._on_finish is not None:
-                    self._on_finish(self)
+            self._finished = True
+            if self._finished_event is not None:
+                self._finished_event.set()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+                self._grace_timer = None
+            self._notify()
+            if self._on_finish is not None:
+                self._on_finish(self)
 
     def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
 
     def attach(self) -> None:
         """A connection started reading this run."""
         self.attached += 1
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+            self._grace_timer = None
         self._notify()
 
     async def release(self) -> None:
         """A connection stopped reading; apply the disconnect policy if it was the last.
 
         With ``grace`` this waits (in the caller's task) up to ``resume_grace_s`` for a
-        connection to re-attach before cancelling.
+        connection to re-attach before cancelling; :meth:`release_nowait` arms a timer instead.
         """
         self.attached -= 1
-        if self.attached > 0 or self.is_finished or self.disconnect == "detach":
+        if self.attached > 0 or self._finished or self.disconnect == "detach":
             return
         if self.disconnect == "cancel":
             self.cancel()
             return
         with anyio.move_on_after(self.resume_grace_s):
-            while self.attached == 0 and not self.is_finished:
+            while self.attached == 0 and not self._finished:
+                if self._changed is None:
+                    self._changed = anyio.Event()
                 await self._changed.wait()
-        if self.attached == 0 and not self.is_finished:
+        self._grace_over()
+
+    def release_nowait(self) -> None:
+        """asyncio: like :meth:`release`, with the grace period as a timer (no waiting task)."""
+        self.attached -= 1
+        if self.attached > 0 or self._finished or self.disconnect == "detach":
+            return
+        if self.disconnect == "cancel":
+            self.cancel()
+        elif self._grace_timer is None:
+            loop = asyncio.get_running_loop()
+            self._grace_timer = loop.call_later(self.resume_grace_s, self._grace_over)
+
+    def _grace_over(self) -> None:
+        self._grace_timer = None
+        if self.attached == 0 and not self._finished:
             logger.info(
                 "stream %s: no client re-attached within %ss; cancelling the run",
                 self.stream_id,
                 self.resume_grace_s,
             )
             self.cancel()
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("run task failed", exc_info=task.exception())

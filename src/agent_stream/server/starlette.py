@@ -22,25 +22,37 @@ instead of starting a new run.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeAlias
 
 import anyio
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from ..emitter import new_stream_id
 from ..errors import AgentStreamError, ResumeError, UsageError
-from ._asgi import error_body, error_status, send_json_error, serve, stream_headers
-from .connection import Connection, priming_frame
+from ._asgi import (
+    body_writer,
+    end_body,
+    error_body,
+    error_status,
+    listen,
+    send_json_error,
+    serve,
+    stop_listening,
+    stream_headers,
+)
+from .connection import Connection, EndReason, priming_frame
 from .manager import RunManager, StreamOptions, parse_cursor
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source
-from .store import StreamStore
+from .store import LocalStore, StreamStore
 
 __all__ = ["AgentStreamResponse", "Owner", "mount_stream_routes", "stream_routes"]
 
@@ -49,6 +61,7 @@ logger = logging.getLogger("agent_stream")
 Owner: TypeAlias = str | Callable[[Request], str | Awaitable[str]]
 
 _IDEMPOTENCY_KEY_MAX = 200
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 async def resolve_owner(owner: Owner | None, manager: RunManager, request: Request) -> str:
@@ -108,14 +121,14 @@ class AgentStreamResponse(Response):
         self.source = source if source is not None else content
         self.status_code = status_code
         self.background = background
-        self.extra_headers = dict(headers or {})
+        self.extra_headers: Mapping[str, str] = dict(headers) if headers else _NO_HEADERS
         self.manager = manager
         self.store = store
         self.stream_id = stream_id
         self.owner = owner
         self.recorder = recorder
         self.last_event_id = last_event_id
-        self._overrides: dict[str, Any] = {
+        overrides: dict[str, Any] = {
             "disconnect": disconnect,
             "resume_grace_s": resume_grace_s,
             "heartbeat_s": heartbeat_s,
@@ -123,6 +136,9 @@ class AgentStreamResponse(Response):
             "send_timeout_s": send_timeout_s,
             "debug": debug,
         }
+        # Only what was given: a response lives as long as its stream, keep it small.
+        given = {k: v for k, v in overrides.items() if v is not None}
+        self._overrides: Mapping[str, Any] = given or _NO_HEADERS
         self.init_headers(self.extra_headers)
         StreamOptions().merged(**self._overrides)  # validate early, where the caller is
 
@@ -145,16 +161,76 @@ class AgentStreamResponse(Response):
         return manager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The stream is served from this frame (not from helpers it awaits): an idle stream
+        # holds every frame of its task, so the fewer the better.
         manager = self._manager(scope)
         try:
-            await self._respond(manager, scope, receive, send)
+            opened = await self._open(manager, scope, receive, send)
+            if opened is None:
+                return
+            stream_id, cursor, resumed, run, options = opened
+            del opened
+            manager.install_signal_handlers()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": stream_headers(manager, stream_id, self.extra_headers),
+                }
+            )
+            connection = Connection(manager, stream_id, cursor, options)
+            attached = run if run is not None else manager.runs.get(stream_id)
+            if _on_asyncio():
+                # The run drives itself in its own task and a grace period is a timer, so
+                # this response ends with its connection; with a LocalStore the connection
+                # needs no task besides this one (and a bare receive() task).
+                if run is not None:
+                    run.start_task()
+                    run = None
+                if attached is not None:
+                    attached.attach()
+                try:
+                    first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
+                    if isinstance(manager.store, LocalStore):
+                        # pumped right here: each frame an idle stream's task holds costs
+                        listen(receive, connection)
+                        pump = connection.pump_local(body_writer(send), first)
+                        del first  # the connection drops it once written
+                        try:
+                            reason: EndReason = await pump
+                        except (OSError, ClientDisconnect):
+                            reason = "disconnected"
+                        finally:
+                            stop_listening(connection)
+                        await end_body(send, reason)
+                    else:
+                        async with anyio.create_task_group() as task_group:
+                            await serve(connection, first, receive, send, task_group)
+                finally:
+                    if attached is not None:
+                        attached.release_nowait()
+                return
+            first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
+            async with anyio.create_task_group() as task_group:
+                if run is not None:
+                    task_group.start_soon(run.drive)
+                if attached is not None:
+                    attached.attach()
+                try:
+                    await serve(connection, first, receive, send, task_group)
+                finally:
+                    if attached is not None:
+                        with anyio.CancelScope(shield=True):
+                            await attached.release()
         finally:
             if self.background is not None:
                 await self.background()
 
-    async def _respond(
+    async def _open(
         self, manager: RunManager, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    ) -> tuple[str, int, bool, Run | None, StreamOptions] | None:
+        """Resolve the request: (stream id, cursor, resumed, new run, options), or None once
+        an error was answered."""
         request = Request(scope, receive)
         options = manager.options.merged(**self._overrides)
         source = self.source
@@ -188,11 +264,11 @@ class AgentStreamResponse(Response):
             if run is None and source is not None:
                 await _aclose(source)
             await send_json_error(send, exc)
-            return
+            return None
         if run is None and source is not None:
             # A resume or a retried start never runs the new request's agent.
             await _aclose(source)
-        await self._stream(manager, stream_id, cursor, resumed, run, options, receive, send)
+        return stream_id, cursor, resumed, run, options
 
     async def _start(
         self,
@@ -235,39 +311,13 @@ class AgentStreamResponse(Response):
             while await manager.store.info(stream_id) is None:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
 
-    async def _stream(
-        self,
-        manager: RunManager,
-        stream_id: str,
-        cursor: int,
-        resumed: bool,
-        run: Run | None,
-        options: StreamOptions,
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        manager.install_signal_handlers()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": stream_headers(manager, stream_id, self.extra_headers),
-            }
-        )
-        first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
-        connection = Connection(manager, stream_id, cursor, options)
-        attached = run if run is not None else manager.runs.get(stream_id)
-        async with anyio.create_task_group() as task_group:
-            if run is not None:
-                task_group.start_soon(run.drive)
-            if attached is not None:
-                attached.attach()
-            try:
-                await serve(connection, first, receive, send, task_group)
-            finally:
-                if attached is not None:
-                    with anyio.CancelScope(shield=True):
-                        await attached.release()
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def stream_routes(

@@ -21,11 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import asyncio
 
 from ..emitter import encode_frame_bytes
 
-__all__ = ["ReadResult", "StoredEvent", "StreamInfo", "StreamStore", "SyncAppendStore"]
+__all__ = [
+    "LocalStore",
+    "ReadResult",
+    "StoredEvent",
+    "StreamInfo",
+    "StreamStore",
+    "SyncAppendStore",
+]
 
 
 class StoredEvent(NamedTuple):
@@ -116,4 +126,22 @@ class SyncAppendStore(Protocol):
     ) -> None:
         """Like ``append`` with the events' frames only, synchronously; ``is_done`` says the
         last frame is the stream's ``done``."""
+        ...
+
+
+@runtime_checkable
+class LocalStore(Protocol):
+    """A store in this process that can also be read without awaiting (MemoryStore).
+
+    A connection on asyncio then needs no task of its own to wait for the store: it reads
+    synchronously and, when it has caught up, hands the store a future to resolve at the next
+    change, racing it against the heartbeat and the disconnect with one ``await``.
+    """
+
+    def read_nowait(self, stream_id: str, after_seq: int, *, limit: int = 4096) -> ReadResult:
+        """Like ``read`` with ``wait_s=0``, synchronously."""
+        ...
+
+    def watch(self, stream_id: str, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` (unless done) at the stream's next append, end or expiry."""
         ...
