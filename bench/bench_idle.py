@@ -41,6 +41,16 @@ PATHS = {
 }
 
 
+def raise_fd_limit() -> None:
+    """10,000 streams need more than the usual 1,024 descriptors (client and server)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65_536 if hard == resource.RLIM_INFINITY else hard
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def create_app() -> Any:
     import anyio
     from sse_starlette import EventSourceResponse
@@ -52,6 +62,7 @@ def create_app() -> Any:
     from agent_stream.server import MemoryStore, RunManager, StreamOptions
     from agent_stream.starlette import AgentStreamResponse
 
+    raise_fd_limit()
     heartbeat_s = float(os.environ.get("BENCH_HEARTBEAT_S", "2"))
     manager = RunManager(MemoryStore(), options=StreamOptions(heartbeat_s=heartbeat_s))
 
@@ -72,12 +83,38 @@ def create_app() -> Any:
         gc.collect()
         return Response(b"ok")
 
+    snapshots: list[Any] = []
+
+    async def trace(request: Request) -> Response:
+        # --profile: the first call takes a tracemalloc snapshot, the second answers the
+        # allocations made since, per connection, grouped by the line that made them.
+        import tracemalloc
+
+        gc.collect()
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        if not snapshots:
+            snapshots.append(snapshot)
+            return Response(b"ok")
+        streams = int(request.query_params["streams"])
+        stats = snapshot.compare_to(snapshots.pop(), "lineno")
+        total = sum(stat.size_diff for stat in stats)
+        lines = [f"tracemalloc total: {total / streams:,.0f} B per connection"]
+        for stat in stats[: int(request.query_params.get("top", "30"))]:
+            frame = stat.traceback[0]
+            where = f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}"
+            size, count = stat.size_diff / streams, stat.count_diff / streams
+            lines.append(f"{size:8,.0f} B {count:6.2f} blocks  {where}")
+        return Response("\n".join(lines).encode())
+
     return Starlette(
         routes=[
             Route("/ours", ours),
             Route("/sse-starlette", sse_starlette),
             Route("/plain", plain),
             Route("/gc", collect),
+            Route("/trace", trace),
         ]
     )
 
@@ -122,27 +159,39 @@ async def run_case(port: int, path: str, streams: int, watch_s: float) -> tuple[
     return pings, transports
 
 
-def measure(contender: str, streams: int, heartbeat_s: float, watch_s: float) -> dict[str, float]:
+def measure(
+    contender: str, streams: int, heartbeat_s: float, watch_s: float, *, profile: bool = False
+) -> dict[str, Any]:
     import httpx
     from tests.uvicorn_helpers import UvicornProcess
 
+    env = {"BENCH_HEARTBEAT_S": str(heartbeat_s)}
+    if profile:
+        env["PYTHONTRACEMALLOC"] = "1"
     with UvicornProcess(
         "bench.bench_idle:create_app",
         factory=True,
-        env={"BENCH_HEARTBEAT_S": str(heartbeat_s)},
+        env=env,
         args=["--no-access-log", "--backlog", "8192", "--timeout-keep-alive", "600"],
     ) as server:
         for path in PATHS.values():  # warm up every route once (imports, first-call paths)
             with httpx.stream("GET", server.url + path, timeout=5) as r:
                 assert r.status_code == 200
-        httpx.get(server.url + "/gc")
+        httpx.get(server.url + ("/trace" if profile else "/gc"))
         time.sleep(0.5)
         rss0 = server.rss_bytes()
 
-        async def scenario() -> dict[str, float]:
+        async def scenario() -> dict[str, Any]:
             pings, transports = await run_case(server.port, PATHS[contender], streams, watch_s)
             await asyncio.sleep(1.0)
             async with httpx.AsyncClient() as client:
+                if profile:
+                    r = await client.get(
+                        server.url + "/trace", params={"streams": streams, "top": 200}, timeout=300
+                    )
+                    for transport in transports:
+                        transport.close()
+                    return {"profile": r.text}
                 await client.get(server.url + "/gc")
             rss1 = server.rss_bytes()
             pings.clear()
@@ -172,7 +221,19 @@ def main() -> None:
     parser.add_argument("--heartbeat-s", type=float, default=2.0)
     parser.add_argument("--watch-s", type=float, default=10.0)
     parser.add_argument("--only", choices=sorted(PATHS), nargs="*")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print tracemalloc's allocations per connection by source line instead",
+    )
     args = parser.parse_args()
+    raise_fd_limit()
+    if args.profile:
+        for streams in args.streams:
+            for contender in args.only or PATHS:
+                r = measure(contender, streams, args.heartbeat_s, 0, profile=True)
+                print(f"## {contender}, {streams:,} streams\n{r['profile']}\n", flush=True)
+        return
     print(
         f"idle streams, heartbeat {args.heartbeat_s}s, watched {args.watch_s}s; Python "
         f"{platform.python_version()}, uvicorn {version('uvicorn')}, starlette "
