@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from agent_stream.errors import ProtocolError
-from agent_stream.sse import ServerSentEvent, SSEDecoder
+from agent_stream.sse import Frame, ServerSentEvent, SSEDecoder
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "spec" / "conformance" / "sse"
 TRAILER = b"data: never dispatched\nevent: nope\n: no blank line follows\nid: 99"
@@ -53,6 +53,15 @@ def as_dict(event: ServerSentEvent) -> dict[str, Any]:
     return {"event": event.event, "data": event.data, "id": event.id, "retry": event.retry}
 
 
+def frame_as_dict(frame: Frame) -> dict[str, Any]:
+    event, data, event_id, retry = frame
+    return {"event": event, "data": data, "id": event_id, "retry": retry}
+
+
+# Both entry points run every vector: feed() (ServerSentEvent) and feed_frames() (tuples).
+ENTRIES = pytest.mark.parametrize("entry", ["feed", "feed_frames"])
+
+
 def splits(chunks: list[bytes], seed: str) -> Iterator[tuple[str, list[bytes]]]:
     whole = b"".join(chunks)
     yield "as given", chunks
@@ -65,24 +74,30 @@ def splits(chunks: list[bytes], seed: str) -> Iterator[tuple[str, list[bytes]]]:
         yield f"random split {n}", pieces
 
 
-def run(vector: dict[str, Any], chunks: list[bytes]) -> tuple[list[Any], Any, SSEDecoder]:
+def run(
+    vector: dict[str, Any], chunks: list[bytes], entry: str = "feed"
+) -> tuple[list[Any], Any, SSEDecoder]:
     """Feed ``chunks`` then close; the events delivered and the error raised (or None)."""
     decoder = SSEDecoder(**vector.get("options", {}))
     events: list[Any] = []
     try:
         for chunk in chunks:
-            events.extend(as_dict(e) for e in decoder.feed(chunk))
+            if entry == "feed_frames":
+                events.extend(frame_as_dict(f) for f in decoder.feed_frames(chunk))
+            else:
+                events.extend(as_dict(e) for e in decoder.feed(chunk))
         events.extend(as_dict(e) for e in decoder.close())
     except ProtocolError as exc:
         return events, exc, decoder
     return events, None, decoder
 
 
+@ENTRIES
 @pytest.mark.parametrize("vector", VECTORS)
-def test_vector(vector: dict[str, Any]) -> None:
+def test_vector(vector: dict[str, Any], entry: str) -> None:
     chunks = chunks_of(vector)
     for how, pieces in splits(chunks, vector["name"]):
-        events, error, decoder = run(vector, pieces)
+        events, error, decoder = run(vector, pieces, entry)
         if "error" in vector:
             assert error is not None, f"{how}: expected {vector['error']}, got events {events}"
             assert error.code == vector["error"]["code"], how
@@ -102,12 +117,13 @@ def test_vector(vector: dict[str, Any]) -> None:
 
 # Only inputs that end on a line end, decode without error and run without a size limit: after
 # any other input the trailer would continue a line or count against the limit.
+@ENTRIES
 @pytest.mark.parametrize("vector", [p for p in VECTORS if _ends_on_a_line_end(p)])
-def test_vector_with_trailing_unfinished_block(vector: dict[str, Any]) -> None:
+def test_vector_with_trailing_unfinished_block(vector: dict[str, Any], entry: str) -> None:
     """Bytes after the input that never end a block change nothing the input decoded to."""
     chunks = chunks_of(vector)
     for how, pieces in splits([*chunks, TRAILER], vector["name"] + "/trailer"):
-        events, error, decoder = run(vector, pieces)
+        events, error, decoder = run(vector, pieces, entry)
         assert error is None, how
         assert events == vector["events"], how
         if "last_event_id" in vector:

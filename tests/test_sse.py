@@ -142,6 +142,42 @@ def test_byte_by_byte_matches_the_reference(stream: bytes) -> None:
     assert decode([stream[i : i + 1] for i in range(len(stream))]) == reference(stream)
 
 
+def decode_frames(pieces: list[bytes], mix: list[bool]) -> tuple[list[Event], str, int | None]:
+    """As :func:`decode` through ``feed_frames``, or ``feed`` for the pieces ``mix`` marks."""
+    decoder = SSEDecoder()
+    out: list[Event] = []
+    for i, piece in enumerate(pieces):
+        if mix and mix[i % len(mix)]:
+            out.extend((e.event, e.data, e.id, e.retry) for e in decoder.feed(piece))
+        else:
+            out.extend(decoder.feed_frames(piece))
+    out.extend((e.event, e.data, e.id, e.retry) for e in decoder.close())
+    return out, decoder.last_event_id, decoder.retry
+
+
+@examples
+@given(
+    stream=streams | st.binary(max_size=200),
+    points=cut_points,
+    mix=st.lists(st.booleans(), max_size=5),
+)
+def test_feed_frames_agrees_with_feed(stream: bytes, points: list[int], mix: list[bool]) -> None:
+    pieces = cut(stream, points)
+    expected = decode(pieces)
+    assert decode_frames(pieces, []) == expected
+    assert decode_frames(pieces, mix) == expected
+    assert decode_frames([stream[i : i + 1] for i in range(len(stream))], []) == expected
+
+
+def test_feed_frames_keeps_events_before_an_error() -> None:
+    decoder = SSEDecoder(max_event_bytes=30)
+    frames = decoder.feed_frames(b"id: s:1\nevent: t\ndata: a\n\ndata: " + b"x" * 40 + b"\n\n")
+    assert frames == [("t", "a", "s:1", None)]
+    with pytest.raises(ProtocolError) as raised:
+        decoder.feed_frames(b"data: c\n\n")
+    assert raised.value.code == "event-too-large"
+
+
 @examples
 @given(stream=st.binary(max_size=200), points=cut_points)
 def test_arbitrary_bytes_match_the_reference(stream: bytes, points: list[int]) -> None:

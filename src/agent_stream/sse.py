@@ -28,13 +28,14 @@ from __future__ import annotations
 import re
 from codecs import utf_8_decode
 from collections.abc import Callable
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import msgspec
 
 from .errors import ProtocolError, UsageError, truncate
 
 __all__ = [
+    "Frame",
     "SSEDecoder",
     "ServerSentEvent",
     "check_event_id",
@@ -56,6 +57,10 @@ class ServerSentEvent(msgspec.Struct, frozen=True, gc=False):
     id: str = ""
     retry: int | None = None
 
+
+#: One event as :meth:`SSEDecoder.feed_frames` returns it: ``(event, data, id, retry)``, the
+#: fields of :class:`ServerSentEvent` in its order.
+Frame = tuple[str, str, str, int | None]
 
 # The common frame shape, or else any one whole line. Since the second alternative matches at
 # every position that has a line end after it, ``findall`` never skips text: its matches tile
@@ -118,6 +123,7 @@ class SSEDecoder:
         "_retry",
         "_skip_lf",
         "_tail",
+        "_tuples",
     )
 
     def __init__(
@@ -150,6 +156,7 @@ class SSEDecoder:
         self._retry: int | None = None
         self._error: ProtocolError | None = None  # once set, raised by every call
         self._closed = False
+        self._tuples = False  # the entry point running returns Frame tuples
 
     @property
     def last_event_id(self) -> str:
@@ -167,6 +174,20 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray, /) -> list[ServerSentEvent]:
         """Events completed by ``data`` (``bytes`` or ``bytearray``); the rest is kept."""
+        self._tuples = False
+        return self._feed(data)
+
+    def feed_frames(self, data: bytes | bytearray, /) -> list[Frame]:
+        """As :meth:`feed`, with each event as a :data:`Frame` tuple ``(event, data, id, retry)``.
+
+        The same events as ``feed`` for any bytes and any chunking (one decoder may mix the
+        two calls), without a :class:`ServerSentEvent` object each: for a consumer that
+        unpacks every event at once, such as the client's hot loop.
+        """
+        self._tuples = True
+        return self._feed(data)
+
+    def _feed(self, data: bytes | bytearray) -> list[Any]:
         # Parse only when an event may have ended: a blank line needs LF LF (inside ``data``, or
         # a LF starting ``data`` after one ending the bytes parked so far) or involves a CR.
         # Otherwise park the bytes: appending to a bytearray is amortised O(1), so a line fed in
@@ -205,6 +226,7 @@ class SSEDecoder:
         """
         if self._closed:
             return []
+        self._tuples = False
         out = self._decode(b"", final=True)
         # WHATWG: "any pending data must be discarded" at end of file.
         self._tail = ""
@@ -213,7 +235,7 @@ class SSEDecoder:
         self._buf = _Refusing(self)
         return out
 
-    def _decode(self, data: bytes | bytearray, *, final: bool) -> list[ServerSentEvent]:
+    def _decode(self, data: bytes | bytearray, *, final: bool) -> list[Any]:
         """Decode the buffered bytes plus ``data`` and process every line they complete."""
         if self._error is not None or self._closed:
             self._refuse()
@@ -260,7 +282,7 @@ class SSEDecoder:
             text = tail + text
             if end:
                 end += len(tail)
-        out: list[ServerSentEvent] = []
+        out: list[Any] = []  # ServerSentEvent, or Frame when _tuples
         self._tail = text[end:] if end else text
         try:
             if end:
@@ -284,12 +306,13 @@ class SSEDecoder:
             code="decoder-closed",
         )
 
-    def _lines(self, text: str, end: int, out: list[ServerSentEvent]) -> None:
+    def _lines(self, text: str, end: int, out: list[Any]) -> None:
         """Process the whole lines ``text[:end]``, appending dispatched events to ``out``."""
         limit = self._max
         # A frame no longer than the limit cannot hold a line or data beyond it.
         check = end > limit
         sse = ServerSentEvent
+        tuples = self._tuples
         append = out.append
         id_buffer = self._id
         data = self._data
@@ -310,7 +333,10 @@ class SSEDecoder:
                 ):
                     id_buffer = frame_id
                     dispatched = True
-                    append(sse(frame_event or "message", frame_data, frame_id, None))
+                    if tuples:
+                        append((frame_event or "message", frame_data, frame_id, None))
+                    else:
+                        append(sse(frame_event or "message", frame_data, frame_id, None))
                     continue
                 lines = [f"id: {frame_id}", f"event: {frame_event}", f"data: {frame_data}", ""]
             else:
@@ -327,16 +353,18 @@ class SSEDecoder:
         if dispatched:
             self._last_event_id = id_buffer
 
-    def _line(self, line: str, out: list[ServerSentEvent]) -> None:
+    def _line(self, line: str, out: list[Any]) -> None:
         """One line, by the WHATWG steps (line end removed)."""
         if not line:
             self._last_event_id = self._id
             if self._data:
-                out.append(
-                    ServerSentEvent(
-                        self._event or "message", "\n".join(self._data), self._id, self._block_retry
-                    )
+                fields = (
+                    self._event or "message",
+                    "\n".join(self._data),
+                    self._id,
+                    self._block_retry,
                 )
+                out.append(fields if self._tuples else ServerSentEvent(*fields))
             self._reset_block()
             return
         if len(line) > self._max:
