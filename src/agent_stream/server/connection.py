@@ -38,6 +38,7 @@ _READ_LIMIT = 4096
 # A timer may fire up to this early (libuv rounds to milliseconds); a ping that is due within
 # it is sent now rather than re-armed for a millisecond.
 _SLACK_S = 0.002
+_SHUTDOWN_SEND_S = 1.0
 
 
 def priming_frame(
@@ -164,6 +165,10 @@ class Connection:
                 self._cancel("shutdown")
             else:
                 self._wake_up()
+            # reconnect gets _SHUTDOWN_SEND_S, not send_timeout_s: the process is exiting
+            heartbeats = self.manager.heartbeats
+            if heartbeats is not None:
+                heartbeats.add(heartbeats.loop.time() + _SHUTDOWN_SEND_S, self)
         elif self.on_interrupt is not None:
             self.on_interrupt()
 
@@ -192,7 +197,10 @@ class Connection:
         options = self.options
         since = self._writing_since
         if since is not None:
-            deadline = since + options.send_timeout_s
+            timeout = options.send_timeout_s
+            if self.manager.is_shutting_down:
+                timeout = min(timeout, _SHUTDOWN_SEND_S)
+            deadline = since + timeout
             if deadline <= now + _SLACK_S:
                 self._cancel("stalled")
                 return None
@@ -207,8 +215,8 @@ class Connection:
 
     async def _send(self, write: Write, chunk: bytes) -> bool:
         # False: the reader made no progress for send_timeout_s (Heartbeats cancelled us).
-        loop = cast("Heartbeats", self.manager.heartbeats).loop
-        self._writing_since = loop.time()
+        clock = cast("Heartbeats", self.manager.heartbeats).loop.time
+        self._writing_since = clock()
         try:
             await write(chunk)
         except asyncio.CancelledError:
@@ -222,7 +230,7 @@ class Connection:
             return True  # shutdown: the chunk is dropped, reconnect follows
         finally:
             self._writing_since = None
-        self._last_write = loop.time()
+        self._last_write = clock()
         self._ping_due = False
         return True
 
@@ -250,6 +258,7 @@ class Connection:
         )
         pending = first
         del first
+        fresh = True  # something may have been stored since the last read
         try:
             while True:
                 if manager.is_shutting_down:
@@ -260,28 +269,32 @@ class Connection:
                     if not await self._send(write, pending):
                         return "stalled"
                     pending = b""
+                elif self._ping_due:
+                    pending = PING
+                    continue
+                elif not fresh:
+                    wake = loop.create_future()
+                    if store.watch(stream_id, self.cursor, wake):  # else: more is stored
+                        self._wake = wake
+                        await wake
+                        self._wake = None
+                    fresh = True
                     continue
                 try:
                     result = store.read_nowait(stream_id, self.cursor, limit=_READ_LIMIT)
                 except (ResumeError, StoreUnavailableError) as exc:
                     logger.info("stream %s: connection ends: %s", stream_id, exc)
                     return "lost"
+                fresh = False
                 frames = result.frames
                 if frames:
                     self.cursor += len(frames)
                     pending = frames[0] if len(frames) == 1 else b"".join(frames)
                     if result.is_done and self.cursor == result.last_seq:
                         return "done" if await self._send(write, pending) else "stalled"
+                    fresh = len(frames) == _READ_LIMIT
                 elif result.is_done:
                     return "done"
-                elif self._ping_due:
-                    self._ping_due = False
-                    pending = PING
-                else:
-                    wake = self._wake = loop.create_future()
-                    store.watch(stream_id, wake)
-                    await wake
-                    self._wake = None
         finally:
             self.closed = True
             self._wake = None

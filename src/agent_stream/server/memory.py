@@ -179,9 +179,10 @@ class MemoryStore:
                 f"stream {stream_id!r} ended with 'done'; nothing can follow it",
                 code="append-after-done",
             )
-        if first_seq != stream.last_seq + 1:
+        expected = stream.base_seq + len(stream.frames)
+        if first_seq != expected:
             raise UsageError(
-                f"stream {stream_id!r} expects seq {stream.last_seq + 1}, got {first_seq}",
+                f"stream {stream_id!r} expects seq {expected}, got {first_seq}",
                 code="seq-gap",
             )
         if is_done:
@@ -234,6 +235,14 @@ class MemoryStore:
 
     def read_nowait(self, stream_id: str, after_seq: int, *, limit: int = 4096) -> ReadResult:
         """``read`` without waiting (see :class:`~agent_stream.server.store.LocalStore`)."""
+        stream = self._streams.get(stream_id)
+        if stream is not None and not stream.is_done:
+            # Hot path: a live connection reading what is new (an open stream never expires).
+            base, frames = stream.base_seq, stream.frames
+            last_seq = base + len(frames) - 1
+            if base <= after_seq + 1 and after_seq <= last_seq:
+                start = after_seq + 1 - base
+                return ReadResult(frames[start : start + limit], False, last_seq)
         stream = self._get(stream_id)
         if after_seq > stream.last_seq:
             raise ResumeError(
@@ -253,13 +262,16 @@ class MemoryStore:
         start = after_seq + 1 - stream.base_seq
         return ReadResult(stream.frames[start : start + limit], stream.is_done, stream.last_seq)
 
-    def watch(self, stream_id: str, future: asyncio.Future[None]) -> None:
-        """Resolve ``future`` at the stream's next append, end or expiry (now if gone)."""
+    def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
+        """Resolve ``future`` at the stream's next append, end or expiry; False (and nothing
+        to resolve) when there is already more after ``after_seq``, or it ended or is gone."""
         stream = self._streams.get(stream_id)
-        if stream is None:
-            if not future.done():
-                future.set_result(None)
-            return
+        if (
+            stream is None
+            or stream.is_done
+            or after_seq != stream.base_seq + len(stream.frames) - 1
+        ):
+            return False
         waiters = stream.waiter
         if isinstance(waiters, list):
             waiters.append(future)
@@ -267,6 +279,7 @@ class MemoryStore:
             stream.waiter = [future]
         else:  # pragma: no cover - an anyio.Event waiter means another backend is running
             raise UsageError("MemoryStore.watch needs asyncio", code="invalid-backend")
+        return True
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()

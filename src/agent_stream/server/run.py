@@ -291,7 +291,10 @@ class Run:
 
     def _take(self) -> tuple[int, list[tuple[str, bytes]], list[bytes]]:
         # Number the queue: (first seq, [(type, data)], frames).
-        pending, self._pending = self._pending, []
+        # The queue stays the same list (the producer's hot path keeps a reference to it).
+        queue = self._pending
+        pending = queue[:]
+        queue.clear()
         prefix, first = self._id_prefix, self._seq + 1
         self._seq += len(pending)
         frames = [
@@ -306,7 +309,8 @@ class Run:
             first, pending, frames = self._take()
             is_done = pending[-1][0] == "done"
             self._append_nowait(self.stream_id, first, frames, is_done=is_done)
-            self._recorded(first, pending)
+            if self._recorder is not None:
+                self._recorded(first, pending)
 
     async def _flush(self) -> None:
         if not self._pending:
@@ -365,10 +369,8 @@ class Run:
                                 event_type in _SLOW_TYPES
                                 or self._done_seen
                                 or type(item) is UnknownEvent
-                                or pending is not self._pending
                             ):
                                 add(event_type, encode_data(item))
-                                pending = self._pending
                             else:
                                 # Hot path of _add for a typed event (most are tokens).
                                 try:
@@ -381,7 +383,6 @@ class Run:
                                     self._call_soon(self._flush_nowait)
                         if not is_sync:
                             await self._flush()
-                            pending = self._pending
                         else:
                             count += 1
                             if count >= _YIELD_EVERY:
@@ -389,7 +390,6 @@ class Run:
                                 count = 0
                                 self._flush_nowait()
                                 await anyio.lowlevel.checkpoint()
-                            pending = self._pending
                     if parser is not None:
                         for event_type, data in parser.close():
                             add(event_type, _checked(event_type, data))

@@ -142,6 +142,10 @@ class LocalStore(Protocol):
         """Like ``read`` with ``wait_s=0``, synchronously."""
         ...
 
-    def watch(self, stream_id: str, future: asyncio.Future[None]) -> None:
-        """Resolve ``future`` (unless done) at the stream's next append, end or expiry."""
+    def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
+        """Resolve ``future`` (unless done) at the stream's next append, end or expiry.
+
+        Returns False, and keeps nothing, when a read after ``after_seq`` would not wait:
+        there is more, the stream ended, or it is gone.
+        """
         ...
