@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from ..events import AgentEvent, JSONValue, event_to_dict
 
 __all__ = ["StreamEvent"]
 
 
-class StreamEvent:
+class StreamEvent(msgspec.Struct, gc=False, repr_omit_defaults=True):
     """A received event: ``type`` (the SSE event name), ``data`` (a dict), ``id``, ``seq``.
 
     ``event`` is the typed object (:class:`agent_stream.Token`, :class:`agent_stream.Done`, ...);
     ``data`` is built from it on first access. ``id`` is ``<stream_id>:<seq>`` (``""`` for a
     server that sends no ids and for a synthetic ``done``), ``seq`` is ``None`` without an id.
+
+    A msgspec Struct rather than a plain class: the client makes one per event, and a
+    Struct's C-level ``__init__`` costs a third of a Python one (``bench/bench_client.py``).
     """
 
-    __slots__ = ("_data", "event", "id", "seq")
-
-    def __init__(self, event: AgentEvent, id: str = "", seq: int | None = None) -> None:
-        self.event = event
-        self.id = id
-        self.seq = seq
-        self._data: dict[str, JSONValue] | None = None
+    event: AgentEvent
+    id: str = ""
+    seq: int | None = None
+    # data built from ``event`` on first access; not an argument to pass
+    _data: dict[str, JSONValue] | None = None
 
     @property
     def type(self) -> str:
@@ -42,9 +47,7 @@ class StreamEvent:
     def __repr__(self) -> str:
         return f"StreamEvent(type={self.type!r}, id={self.id!r}, data={self.data!r})"
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: Any) -> bool:
         if not isinstance(other, StreamEvent):
             return NotImplemented
-        return self.event == other.event and self.id == other.id
-
-    __hash__ = None  # type: ignore[assignment]
+        return bool(self.event == other.event and self.id == other.id)
