@@ -8,7 +8,7 @@ import random as _random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Literal
+from typing import Final, Literal
 
 import anyio
 import httpx
@@ -44,6 +44,7 @@ _DECODERS: dict[str, Callable[[str], AgentEvent]] = {
     for name, cls in EVENT_TYPES.items()
     if name not in ("start", "reconnect")
 }
+_decode_token: Final = msgspec.json.Decoder(Token).decode
 
 
 class _Stalled(AgentStreamError):
@@ -225,10 +226,12 @@ class AgentStreamClient:
         answered = False
         sent_start = False
         decoders = _DECODERS
+        decode_token = _decode_token
         add_token = self._tokens.append
         add_thinking = self._thinking.append
 
         while True:
+            progress_seq = max(max_seq, 0)
             resuming = answered
             request_headers = dict(base_headers)
             if resuming:
@@ -290,6 +293,7 @@ class AgentStreamClient:
                             last_id = f"{header_id}:0"
                     _check_content_type(response)
                     decoder = SSEDecoder()
+                    feed = decoder.feed_frames
                     prev_id = ""
                     read = open_body(response).read
                     while True:
@@ -304,49 +308,51 @@ class AgentStreamClient:
                             raise _Stalled(f"no bytes for {liveness_s:.1f}s")
                         if not chunk:
                             raise _Ended("the response ended before done")
-                        for sse in decoder.feed(chunk):
-                            kind = sse.event
-                            eid = sse.id
+                        # The hot loop: a token takes the first branch and nothing else.
+                        for kind, data, eid, _ in feed(chunk):
                             seq: int | None = None
-                            if eid and eid != prev_id:  # this block has an id line of its own
+                            if eid != prev_id and eid:  # this block has an id line of its own
                                 prev_id = eid
                                 sid, _, seq_text = eid.rpartition(":")
-                                if sid and seq_text.isdigit():
+                                if seq_text.isdecimal() and sid:
                                     seq = int(seq_text)
-                                    if stream_id is None:
+                                    if sid != stream_id:
+                                        if stream_id is not None:
+                                            raise ProtocolError(
+                                                f"event id {eid!r} names another stream than "
+                                                f"{stream_id!r}; a response carries one stream",
+                                                code="foreign-id",
+                                                line=eid,
+                                            )
                                         stream_id = self.stream_id = sid
-                                    elif sid != stream_id:
-                                        raise ProtocolError(
-                                            f"event id {eid!r} names another stream than "
-                                            f"{stream_id!r}; a response carries one stream",
-                                            code="foreign-id",
-                                            line=eid,
-                                        )
                                     if seq > max_seq:
                                         max_seq = seq
                                         last_id = eid
-                                        if seq:
-                                            failures = 0  # progress: a new event arrived
                                     elif kind != "start":
                                         continue  # already delivered before the reconnect
                                 else:
                                     last_id = eid  # an opaque id from another server
+                            if kind == "token":
+                                try:
+                                    token = decode_token(data)
+                                except msgspec.MsgspecError:
+                                    parse_event(kind, data)  # raises the typed error
+                                    raise
+                                add_token(token.text)
+                                yield StreamEvent(token, eid, seq)
+                                continue
                             decode = decoders.get(kind)
                             if decode is not None:
                                 try:
-                                    event: AgentEvent = decode(sse.data)
+                                    event: AgentEvent = decode(data)
                                 except msgspec.MsgspecError:
-                                    parse_event(kind, sse.data)  # raises the typed error
+                                    parse_event(kind, data)
                                     raise
                             elif kind == "reconnect":
                                 raise _ReconnectNow
                             else:
-                                event = parse_event(kind, sse.data)  # start, unknown types
-                            if sse.retry is not None:
-                                server_retry_ms = sse.retry
-                            if type(event) is Token:
-                                add_token(event.text)
-                            elif type(event) is Thinking:
+                                event = parse_event(kind, data)  # start, unknown types
+                            if type(event) is Thinking:
                                 add_thinking(event.text)
                             elif type(event) is Start:
                                 if self.liveness_s is None:
@@ -364,6 +370,9 @@ class AgentStreamClient:
                             yield StreamEvent(event, eid, seq)
                             if kind == "done":
                                 return
+                        # WHATWG: a retry field takes effect when its line is parsed
+                        if decoder.retry is not None:
+                            server_retry_ms = decoder.retry
                 except _ReconnectNow:
                     logger.info("server asked to reconnect; resuming from %s", last_id)
                     if self._stopping or not last_id:
@@ -374,6 +383,8 @@ class AgentStreamClient:
                     error = exc
                 finally:
                     self._read_scope = None
+                    if max_seq > progress_seq:
+                        failures = 0  # progress: a new event arrived
                     await response.aclose()
 
             # a network failure: resume if we can, else end with a synthetic done
