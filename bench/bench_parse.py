@@ -93,6 +93,15 @@ def contenders(body: bytes, chunks: list[bytes]) -> dict[str, Callable[[], list[
         extend(decoder.close())
         return out
 
+    def ours_frames() -> list[Any]:
+        decoder = SSEDecoder()
+        out: list[Any] = []
+        extend, feed = out.extend, decoder.feed_frames
+        for chunk in chunks:
+            extend(feed(chunk))
+        extend(decoder.close())
+        return out
+
     def ours_httpx() -> list[Any]:
         response = httpx.Response(200, headers=HEADERS, stream=ChunkStream(chunks))
         decoder = SSEDecoder()
@@ -136,6 +145,7 @@ def contenders(body: bytes, chunks: list[bytes]) -> dict[str, Callable[[], list[
 
     return {
         "agent-stream SSEDecoder": ours,
+        "agent-stream feed_frames": ours_frames,
         "agent-stream via httpx": ours_httpx,
         BASELINE: httpx_sse,
         "httpx-sse decoder, lines": httpx_sse_lines,
@@ -145,9 +155,10 @@ def contenders(body: bytes, chunks: list[bytes]) -> dict[str, Callable[[], list[
 
 
 def triples(events: list[Any]) -> list[tuple[str, str, str]]:
-    if events and isinstance(events[0], tuple):
-        return events
-    return [(e.event or "message", e.data, e.id or "") for e in events]
+    return [
+        (e[0], e[1], e[2]) if isinstance(e, tuple) else (e.event or "message", e.data, e.id or "")
+        for e in events
+    ]
 
 
 def timed(run: Callable[[], list[Any]]) -> tuple[float, int]:

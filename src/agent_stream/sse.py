@@ -174,20 +174,6 @@ class SSEDecoder:
 
     def feed(self, data: bytes | bytearray, /) -> list[ServerSentEvent]:
         """Events completed by ``data`` (``bytes`` or ``bytearray``); the rest is kept."""
-        self._tuples = False
-        return self._feed(data)
-
-    def feed_frames(self, data: bytes | bytearray, /) -> list[Frame]:
-        """As :meth:`feed`, with each event as a :data:`Frame` tuple ``(event, data, id, retry)``.
-
-        The same events as ``feed`` for any bytes and any chunking (one decoder may mix the
-        two calls), without a :class:`ServerSentEvent` object each: for a consumer that
-        unpacks every event at once, such as the client's hot loop.
-        """
-        self._tuples = True
-        return self._feed(data)
-
-    def _feed(self, data: bytes | bytearray) -> list[Any]:
         # Parse only when an event may have ended: a blank line needs LF LF (inside ``data``, or
         # a LF starting ``data`` after one ending the bytes parked so far) or involves a CR.
         # Otherwise park the bytes: appending to a bytearray is amortised O(1), so a line fed in
@@ -212,6 +198,19 @@ class SSEDecoder:
             return self._decode(b"", final=False)
         return []
 
+    def feed_frames(self, data: bytes | bytearray, /) -> list[Frame]:
+        """As :meth:`feed`, with each event as a :data:`Frame` tuple ``(event, data, id, retry)``.
+
+        The same events as ``feed`` for any bytes and any chunking (one decoder may mix the
+        two calls), without a :class:`ServerSentEvent` object each: for a consumer that
+        unpacks every event at once, such as the client's hot loop.
+        """
+        self._tuples = True
+        try:
+            return self.feed(data)  # type: ignore[return-value]  # tuples, by _tuples
+        finally:
+            self._tuples = False
+
     def _may_blank(self) -> bool:
         """Whether a LF now could end a blank line: the last byte seen may have been a LF."""
         buf = self._buf
@@ -226,7 +225,6 @@ class SSEDecoder:
         """
         if self._closed:
             return []
-        self._tuples = False
         out = self._decode(b"", final=True)
         # WHATWG: "any pending data must be discarded" at end of file.
         self._tail = ""
