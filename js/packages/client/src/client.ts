@@ -14,7 +14,7 @@ import { type Batching, TokenBatcher } from "./batching.js";
 import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
-import { initialState, reduce, type StreamState, withLastEventId } from "./reducer.js";
+import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, Run, type RunHooks } from "./run.js";
 import { defaultScheduler, type Scheduler } from "./scheduler.js";
@@ -304,8 +304,7 @@ export class AgentStreamClient {
     const pending = this.#pending;
     if (pending.length === 0) return false;
     this.#pending = [];
-    let state = this.#state;
-    for (const event of pending) state = reduce(state, event);
+    const state = reduceMany(this.#state, pending);
     this.#state = withLastEventId(state, this.#pendingId ?? state.lastEventId);
     this.#pendingId = null;
     this.#commit();

@@ -21,7 +21,7 @@ export {
 export type { ResumeErrorCode } from "./errors.js";
 export { isEventType, makeEvent, parseEvent, parseEventId } from "./events.js";
 export type * from "./events.js";
-export { doneReason, initialState, reduce } from "./reducer.js";
+export { doneReason, initialState, reduce, reduceMany } from "./reducer.js";
 export type { FinishedTool, StreamState } from "./reducer.js";
 export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry.js";
 export type { RetryPolicy } from "./retry.js";

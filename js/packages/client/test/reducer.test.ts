@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { type AgentEvent, doneReason, initialState, makeEvent, parseEvent, reduce, type StreamState } from "../src/index";
+import { type AgentEvent, doneReason, initialState, makeEvent, parseEvent, reduce, reduceMany, type StreamState } from "../src/index";
 import type { JSONValue } from "../src/generated/events";
 import { loadVectors } from "./vectors";
 
@@ -89,5 +89,59 @@ describe.each(files)("state vectors: $file", ({ vectors }) => {
     }
     const picked = Object.fromEntries(Object.keys(vector.state).map((key) => [key, view[key]]));
     expect(picked).toEqual(vector.state);
+  });
+
+  test.each(vectors)("$name, as batches of reduceMany", (vector) => {
+    const events = vector.events.map((event) => parseEvent(event.type, event.data));
+    const expected = fold(events);
+    expect(reduceMany(initialState, events)).toEqual(expected);
+    // every cut into two batches, the way the client's flushes may fall
+    for (let cut = 0; cut <= events.length; cut += 1) {
+      const first = reduceMany(initialState, events.slice(0, cut));
+      const frozen = JSON.stringify(first);
+      expect(reduceMany(first, events.slice(cut))).toEqual(expected);
+      expect(JSON.stringify(first)).toBe(frozen);
+    }
+  });
+});
+
+describe("reduceMany", () => {
+  test("a batch of tokens and thinking joins each text in order", () => {
+    const state = reduceMany(initialState, [
+      makeEvent("token", { text: "Hel" }),
+      makeEvent("thinking", { text: "hm" }),
+      makeEvent("token", { text: "lo" }),
+      makeEvent("thinking", { text: "m" }),
+    ]);
+    expect(state).toMatchObject({ text: "Hello", thinking: "hmm", isStreaming: true });
+  });
+
+  test("an empty batch, or one that changes nothing, returns the same object", () => {
+    const state = fold([makeEvent("start", { stream_id: "S" })]);
+    expect(reduceMany(state, [])).toBe(state);
+    expect(reduceMany(state, [parseEvent("citation", '{"url":"x"}'), makeEvent("start", { stream_id: "S", resumed: true })])).toBe(state);
+  });
+
+  test("never writes to the arrays of the state it is given", () => {
+    const before = fold([makeEvent("tool_use", { tool_name: "t", tool_use_id: "1" }), makeEvent("creation", { creation_type: "file", count: 1 })]);
+    const { activeTools, tools, creations } = before;
+    const after = reduceMany(before, [
+      makeEvent("tool_use", { tool_name: "u", tool_use_id: "2" }),
+      makeEvent("tool_result", { tool_name: "t", tool_use_id: "1" }),
+      makeEvent("creation", { creation_type: "file", count: 2 }),
+      makeEvent("done", {}),
+    ]);
+    expect([before.activeTools, before.tools, before.creations]).toEqual([activeTools, tools, creations]);
+    expect(activeTools.map((tool) => tool.tool_use_id)).toEqual(["1"]);
+    expect(tools).toEqual([]);
+    expect(creations).toHaveLength(1);
+    expect(after.tools.map((tool) => tool.toolUseId)).toEqual(["1"]);
+    expect(after.activeTools).toEqual([]);
+  });
+
+  test("events after done in the same batch are ignored", () => {
+    const state = reduceMany(initialState, [makeEvent("token", { text: "a" }), makeEvent("done", {}), makeEvent("token", { text: "late" })]);
+    expect(state.text).toBe("a");
+    expect(state.isDone).toBe(true);
   });
 });
