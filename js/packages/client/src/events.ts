@@ -60,13 +60,32 @@ interface CompiledField {
   readonly name: string;
   readonly spec: FieldSpec;
   readonly hasDefault: boolean;
+  readonly isRequired: boolean;
+  /** A string with no enum, the common case (token.text on every token): one typeof. */
+  readonly isPlainString: boolean;
+}
+
+interface CompiledType {
+  /** The type name as a constant, so events carry one string per type (compared by identity). */
+  readonly type: EventType;
+  readonly required: readonly string[];
+  readonly fields: readonly CompiledField[];
 }
 
 // the generated field table as arrays, built once: parseEvent runs for every event
-const COMPILED: ReadonlyMap<string, { readonly required: readonly string[]; readonly fields: readonly CompiledField[] }> = new Map(
-  Object.entries(EVENT_FIELDS).map(([type, table]) => {
-    const { required, fields } = table as { readonly required: readonly string[]; readonly fields: Readonly<Record<string, FieldSpec>> };
-    return [type, { required, fields: Object.entries(fields).map(([name, spec]) => ({ name, spec, hasDefault: "default" in spec })) }];
+const COMPILED: ReadonlyMap<string, CompiledType> = new Map(
+  EVENT_TYPES.map((type) => {
+    const { required, fields } = EVENT_FIELDS[type] as { readonly required: readonly string[]; readonly fields: Readonly<Record<string, FieldSpec>> };
+    // a required name the table gives no spec for is still checked for presence
+    const specs: [string, FieldSpec][] = [...Object.entries(fields), ...required.filter((name) => !(name in fields)).map((name): [string, FieldSpec] => [name, {}])];
+    const compiled = specs.map(([name, spec]) => ({
+      name,
+      spec,
+      hasDefault: "default" in spec,
+      isRequired: required.includes(name),
+      isPlainString: spec.type === "string" && spec.enum === undefined,
+    }));
+    return [type, { type, required, fields: compiled }];
   }),
 );
 
@@ -82,12 +101,13 @@ function cloneDefault(value: unknown): unknown {
  * type's data is not JSON, not an object, lacks a required field or has a field of the wrong type.
  */
 export function parseEvent(type: string, data: string | JSONValue): AgentEvent | UnknownEvent {
+  const compiled = COMPILED.get(type);
   let value: unknown = data;
   if (typeof data === "string") {
     try {
       value = JSON.parse(data);
     } catch (cause) {
-      if (!isEventType(type)) return { type, data, unknown: true };
+      if (compiled === undefined) return { type, data, unknown: true };
       throw new InvalidEventError(`${type} event data is not JSON: ${truncate(data)}`, {
         eventType: type,
         field: "$",
@@ -96,7 +116,7 @@ export function parseEvent(type: string, data: string | JSONValue): AgentEvent |
       });
     }
   }
-  if (!isEventType(type)) return { type, data: value as JSONValue, unknown: true };
+  if (compiled === undefined) return { type, data: value as JSONValue, unknown: true };
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new InvalidEventError(`${type} event data must be a JSON object, got ${truncate(value)}`, {
       eventType: type,
@@ -104,33 +124,45 @@ export function parseEvent(type: string, data: string | JSONValue): AgentEvent |
     });
   }
   const record = value as Record<string, unknown>;
-  const { required, fields } = COMPILED.get(type) as { readonly required: readonly string[]; readonly fields: readonly CompiledField[] };
+  // an object JSON.parse just made is ours to fill in; one the caller passed is copied
+  const out: Record<string, unknown> = typeof data === "string" ? record : { ...record };
+  // one pass: each field read once, defaults filled in; any problem is explained by invalid()
+  const { fields } = compiled;
+  for (let i = 0; i < fields.length; i += 1) {
+    const { name, spec, hasDefault, isRequired, isPlainString } = fields[i] as CompiledField;
+    const field = record[name];
+    if (field === undefined) {
+      if (isRequired) throw invalid(compiled, record);
+      if (hasDefault) out[name] = cloneDefault(spec.default);
+    } else if (isPlainString ? typeof field !== "string" : !matches(spec, field)) {
+      throw invalid(compiled, record);
+    }
+  }
+  // validated against the generated field table just above
+  return { type: compiled.type, data: out } as unknown as AgentEvent;
+}
+
+/** The error for data that failed the check in parseEvent: a missing required field first. */
+function invalid({ type, required, fields }: CompiledType, record: Record<string, unknown>): InvalidEventError {
   for (const name of required) {
     if (record[name] === undefined) {
-      throw new InvalidEventError(`${type} event lacks required field ${JSON.stringify(name)}: ${truncate(record)}`, {
+      return new InvalidEventError(`${type} event lacks required field ${JSON.stringify(name)}: ${truncate(record)}`, {
         eventType: type,
         field: `$.${name}`,
       });
     }
   }
-  // an object JSON.parse just made is ours to fill in; one the caller passed is copied
-  const out: Record<string, unknown> = typeof data === "string" ? record : { ...record };
-  for (const { name, spec, hasDefault } of fields) {
+  for (const { name, spec } of fields) {
     const field = record[name];
-    if (field !== undefined) {
-      if (!matches(spec, field)) {
-        const expected = spec.enum !== undefined ? `one of ${JSON.stringify(spec.enum)}` : `a JSON ${spec.type}`;
-        throw new InvalidEventError(`${type} event field ${JSON.stringify(name)} must be ${expected}, got ${truncate(field)}`, {
-          eventType: type,
-          field: `$.${name}`,
-        });
-      }
-    } else if (hasDefault) {
-      out[name] = cloneDefault(spec.default);
+    if (field !== undefined && !matches(spec, field)) {
+      const expected = spec.enum !== undefined ? `one of ${JSON.stringify(spec.enum)}` : `a JSON ${spec.type}`;
+      return new InvalidEventError(`${type} event field ${JSON.stringify(name)} must be ${expected}, got ${truncate(field)}`, {
+        eventType: type,
+        field: `$.${name}`,
+      });
     }
   }
-  // validated against the generated field table just above
-  return { type, data: out } as unknown as AgentEvent;
+  throw new TypeError(`invalid() found nothing wrong with ${type} data ${truncate(record)}`);
 }
 
 /** Build a known event in code (fills schema defaults, validates like {@link parseEvent}). */
@@ -140,9 +172,38 @@ export function makeEvent<K extends EventType>(type: K, data: EventDataMap[K]): 
 
 /** The seq of an agent-stream id `<stream_id>:<seq>`, or null for an id of another shape. */
 export function parseEventId(id: string): { streamId: string; seq: number } | null {
-  const colon = id.lastIndexOf(":");
-  if (colon <= 0) return null;
-  const seqText = id.slice(colon + 1);
-  if (!/^\d{1,15}$/.test(seqText)) return null;
-  return { streamId: id.slice(0, colon), seq: Number(seqText) };
+  const colon = seqColon(id);
+  return colon === -1 ? null : { streamId: id.slice(0, colon), seq: idSeq(id, colon) };
+}
+
+// 15 digits stay below Number.MAX_SAFE_INTEGER
+const SEQ_DIGITS_MAX = 15;
+
+// The transport reads every event's id with the helpers below: they scan it in place, with no
+// slice, regex or result object (lastIndexOf and startsWith cost more at this length).
+
+/** Where the colon of `<stream_id>:<seq>` is (1-15 ASCII digits after a non-empty id), else -1. */
+export function seqColon(id: string): number {
+  const length = id.length;
+  for (let i = length - 1; i >= 0; i -= 1) {
+    const c = id.charCodeAt(i);
+    if (c >= 48 && c <= 57) continue;
+    const digits = length - 1 - i;
+    return c === 58 && i > 0 && digits >= 1 && digits <= SEQ_DIGITS_MAX ? i : -1;
+  }
+  return -1;
+}
+
+/** The seq after the colon at `colon` (found by {@link seqColon}). */
+export function idSeq(id: string, colon: number): number {
+  let seq = 0;
+  for (let i = colon + 1; i < id.length; i += 1) seq = seq * 10 + id.charCodeAt(i) - 48;
+  return seq;
+}
+
+/** Whether the id with its seq colon at `colon` names stream `streamId`. */
+export function isIdOf(id: string, colon: number, streamId: string): boolean {
+  if (colon !== streamId.length) return false;
+  for (let i = 0; i < colon; i += 1) if (id.charCodeAt(i) !== streamId.charCodeAt(i)) return false;
+  return true;
 }

@@ -3,7 +3,7 @@
  * state; a Run reports events, connection changes and its end through {@link RunHooks}.
  */
 import { AgentStreamError, ProtocolError } from "./errors.js";
-import { type AgentEvent, type EventData, parseEvent, parseEventId } from "./events.js";
+import { type AgentEvent, type EventData, idSeq, isIdOf, parseEvent, seqColon } from "./events.js";
 import { newIdempotencyKey, resolveUrl, statusError } from "./http.js";
 import { backoffDelayMs, parseRetryAfter } from "./retry.js";
 import { type SSEMessage, createSSEDecoder } from "./sse.js";
@@ -299,10 +299,13 @@ export class Run {
   #process(messages: readonly SSEMessage[]): Outcome | null {
     for (const message of messages) {
       if (message.hasOwnId && message.id !== "") {
-        const parsed = parseEventId(message.id);
-        if (parsed !== null) {
-          if (this.#streamId === null) this.#streamId = parsed.streamId;
-          else if (parsed.streamId !== this.#streamId) {
+        const id = message.id;
+        // read in place: no regex, slice or object per event
+        const colon = seqColon(id);
+        if (colon !== -1) {
+          const seq = idSeq(id, colon);
+          if (this.#streamId === null) this.#streamId = id.slice(0, colon);
+          else if (!isIdOf(id, colon, this.#streamId)) {
             return {
               kind: "fatal",
               error: new ProtocolError(`event id ${JSON.stringify(message.id)} names another stream than ${JSON.stringify(this.#streamId)}; a response carries one stream`, {
@@ -311,10 +314,10 @@ export class Run {
               }),
             };
           }
-          if (parsed.seq > this.#maxSeq) {
-            this.#maxSeq = parsed.seq;
-            this.#lastId = message.id;
-            if (parsed.seq > 0) this.#failures = 0; // progress: a new event arrived
+          if (seq > this.#maxSeq) {
+            this.#maxSeq = seq;
+            this.#lastId = id;
+            if (seq > 0) this.#failures = 0; // progress: a new event arrived
           } else if (message.event !== "start") {
             continue; // delivered before the reconnect
           }

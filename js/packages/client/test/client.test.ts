@@ -38,6 +38,16 @@ describe("AgentStreamClient: a run", () => {
     expect(request?.headers.get("last-event-id")).toBeNull();
   });
 
+  test("an event id of another stream ends the run with foreign-id; the events before it stay", async () => {
+    const { server, client } = setup({ batching: "none" });
+    const body = server.stream();
+    const finished = client.start("/api/chat", {});
+    body.push(startFrame() + tok(1, "a") + `id: other${SID}:2\nevent: token\ndata: {"text":"b"}\n\n` + tok(3, "c"));
+    const final = await finished;
+    expect(final.failure?.code).toBe("foreign-id");
+    expect(final).toMatchObject({ text: "a", isDone: true, connection: "closed" });
+  });
+
   test("getSnapshot returns the same object until the state changes", async () => {
     const { server, client } = setup({ batching: "none" });
     const first = client.getSnapshot();

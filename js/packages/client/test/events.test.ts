@@ -1,0 +1,58 @@
+import fc from "fast-check";
+import { describe, expect, test } from "vitest";
+import { idSeq, isIdOf, seqColon } from "../src/events";
+import { parseEvent, parseEventId } from "../src/index";
+
+/** The rule as a regex: the reference the in-place readers must agree with. */
+function reference(id: string): { streamId: string; seq: number } | null {
+  const match = /^(.+):(\d{1,15})$/s.exec(id);
+  return match === null ? null : { streamId: match[1] as string, seq: Number(match[2]) };
+}
+
+describe("event ids", () => {
+  test.each([
+    ["S:1", { streamId: "S", seq: 1 }],
+    ["a:b:007", { streamId: "a:b", seq: 7 }],
+    ["S:999999999999999", { streamId: "S", seq: 999999999999999 }],
+    ["S:1000000000000000", null],
+    [":1", null],
+    ["S:", null],
+    ["S1", null],
+    ["S:1x", null],
+    ["S:١", null],
+    ["", null],
+  ])("parseEventId(%j)", (id, expected) => {
+    expect(parseEventId(id)).toEqual(expected);
+  });
+
+  test("the in-place readers agree with the regex on any id", () => {
+    const part = fc.stringMatching(/^[A-Za-z0-9_:\-٣ ]{0,8}$/);
+    const id = fc.oneof(fc.string(), fc.tuple(part, fc.constantFrom(":", ""), fc.stringMatching(/^\d{0,17}$/)).map((p) => p.join("")));
+    fc.assert(
+      fc.property(id, fc.string(), (text, other) => {
+        const expected = reference(text);
+        expect(parseEventId(text)).toEqual(expected);
+        const colon = seqColon(text);
+        expect(colon === -1).toBe(expected === null);
+        if (expected !== null) {
+          expect(idSeq(text, colon)).toBe(expected.seq);
+          expect(isIdOf(text, colon, expected.streamId)).toBe(true);
+          expect(isIdOf(text, colon, other)).toBe(other === expected.streamId);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("parseEvent", () => {
+  test("a missing required field is reported before a field of the wrong type", () => {
+    expect(() => parseEvent("tool_use", '{"tool_name":1}')).toThrow(expect.objectContaining({ field: "$.tool_use_id" }));
+    expect(() => parseEvent("tool_use", '{"tool_name":1,"tool_use_id":"u"}')).toThrow(expect.objectContaining({ field: "$.tool_name" }));
+  });
+
+  test("defaults are filled and the type is the schema's own string", () => {
+    const event = parseEvent("tool_use", '{"tool_name":"t","tool_use_id":"u"}');
+    expect(event).toEqual({ type: "tool_use", data: { tool_name: "t", tool_use_id: "u", input_summary: "", status: "running" } });
+  });
+});
