@@ -32,6 +32,9 @@ export interface SSEDecoder {
   readonly retry: number | null;
 }
 
+// one options object for every chunk, not one per feed()
+const STREAM: TextDecodeOptions = Object.freeze({ stream: true });
+
 export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
   const max = options.maxEventSize ?? 1 << 20;
   if (!Number.isInteger(max) || max < 1) {
@@ -59,7 +62,7 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
       try {
         if (typeof chunk === "string") parser.feed(chunk, out);
         else if (strict !== null) strict.decode(chunk, false, parser, out);
-        else parser.feed(text.decode(chunk, { stream: true }), out);
+        else parser.feed(text.decode(chunk, STREAM), out);
       } catch (error) {
         return settle(out, error);
       }
