@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from agent_stream.client import AgentStreamClient, StreamEvent
-from agent_stream.errors import HTTPStatusError, ResumeError
+from agent_stream.errors import HTTPStatusError, ProtocolError, ResumeError
 from agent_stream.state import StreamState
 from tests.faultproxy import Fault, FaultProxy, random_plan
 
@@ -284,3 +284,77 @@ class anyio_socket_port:
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+def scripted(wire: bytes) -> httpx.AsyncClient:
+    """An httpx client whose every response is ``wire`` as a text/event-stream body."""
+    headers = {"content-type": "text/event-stream"}
+    return httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=wire, headers=headers))
+    )
+
+
+START = (
+    b'event: start\nretry: 7000\ndata: {"stream_id":"s","protocol_version":1,"heartbeat_ms":1000,'
+    b'"resume_url":"/api/streams/s","stop_url":"/api/streams/s/stop","resumed":false}\n\n'
+)
+
+
+def token(event_id: str, text: str, extra: str = "") -> bytes:
+    return f'id: {event_id}\n{extra}event: token\ndata: {{"text":"{text}"}}\n\n'.encode()
+
+
+async def test_ids_out_of_order_duplicate_or_opaque_are_handled_event_by_event() -> None:
+    wire = b"".join(
+        [
+            b"id: s:0\n" + START,
+            token("s:1", "a"),
+            token("s:2", "b"),
+            token("s:1", "dup"),  # a seq seen before: dropped
+            token("s:5", "c"),  # a gap: accepted
+            token("s:4", "old"),  # behind the highest seq: dropped
+            token("s:6", "d"),
+            token("opaque", "e"),  # not <sid>:<seq>: passed on without a seq
+            token("s:\u00b2", "f"),  # a digit that is not a decimal: opaque too
+            token("s:7", "g", extra="retry: 250\n"),
+            b'id: s:8\nevent: done\ndata: {"message_id":"m"}\n\n',
+        ]
+    )
+    async with scripted(wire) as http, AgentStreamClient(http_client=http) as client:
+        events = await collect(client, "http://test/api/chat")
+    got = [(e.type, e.id, e.seq) for e in events]
+    assert got == [
+        ("start", "s:0", 0),
+        ("token", "s:1", 1),
+        ("token", "s:2", 2),
+        ("token", "s:5", 5),
+        ("token", "s:6", 6),
+        ("token", "opaque", None),
+        ("token", "s:\u00b2", None),
+        ("token", "s:7", 7),
+        ("done", "s:8", 8),
+    ]
+    assert client.state.text == "abcdefg" and client.state.is_done
+    assert client.stream_id == "s"
+
+
+async def test_an_id_of_another_stream_is_a_protocol_error_after_earlier_events() -> None:
+    wire = b"id: s:0\n" + START + token("s:1", "a") + token("t:2", "b")
+    seen: list[StreamEvent] = []
+    async with scripted(wire) as http, AgentStreamClient(http_client=http) as client:
+        with pytest.raises(ProtocolError) as raised:
+            async for event in client.stream("http://test/api/chat"):
+                seen.append(event)
+    assert raised.value.code == "foreign-id"
+    assert [e.id for e in seen] == ["s:0", "s:1"]
+
+
+async def test_a_retry_field_sets_the_backoff_of_the_resume() -> None:
+    # no done: EOF resumes after the server's retry (7000 ms, then 250 ms from a token frame)
+    wire = b"id: s:0\n" + START + token("s:1", "a", extra="retry: 250\n")
+    sleeps = Sleeps()
+    async with scripted(wire) as http:
+        client = AgentStreamClient(http_client=http, sleep=sleeps, max_retries=1)
+        events = await collect(client, "http://test/api/chat")
+    assert [e.type for e in events] == ["start", "token", "done"] and events[-1].is_synthetic
+    assert len(sleeps.calls) == 1 and sleeps.calls[0] <= 0.25

@@ -219,6 +219,7 @@ class AgentStreamClient:
         stream_id: str | None = None
         last_id = ""  # last id of a complete event, the resume cursor
         max_seq = -1
+        seq: int | None
         resume_url: httpx.URL | None = None
         server_retry_ms: int | None = None
         liveness_s = self.liveness_s or _liveness(_DEFAULT_HEARTBEAT_MS)
@@ -295,6 +296,9 @@ class AgentStreamClient:
                     decoder = SSEDecoder()
                     feed = decoder.feed_frames
                     prev_id = ""
+                    # seq + 1 as an id: a match needs no parsing (max_seq >= 0 on a resume)
+                    next_seq = max_seq + 1 if max_seq >= 0 else -1
+                    next_id = f"{stream_id}:{next_seq}" if stream_id and max_seq >= 0 else None
                     read = open_body(response).read
                     while True:
                         scope = self._read_scope = anyio.CancelScope(
@@ -310,8 +314,12 @@ class AgentStreamClient:
                             raise _Ended("the response ended before done")
                         # The hot loop: a token takes the first branch and nothing else.
                         for kind, data, eid, _ in feed(chunk):
-                            seq: int | None = None
-                            if eid != prev_id and eid:  # this block has an id line of its own
+                            if eid == next_id:  # the next seq of this stream: the usual case
+                                seq = max_seq = next_seq
+                                prev_id = last_id = eid
+                                next_seq += 1
+                                next_id = f"{stream_id}:{next_seq}"
+                            elif eid != prev_id and eid:  # a block with an id line of its own
                                 prev_id = eid
                                 sid, _, seq_text = eid.rpartition(":")
                                 if seq_text.isdecimal() and sid:
@@ -328,10 +336,15 @@ class AgentStreamClient:
                                     if seq > max_seq:
                                         max_seq = seq
                                         last_id = eid
+                                        next_seq = seq + 1
+                                        next_id = f"{sid}:{next_seq}"
                                     elif kind != "start":
                                         continue  # already delivered before the reconnect
                                 else:
+                                    seq = None
                                     last_id = eid  # an opaque id from another server
+                            else:
+                                seq = None
                             if kind == "token":
                                 try:
                                     token = decode_token(data)
