@@ -1,10 +1,17 @@
 /**
  * Parse benchmark: @agent-stream/client's SSE parser against eventsource-parser and
- * @microsoft/fetch-event-source on the shared 100,000-event corpus (bench/corpus.py), in one
- * process, round-robin, median of N rounds, a fresh parser per iteration.
+ * @microsoft/fetch-event-source on the shared 100,000-event corpus (bench/corpus.py), and the
+ * client's full pipeline (parse + JSON.parse + checks + reduce) against eventsource-parser +
+ * JSON.parse. Each case (what x chunk size) runs in a fresh process; its contenders run
+ * round-robin, median of N rounds, a fresh parser per iteration.
  *
  *   cd js && npm run bench            # builds @agent-stream/client first
  *   node --expose-gc bench/parse.mjs --rounds 9 --markdown
+ *   node --expose-gc bench/parse.mjs --only pipeline     # or --only parse, parse-bytes, parse-text
+ *   node --expose-gc --cpu-prof bench/parse.mjs --case "pipeline 16 KiB"   # one case, to profile
+ *
+ * BENCH_FILTER=<substring> runs only the contenders whose name holds it (profiling);
+ * BENCH_SAMPLES=1 prints every round's rate (k events/s).
  *
  * The corpus bytes are made once by the Python generator into bench/.out/ (gitignored).
  */
@@ -15,8 +22,10 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
-import { createSSEDecoder, parseEvent, reduce, initialState } from "../packages/client/dist/index.js";
+import { createSSEDecoder, initialState, parseEvent, reduce, reduceMany } from "../packages/client/dist/index.js";
+import { idSeq, isIdOf, seqColon } from "../packages/client/dist/events.js";
 import { SSEParser } from "../packages/client/dist/parser.js";
+import { withLastEventId } from "../packages/client/dist/reducer.js";
 
 const require = createRequire(import.meta.url);
 /** @type {{ getLines: (onLine: (line: Uint8Array, fieldLength: number) => void) => (chunk: Uint8Array) => void, getMessages: (onId: (id: string) => void, onRetry: (ms: number) => void, onMessage: (m: { data: string, event: string, id: string }) => void) => (line: Uint8Array, fieldLength: number) => void }} */
@@ -26,6 +35,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf("--rounds") + 1] || 7) || 7;
 const MARKDOWN = args.includes("--markdown");
+// --only parse | pipeline: run one half; the default runs both
+const ONLY = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
 const EVENTS = 100_000;
 
 function corpus() {
@@ -111,17 +122,83 @@ const parseText = {
 };
 
 const pipeline = {
-  "agent-stream decode + parseEvent + reduce": (chunks) => {
+  // What AgentStreamClient does with a response, minus I/O, timers and callbacks: Run.#process
+  // (dedupe by the id's seq, parseEvent) and the client's #receive / #flushPending (tokens wait
+  // in a batch folded by one reduceMany; any other event flushes the batch and is reduced at
+  // once). The client flushes its batch on a 50 ms timer; here at the end of every chunk, i.e.
+  // batches no larger than the client's (16 KiB ~ 140 events, 1 KiB ~ 9).
+  "agent-stream decode + parseEvent + reduceMany": (chunks) => {
     const decoder = createSSEDecoder({ maxEventSize: 1 << 20 });
     let state = initialState;
+    let maxSeq = -1;
+    let streamId = null;
+    let pending = [];
+    let pendingId = null;
+    let n = 0;
+    const flush = () => {
+      if (pending.length === 0) return;
+      state = withLastEventId(reduceMany(state, pending), pendingId ?? state.lastEventId);
+      pending = [];
+      pendingId = null;
+    };
+    for (const c of chunks) {
+      for (const m of decoder.feed(c)) {
+        n += 1;
+        if (m.hasOwnId && m.id !== "") {
+          const colon = seqColon(m.id);
+          if (colon !== -1) {
+            const seq = idSeq(m.id, colon);
+            if (streamId === null) streamId = m.id.slice(0, colon);
+            else if (!isIdOf(m.id, colon, streamId)) throw new Error("foreign id");
+            if (seq <= maxSeq) continue;
+            maxSeq = seq;
+          }
+        }
+        const event = parseEvent(m.event, m.data);
+        if ("unknown" in event) continue;
+        const id = m.id === "" ? null : m.id;
+        if (event.type === "token" || event.type === "thinking") {
+          pending.push(event);
+          if (id !== null) pendingId = id;
+        } else {
+          flush();
+          state = withLastEventId(reduce(state, event), id ?? state.lastEventId);
+        }
+      }
+      flush();
+    }
+    decoder.close();
+    if (!state.isDone || state.text.length === 0) throw new Error("the corpus ends with done");
+    return n;
+  },
+  // the same, with every token reduced on its own (the client before reduceMany): what the
+  // batch fold buys
+  "agent-stream decode + parseEvent + reduce per event": (chunks) => {
+    const decoder = createSSEDecoder({ maxEventSize: 1 << 20 });
+    let state = initialState;
+    let maxSeq = -1;
+    let streamId = null;
     let n = 0;
     for (const c of chunks) {
       for (const m of decoder.feed(c)) {
-        state = reduce(state, parseEvent(m.event, m.data));
         n += 1;
+        if (m.hasOwnId && m.id !== "") {
+          const colon = seqColon(m.id);
+          if (colon !== -1) {
+            const seq = idSeq(m.id, colon);
+            if (streamId === null) streamId = m.id.slice(0, colon);
+            else if (!isIdOf(m.id, colon, streamId)) throw new Error("foreign id");
+            if (seq <= maxSeq) continue;
+            maxSeq = seq;
+          }
+        }
+        const event = parseEvent(m.event, m.data);
+        if ("unknown" in event) continue;
+        state = withLastEventId(reduce(state, event), m.id === "" ? state.lastEventId : m.id);
       }
     }
-    if (!state.isDone) throw new Error("the corpus ends with done");
+    decoder.close();
+    if (!state.isDone || state.text.length === 0) throw new Error("the corpus ends with done");
     return n;
   },
   "eventsource-parser + JSON.parse": (chunks) => {
@@ -150,7 +227,7 @@ function median(values) {
 
 /** Round-robin: each round runs every contender once, in a rotated order; median events/s. */
 function measure(contenders, input) {
-  const names = Object.keys(contenders);
+  const names = Object.keys(contenders).filter((name) => !process.env.BENCH_FILTER || name.includes(process.env.BENCH_FILTER));
   const rates = Object.fromEntries(names.map((n) => [n, []]));
   for (const name of names) contenders[name](input); // warm-up
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -164,6 +241,7 @@ function measure(contenders, input) {
       rates[name].push(n / seconds);
     }
   }
+  if (process.env.BENCH_SAMPLES) for (const name of names) console.log(name, rates[name].map((r) => Math.round(r / 1000)).join(" "));
   return names.map((name) => ({ name, rate: median(rates[name]) }));
 }
 
@@ -178,24 +256,47 @@ function report(title, rows, baseline) {
   }
 }
 
-const bytes = corpus();
-const versions = ["eventsource-parser", "@microsoft/fetch-event-source"].map(
-  (name) => `${name} ${JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")).version}`,
-);
-console.log(
-  `${EVENTS.toLocaleString("en-US")} events, ${bytes.length.toLocaleString("en-US")} bytes; node ${process.version}; ${versions.join(", ")}; ` +
-    `${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}; load ${os.loadavg()[0].toFixed(2)}; median of ${ROUNDS}${globalThis.gc ? ", GC between runs" : ""}`,
-);
-const sizes = [
-  ["16 KiB", 16 << 10],
-  ["1 KiB", 1 << 10],
-  ["1-7 B", 0],
+const sizes = {
+  "16 KiB": 16 << 10,
+  "1 KiB": 1 << 10,
+  "1-7 B": 0,
+};
+// Each case runs in a fresh process: one case's code paths (eventsource-parser's callbacks,
+// ours) would otherwise shape the JIT's type feedback for the next, which moved the pipeline
+// peer's rate by up to 2x depending on what ran before it.
+const cases = [
+  ...Object.keys(sizes).flatMap((size) => [`parse-bytes ${size}`, `parse-text ${size}`]),
+  "pipeline 16 KiB",
+  "pipeline 1 KiB",
 ];
-for (const [label, size] of sizes) {
-  const chunks = chunk(bytes, size);
-  report(`parse, bytes in, ${label} chunks`, measure(parseOnly, chunks), "eventsource-parser + TextDecoder (bytes)");
-  report(`parse, text in, ${label} chunks`, measure(parseText, texts(chunks)), "eventsource-parser createParser (text)");
+
+function runCase(name) {
+  const [kind, ...rest] = name.split(" ");
+  const label = rest.join(" ");
+  const chunks = chunk(corpus(), sizes[label]);
+  if (kind === "parse-bytes") {
+    report(`parse, bytes in, ${label} chunks`, measure(parseOnly, chunks), "eventsource-parser + TextDecoder (bytes)");
+  } else if (kind === "parse-text") {
+    report(`parse, text in, ${label} chunks`, measure(parseText, texts(chunks)), "eventsource-parser createParser (text)");
+  } else {
+    report(`full pipeline, ${label} chunks`, measure(pipeline, chunks), "eventsource-parser + JSON.parse");
+  }
 }
-for (const [label, size] of sizes.slice(0, 2)) {
-  report(`full pipeline, ${label} chunks`, measure(pipeline, chunk(bytes, size)), "eventsource-parser + JSON.parse");
+
+if (args.includes("--case")) {
+  runCase(args[args.indexOf("--case") + 1]);
+} else {
+  const bytes = corpus();
+  const versions = ["eventsource-parser", "@microsoft/fetch-event-source"].map(
+    (name) => `${name} ${JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")).version}`,
+  );
+  console.log(
+    `${EVENTS.toLocaleString("en-US")} events, ${bytes.length.toLocaleString("en-US")} bytes; node ${process.version}; ${versions.join(", ")}; ` +
+      `${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}; load ${os.loadavg()[0].toFixed(2)}; median of ${ROUNDS}${globalThis.gc ? ", GC between runs" : ""}; a process per case`,
+  );
+  for (const name of cases) {
+    if (ONLY !== null && !name.startsWith(ONLY)) continue;
+    execFileSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), "--case", name, ...args], { stdio: "inherit" });
+  }
+  console.log(`\nload ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} at the end`);
 }
