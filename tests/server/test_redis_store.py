@@ -9,8 +9,11 @@ from typing import Any
 import anyio
 import pytest
 
+from agent_stream import Token
 from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
-from agent_stream.server.store import StoredEvent, StreamStore, SyncAppendStore
+from agent_stream.server import RunManager, SourceItem, StreamOptions
+from agent_stream.server.connection import Connection
+from agent_stream.server.store import GivingUpStore, StoredEvent, StreamStore, SyncAppendStore
 from tests.redis_helpers import RedisServer
 
 pytest.importorskip("redis")
@@ -53,6 +56,7 @@ def events(sid: str, first: int, count: int, *, done: bool = False) -> list[Stor
 async def test_is_a_stream_store(store: RedisStore) -> None:
     assert isinstance(store, StreamStore)
     assert isinstance(store, SyncAppendStore)
+    assert isinstance(store, GivingUpStore)
 
 
 async def test_append_then_replay_after_any_cursor(store: RedisStore) -> None:
@@ -313,3 +317,92 @@ async def test_producer_gives_up_after_a_long_outage_and_readers_see_the_end(
     finally:
         await producer.aclose()
         await reader.aclose()
+
+
+@pytest.mark.parametrize("outage", ["paused", "crashed"])
+async def test_long_outage_cancels_the_run_and_its_connection_ends_interrupted(
+    redis_server: RedisServer, outage: str
+) -> None:
+    options: dict[str, Any] = {"op_timeout_s": 0.3, "lease_s": 0.5, "append_retry_s": 0.5}
+    prefix = f"giveup-{outage}"
+    store = RedisStore.from_url(redis_server.url, prefix=prefix, **options)
+    elsewhere = RedisStore.from_url(redis_server.url, prefix=prefix, **options)
+    manager = RunManager(store, options=StreamOptions(heartbeat_s=0.2), handle_signals=False)
+    streaming, finally_ran = anyio.Event(), anyio.Event()
+    produced = 0
+
+    async def agent() -> AsyncIterator[SourceItem]:
+        nonlocal produced
+        try:
+            while True:
+                produced += 1
+                yield Token(text=f"t{produced}")
+                if produced == 20:
+                    streaming.set()
+                await anyio.sleep(0.005)
+        finally:
+            finally_ran.set()
+
+    seen: list[bytes] = []
+
+    async def write(chunk: bytes) -> None:
+        seen.append(chunk)
+
+    try:
+        with anyio.fail_after(20):
+            run = await manager.start(agent())
+            run.start_task()
+            connection = Connection(manager, run.stream_id, 0, manager.options)
+            async with anyio.create_task_group() as tg:
+                ends: list[str] = []
+
+                async def pump() -> None:
+                    ends.append(await connection.pump(write))
+
+                tg.start_soon(pump)
+                await streaming.wait()
+                if outage == "paused":
+                    redis_server.pause()  # SIGSTOP: writes time out
+                else:
+                    redis_server.kill()  # SIGKILL: connections refused; AOF keeps what it had
+                try:
+                    # append_retry_s, then one more timed-out write and the backoff
+                    bound_s = options["append_retry_s"] + 6 * options["op_timeout_s"] + 1.0
+                    with anyio.fail_after(bound_s):
+                        await finally_ran.wait()
+                        await run.wait_finished()
+                    stopped_at = produced
+                    assert not store.is_producing(run.stream_id)
+                finally:
+                    if outage == "paused":
+                        redis_server.resume()
+                    else:
+                        redis_server.start()
+            # the connection closed (Redis down: the client resumes) or got the end itself
+            assert ends in (["lost"], ["done"])
+            assert produced == stopped_at  # the agent stays stopped
+            frames = [f + b"\n\n" for f in b"".join(seen).split(b"\n\n") if f.startswith(b"id:")]
+            cursor = len(frames)
+            # a resume here and one on another process get the same replay and the same end
+            tails = []
+            for reader in (store, elsewhere):
+                tail, at = list[bytes](), cursor
+                while True:
+                    result = await reader.read(run.stream_id, at, wait_s=2.0)
+                    tail += result.frames
+                    at += len(result.frames)
+                    if result.is_done and at == result.last_seq:
+                        break
+                tails.append(tail)
+            assert tails[0] == tails[1]
+            whole = frames + tails[0]
+            assert [int(f.split(b"\n")[0].rsplit(b":", 1)[1]) for f in whole] == list(
+                range(1, len(whole) + 1)
+            )
+            kinds = [f.split(b"\n")[1] for f in whole]
+            assert kinds[-2:] == [b"event: error", b"event: done"]
+            assert kinds.count(b"event: done") == 1
+            assert b'"interrupted"' in whole[-2] and b'"reason":"interrupted"' in whole[-1]
+    finally:
+        await store.aclose()
+        await elsewhere.aclose()

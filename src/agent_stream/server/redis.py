@@ -216,6 +216,7 @@ class _Local:
     is_abandoned: bool = False
     failing_since: float | None = None
     changed: anyio.Event = field(default_factory=anyio.Event)
+    on_give_up: Callable[[], None] | None = None  # the run's: cancel the agent
 
     @property
     def tail_first(self) -> int:
@@ -396,6 +397,16 @@ class RedisStore:
     def is_producing(self, stream_id: str) -> bool:
         """True while this store writes ``stream_id`` (created here, not ended, not given up)."""
         return stream_id in self._local
+
+    def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` soon after this store gives ``stream_id`` up (Redis stayed down
+        past ``append_retry_s``, too many events queued, or it ended elsewhere); at once if
+        it already has. Its run cancels the agent: later events would be dropped."""
+        local = self._local.get(stream_id)
+        if local is not None:
+            local.on_give_up = callback
+        elif stream_id in self._abandoned:
+            asyncio.get_running_loop().call_soon(callback)
 
     # StreamStore
 
@@ -639,6 +650,10 @@ class RedisStore:
         local.tail.clear()
         self._local.pop(stream_id, None)
         local.wake()
+        callback, local.on_give_up = local.on_give_up, None
+        if callback is not None:
+            # never inside the run's own append (it may be mid-flush)
+            asyncio.get_running_loop().call_soon(callback)
 
     async def _write_loop(self) -> None:
         renew_every_s = self.lease_s / 3

@@ -12,7 +12,10 @@ exactly one ``done``:
   still drained so code after its last ``yield`` runs;
 - the run is cancelled (disconnect policy, stop, shutdown): the agent's ``finally`` runs, then
   ``done{reason: "cancelled"}`` (``"interrupted"`` at shutdown) lands in the store and the
-  recording even if nobody reads.
+  recording even if nobody reads;
+- the store gives the stream up (:class:`~agent_stream.server.store.GivingUpStore`, e.g.
+  RedisStore after Redis stayed down): the agent is cancelled at once; the store's readers get
+  its ``error{interrupted}`` + ``done{interrupted}``.
 
 A source is an async iterable of typed events (``Token(text=...)``) or of SSE frames as
 ``AgentStreamEmitter`` writes them (``str`` or ``bytes``); frames are parsed, validated and
@@ -45,7 +48,7 @@ from ..events import (
     parse_event,
 )
 from ..sse import SSEDecoder
-from .store import StoredEvent, StreamStore, SyncAppendStore
+from .store import GivingUpStore, StoredEvent, StreamStore, SyncAppendStore
 
 __all__ = [
     "DisconnectPolicy",
@@ -245,6 +248,8 @@ class Run:
         self._grace_timer: asyncio.TimerHandle | None = None
         self._is_driving = False
         self.attached = 0
+        if isinstance(store, GivingUpStore):
+            store.on_give_up(stream_id, self._given_up)
 
     @property
     def seq(self) -> int:
@@ -274,6 +279,14 @@ class Run:
                 self._task.cancel()
         elif self._scope is not None:
             self._scope.cancel()
+
+    def _given_up(self) -> None:
+        # The store drops this stream's events from now on and its readers get the
+        # interrupted end from the store (spec 7.1): stop the agent rather than run it for
+        # nothing. Its done{interrupted} is dropped too, so the stream keeps exactly one done.
+        if not self._finished:
+            logger.warning("stream %s: the store gave it up; cancelling its agent", self.stream_id)
+            self.cancel("interrupted")
 
     def _add(self, event_type: str, data: bytes) -> None:
         # Queue an event; _flush_nowait / _flush numbers and stores the queue. Nothing is

@@ -19,7 +19,7 @@ Semantics every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 from ..emitter import encode_frame_bytes
 
 __all__ = [
+    "GivingUpStore",
     "LocalStore",
     "ReadResult",
     "StoredEvent",
@@ -148,4 +149,19 @@ class LocalStore(Protocol):
         Returns False, and keeps nothing, when a read after ``after_seq`` would not wait:
         there is more, the stream ended, or it is gone.
         """
+        ...
+
+
+@runtime_checkable
+class GivingUpStore(Protocol):
+    """A store that may give up a stream while its run is still live (RedisStore, when Redis
+    stays down past ``append_retry_s``, or the stream was ended elsewhere).
+
+    It then drops that stream's later appends, so its run registers a callback and cancels the
+    agent instead of running it to the end for nothing.
+    """
+
+    def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, soon after (never inside) the store gives ``stream_id`` up;
+        at once (soon) if it already has."""
         ...
