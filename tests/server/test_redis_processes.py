@@ -411,3 +411,42 @@ async def test_paused_redis_answers_503_with_retry_after_within_2s(
     # back to normal once Redis answers again
     again = await read_stream(a.url, last_event_id=f"{read.stream_id}:1", timeout_s=10)
     assert again.is_done
+
+
+async def test_redis_down_past_append_retry_stops_the_agent_and_ends_interrupted(
+    redis_server: RedisServer,
+) -> None:
+    query = "prefix=outage&lease_s=0.5&op_timeout_s=0.3&append_retry_s=0.5"
+    with demo(redis_server, query, heartbeat_s=0.2) as server:
+        knobs = {"tokens": 100_000, "token_delay_ms": 5, "thinking": False}
+        paused_at = 0.0
+
+        def pause_at_20(event: ServerSentEvent) -> None:
+            nonlocal paused_at
+            if seq(event) == 20:
+                redis_server.pause()
+                paused_at = time.monotonic()
+
+        try:
+            first = await read_stream(server.url, knobs, on_event=pause_at_20, timeout_s=10)
+            # the run learns its store gave up and stops its agent; the response ends (the
+            # client resumes) or carries the interrupted end, never waits for ever
+            async with httpx.AsyncClient(timeout=2) as client:
+                with anyio.fail_after(5):
+                    while (await client.get(f"{server.url}/healthz")).json()["runs_active"]:
+                        await anyio.sleep(0.05)  # polling another process, under a deadline
+            assert paused_at > 0
+        finally:
+            redis_server.resume()
+        events = list(first.events)
+        if not first.is_done:
+            await resume_to_done(server.url, events, timeout_s=10)
+        assert_exactly_once(events)
+        error, done = (json.loads(e.data) for e in events[-2:])
+        assert events[-2].event == "error" and error["error_type"] == "interrupted"
+        assert done["reason"] == "interrupted"
+        again = await read_stream(server.url, last_event_id=f"{first.stream_id}:0")
+        assert [(e.id, e.event, e.data) for e in again.events] == [
+            (e.id, e.event, e.data) for e in events
+        ]
+        assert runs_started(server) == 1
