@@ -432,9 +432,10 @@ async def test_redis_down_past_append_retry_stops_the_agent_and_ends_interrupted
             # the run learns its store gave up and stops its agent; the response ends (the
             # client resumes) or carries the interrupted end, never waits for ever
             async with httpx.AsyncClient(timeout=2) as client:
-                with anyio.fail_after(5):
-                    while (await client.get(f"{server.url}/healthz")).json()["runs_active"]:
-                        await anyio.sleep(0.05)  # polling another process, under a deadline
+                health = f"{server.url}/healthz"
+                with anyio.fail_after(5):  # polling another process, under a deadline
+                    while (await client.get(health)).json()["runs_active"]:  # noqa: ASYNC110
+                        await anyio.sleep(0.05)
             assert paused_at > 0
         finally:
             redis_server.resume()
