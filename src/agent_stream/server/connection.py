@@ -151,7 +151,7 @@ class Connection:
         self._wake: asyncio.Future[None] | None = None
         self._last_write = 0.0
         self._writing_since: float | None = None
-        self._ping_due = False
+        self._ping_due: float | None = None  # when the ping being sent was due
         self._cut: Literal["stalled", "shutdown"] | None = None
 
     def interrupt(self) -> None:
@@ -208,9 +208,12 @@ class Connection:
         step = min(options.heartbeat_s, options.send_timeout_s / 2)
         due = self._last_write + options.heartbeat_s
         if due <= now + _SLACK_S:
-            self._ping_due = True
+            self._ping_due = due
             self._wake_up()
-            return now + step
+            # Look again a step after the ping was due, not after this look: a stall (a full
+            # GC) makes one late look for all the pings due during it, which would otherwise
+            # fire together in every later period, a burst that grows with each stall.
+            return max(due + step, now + step / 2)
         return min(due, now + step)
 
     async def _send(self, write: Write, chunk: bytes) -> bool:
@@ -230,8 +233,13 @@ class Connection:
             return True  # shutdown: the chunk is dropped, reconnect follows
         finally:
             self._writing_since = None
-        self._last_write = clock()
-        self._ping_due = False
+        now = clock()
+        due = self._ping_due
+        if due is not None and chunk is PING:
+            # the next ping keeps this one's schedule (see _check) unless it went out late
+            now = max(due, now - self.options.heartbeat_s / 2)
+        self._last_write = now
+        self._ping_due = None
         return True
 
     def _log_stalled(self) -> None:
@@ -269,7 +277,7 @@ class Connection:
                     if not await self._send(write, pending):
                         return "stalled"
                     pending = b""
-                elif self._ping_due:
+                elif self._ping_due is not None:
                     pending = PING
                     continue
                 elif not fresh:
