@@ -23,7 +23,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
 import { createSSEDecoder, initialState, parseEvent, reduce, reduceMany } from "../packages/client/dist/index.js";
-import { idSeq, isIdOf, seqColon } from "../packages/client/dist/events.js";
+import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE } from "../packages/client/dist/events.js";
 import { SSEParser } from "../packages/client/dist/parser.js";
 import { withLastEventId } from "../packages/client/dist/reducer.js";
 
@@ -130,8 +130,7 @@ const pipeline = {
   "agent-stream decode + parseEvent + reduceMany": (chunks) => {
     const decoder = createSSEDecoder({ maxEventSize: 1 << 20 });
     let state = initialState;
-    let maxSeq = -1;
-    let streamId = null;
+    const ids = new EventIdTracker();
     let pending = [];
     let pendingId = null;
     let n = 0;
@@ -145,14 +144,10 @@ const pipeline = {
       for (const m of decoder.feed(c)) {
         n += 1;
         if (m.hasOwnId && m.id !== "") {
-          const colon = seqColon(m.id);
-          if (colon !== -1) {
-            const seq = idSeq(m.id, colon);
-            if (streamId === null) streamId = m.id.slice(0, colon);
-            else if (!isIdOf(m.id, colon, streamId)) throw new Error("foreign id");
-            if (seq <= maxSeq) continue;
-            maxSeq = seq;
-          }
+          // Run.#process: the next seq is one string compare, anything else read in full
+          const verdict = ids.check(m.id);
+          if (verdict === ID_FOREIGN) throw new Error("foreign id");
+          if (verdict !== ID_NEW && verdict !== ID_OPAQUE) continue;
         }
         const event = parseEvent(m.event, m.data);
         if ("unknown" in event) continue;
@@ -176,21 +171,16 @@ const pipeline = {
   "agent-stream decode + parseEvent + reduce per event": (chunks) => {
     const decoder = createSSEDecoder({ maxEventSize: 1 << 20 });
     let state = initialState;
-    let maxSeq = -1;
-    let streamId = null;
+    const ids = new EventIdTracker();
     let n = 0;
     for (const c of chunks) {
       for (const m of decoder.feed(c)) {
         n += 1;
         if (m.hasOwnId && m.id !== "") {
-          const colon = seqColon(m.id);
-          if (colon !== -1) {
-            const seq = idSeq(m.id, colon);
-            if (streamId === null) streamId = m.id.slice(0, colon);
-            else if (!isIdOf(m.id, colon, streamId)) throw new Error("foreign id");
-            if (seq <= maxSeq) continue;
-            maxSeq = seq;
-          }
+          // Run.#process: the next seq is one string compare, anything else read in full
+          const verdict = ids.check(m.id);
+          if (verdict === ID_FOREIGN) throw new Error("foreign id");
+          if (verdict !== ID_NEW && verdict !== ID_OPAQUE) continue;
         }
         const event = parseEvent(m.event, m.data);
         if ("unknown" in event) continue;

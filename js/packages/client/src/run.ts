@@ -3,7 +3,7 @@
  * state; a Run reports events, connection changes and its end through {@link RunHooks}.
  */
 import { AgentStreamError, ProtocolError } from "./errors.js";
-import { type AgentEvent, type EventData, idSeq, isIdOf, parseEvent, seqColon } from "./events.js";
+import { type AgentEvent, type EventData, EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, parseEvent } from "./events.js";
 import { newIdempotencyKey, resolveUrl, statusError } from "./http.js";
 import { backoffDelayMs, parseRetryAfter } from "./retry.js";
 import { type SSEMessage, createSSEDecoder } from "./sse.js";
@@ -79,8 +79,7 @@ export class Run {
   #wake: (() => void) | null = null;
   #resumeUrl: string | null = null;
   #lastId: string | null = null;
-  #maxSeq = -1;
-  #streamId: string | null = null;
+  readonly #ids = new EventIdTracker();
   #serverRetryMs: number | null = null;
   #heartbeatMs = DEFAULT_HEARTBEAT_MS;
   #failures = 0;
@@ -300,29 +299,23 @@ export class Run {
     for (const message of messages) {
       if (message.hasOwnId && message.id !== "") {
         const id = message.id;
-        // read in place: no regex, slice or object per event
-        const colon = seqColon(id);
-        if (colon !== -1) {
-          const seq = idSeq(id, colon);
-          if (this.#streamId === null) this.#streamId = id.slice(0, colon);
-          else if (!isIdOf(id, colon, this.#streamId)) {
-            return {
-              kind: "fatal",
-              error: new ProtocolError(`event id ${JSON.stringify(message.id)} names another stream than ${JSON.stringify(this.#streamId)}; a response carries one stream`, {
-                code: "foreign-id",
-                line: message.id,
-              }),
-            };
-          }
-          if (seq > this.#maxSeq) {
-            this.#maxSeq = seq;
-            this.#lastId = id;
-            if (seq > 0) this.#failures = 0; // progress: a new event arrived
-          } else if (message.event !== "start") {
-            continue; // delivered before the reconnect
-          }
-        } else {
-          this.#lastId = message.id; // an opaque id from another server
+        // the next seq of this stream is one string compare; anything else is read in full
+        const verdict = this.#ids.check(id);
+        if (verdict === ID_NEW) {
+          this.#lastId = id;
+          if (this.#ids.maxSeq > 0) this.#failures = 0; // progress: a new event arrived
+        } else if (verdict === ID_OPAQUE) {
+          this.#lastId = id; // an opaque id from another server
+        } else if (verdict === ID_FOREIGN) {
+          return {
+            kind: "fatal",
+            error: new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
+              code: "foreign-id",
+              line: id,
+            }),
+          };
+        } else if (message.event !== "start") {
+          continue; // delivered before the reconnect
         }
       }
       if (message.event === "reconnect") return { kind: "reconnect" };
@@ -346,12 +339,13 @@ export class Run {
 
   #adoptHeaders(response: Response): void {
     const streamId = response.headers.get("x-agent-stream-id");
-    if (streamId !== null && streamId !== "" && this.#streamId === null) {
+    if (streamId !== null && streamId !== "" && this.#ids.streamId === null) {
       // resumable even if the priming frame gets lost
-      this.#streamId = streamId;
       if (this.#lastId === null) {
         this.#lastId = `${streamId}:0`;
-        this.#maxSeq = 0;
+        this.#ids.adopt(streamId, 0);
+      } else {
+        this.#ids.adopt(streamId);
       }
     }
     const resumeUrl = response.headers.get("x-agent-stream-resume-url");

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { idSeq, isIdOf, seqColon } from "../src/events";
+import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, ID_SEEN, idSeq, isIdOf, seqColon } from "../src/events";
 import { parseEvent, parseEventId } from "../src/index";
 
 /** The rule as a regex: the reference the in-place readers must agree with. */
@@ -41,6 +41,72 @@ describe("event ids", () => {
         }
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe("EventIdTracker", () => {
+  test("the next seq, a repeat, a gap, another stream, another shape", () => {
+    const ids = new EventIdTracker();
+    expect(ids.check("S:0")).toBe(ID_NEW);
+    expect(ids.streamId).toBe("S");
+    expect(ids.check("S:1")).toBe(ID_NEW);
+    expect(ids.check("S:1")).toBe(ID_SEEN);
+    expect(ids.check("S:0")).toBe(ID_SEEN);
+    expect(ids.check("S:5")).toBe(ID_NEW);
+    expect(ids.maxSeq).toBe(5);
+    expect(ids.check("S:005")).toBe(ID_SEEN);
+    expect(ids.check("T:6")).toBe(ID_FOREIGN);
+    expect(ids.check("S:x:6")).toBe(ID_FOREIGN);
+    expect(ids.check("S:6x")).toBe(ID_OPAQUE);
+    expect(ids.check("S:1000000000000000")).toBe(ID_OPAQUE);
+    expect(ids.maxSeq).toBe(5);
+  });
+
+  test("a stream id adopted from a header", () => {
+    const ids = new EventIdTracker();
+    ids.adopt("a:b", 0);
+    expect(ids.check("a:b:0")).toBe(ID_SEEN);
+    expect(ids.check("a:b:1")).toBe(ID_NEW);
+    expect(ids.check("a:1")).toBe(ID_FOREIGN);
+  });
+
+  test("agrees with the regex reference on any sequence of ids", () => {
+    const part = fc.stringMatching(/^[A-Za-z:٣]{0,3}$/);
+    const id = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.tuple(part, fc.constantFrom(":", ""), fc.stringMatching(/^\d{0,16}$/)).map((p) => p.join("")),
+      fc.tuple(fc.constantFrom("S", "S:", "a:b"), fc.constant(":"), fc.integer({ min: 0, max: 12 })).map((p) => p.join("")),
+    );
+    fc.assert(
+      fc.property(fc.option(fc.constantFrom("S", "a:b"), { nil: null }), fc.array(id.filter((text) => text !== ""), { maxLength: 30 }), (header, list) => {
+        const ids = new EventIdTracker();
+        let streamId: string | null = null;
+        let maxSeq = -1;
+        if (header !== null) {
+          ids.adopt(header, 0);
+          streamId = header;
+          maxSeq = 0;
+        }
+        for (const text of list) {
+          const parsed = reference(text);
+          let expected;
+          if (parsed === null) expected = ID_OPAQUE;
+          else if (streamId !== null && parsed.streamId !== streamId) expected = ID_FOREIGN;
+          else {
+            streamId = parsed.streamId;
+            if (parsed.seq <= maxSeq) expected = ID_SEEN;
+            else {
+              maxSeq = parsed.seq;
+              expected = ID_NEW;
+            }
+          }
+          expect(ids.check(text)).toBe(expected);
+          expect(ids.streamId).toBe(streamId);
+          expect(ids.maxSeq).toBe(maxSeq);
+        }
+      }),
+      { numRuns: 3000 },
     );
   });
 });
