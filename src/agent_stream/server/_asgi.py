@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import anyio
@@ -185,11 +184,18 @@ class _Received:
 
 def body_writer(send: Send) -> Write:
     """``write(chunk)`` for a connection: one ``http.response.body`` message per chunk."""
-    return partial(_write_body, send)
+    return _BodyWriter(send)
 
 
-async def _write_body(send: Send, chunk: bytes) -> None:
-    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+class _BodyWriter:
+    # one slotted object per open stream: a partial is three (itself, its args, its kwargs)
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, chunk: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 
 def stop_listening(connection: Connection) -> None:
