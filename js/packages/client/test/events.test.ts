@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, ID_SEEN, idSeq, isIdOf, seqColon } from "../src/events";
+import { parseEventGeneric } from "../src/events";
 import { parseEvent, parseEventId } from "../src/index";
 
 /** The rule as a regex: the reference the in-place readers must agree with. */
@@ -120,5 +121,40 @@ describe("parseEvent", () => {
   test("defaults are filled and the type is the schema's own string", () => {
     const event = parseEvent("tool_use", '{"tool_name":"t","tool_use_id":"u"}');
     expect(event).toEqual({ type: "tool_use", data: { tool_name: "t", tool_use_id: "u", input_summary: "", status: "running" } });
+  });
+});
+
+describe("the token/thinking fast path", () => {
+  /** The result, or the error's class, message and field: what a caller can see. */
+  function outcome(parse: typeof parseEvent, type: string, data: string): unknown {
+    try {
+      return { ok: parse(type, data) };
+    } catch (error) {
+      const { name, message, field } = error as { name: string; message: string; field?: string };
+      return { name, message, field };
+    }
+  }
+
+  test("accepts and rejects exactly what the generic table check does", () => {
+    const anyValue = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 3 }), fc.string(), { maxKeys: 2 }));
+    const record = fc.record(
+      { text: anyValue, message_id: anyValue, other: anyValue },
+      { requiredKeys: [] },
+    );
+    const data = fc.oneof(
+      record.map((r) => JSON.stringify(r)),
+      fc.json(),
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom('{"text":"a"', "[]", "null", '["text"]', '{"text":"a","message_id":null}', '{"text":"a","message_id":"m","x":1}'),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom("token", "thinking"), data, (type, text) => {
+        const fast = outcome(parseEvent, type, text);
+        expect(fast).toEqual(outcome(parseEventGeneric, type, text));
+        const ok = (fast as { ok?: { type: string } }).ok;
+        if (ok !== undefined) expect(ok.type).toBe(type);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
