@@ -6,14 +6,20 @@ stream's first bytes arrived, then watches for ``--watch-s`` seconds. Reported p
 
 - KiB per connection: (server RSS with N streams open - RSS before) / N;
 - idle CPU: server CPU seconds spent during the watch;
-- ping lateness: for each ``: ping`` after the first, (gap since the previous ping -
-  heartbeat) in ms, p50 / p99 / max (the bare StreamingResponse sends no pings).
+- ping lateness: for each gap between two ``: ping`` on one stream that begins inside the
+  watch, (gap - heartbeat) in ms, p50 / p99 / max (the bare StreamingResponse sends no pings).
+  A gap begun earlier could span the ``gc.collect()`` made for the RSS reading.
+
+``--probe`` times every garbage collection and event-loop stall in both processes (to tell
+whose stall made a ping late); ``--full-gc`` forces one full collection in the server a third
+into the watch; ``--profile`` prints tracemalloc's bytes and the GC-tracked objects per
+connection instead.
 
 Contenders: ``agent-stream`` (AgentStreamResponse, MemoryStore, default grace policy),
 ``sse-starlette`` (``EventSourceResponse(ping=heartbeat)``), ``StreamingResponse`` (bare).
 
 Run: ``.venv/bin/python bench/bench_idle.py [--streams 1000 5000] [--heartbeat-s 2]
-[--watch-s 10]``
+[--watch-s 10] [--probe] [--full-gc]``
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 from pathlib import Path
@@ -33,6 +41,67 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
+
+
+class Probe:
+    """--probe: time every garbage collection and every event-loop stall in this process.
+
+    ``gc.callbacks`` times each collection (generation, ms, objects collected); a task that
+    sleeps ``tick_s`` records each wake more than ``stall_ms`` late (a stall of the loop).
+    Times are ``time.monotonic()`` so the client's and the server's probes line up.
+    """
+
+    def __init__(self, tick_s: float = 0.005, stall_ms: float = 20.0) -> None:
+        self.tick_s = tick_s
+        self.stall_ms = stall_ms
+        self.gcs: list[tuple[float, int, float, int]] = []  # (at, gen, ms, collected)
+        self.stalls: list[tuple[float, float]] = []  # (at, ms)
+        self._gc_start = 0.0
+        self._task: asyncio.Task[None] | None = None
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._gc_start = now
+        else:
+            ms = (now - self._gc_start) * 1000
+            self.gcs.append((now, info["generation"], ms, info["collected"]))
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.tick_s)
+            late_ms = (time.monotonic() - before - self.tick_s) * 1000
+            if late_ms > self.stall_ms:
+                self.stalls.append((time.monotonic(), late_ms))
+
+    def reset(self) -> None:
+        self.gcs.clear()
+        self.stalls.clear()
+
+    def report(self) -> dict[str, Any]:
+        return {"gcs": list(self.gcs), "stalls": list(self.stalls)}
+
+
+def summarize(name: str, probe: dict[str, Any], t0: float) -> str:
+    """One line per process: GC counts/time per generation and the loop's stalls > 20 ms."""
+    parts = []
+    for gen in (0, 1, 2):
+        runs = [ms for _, g, ms, _ in probe["gcs"] if g == gen]
+        if runs:
+            parts.append(f"gen{gen} {len(runs)}x max {max(runs):.1f} ms")
+    full = [f"{at - t0:+.2f}s {ms:.0f}ms" for at, g, ms, _ in probe["gcs"] if g == 2]
+    stalls = [f"{at - t0:+.2f}s {ms:.0f}ms" for at, ms in probe["stalls"]]
+    return (
+        f"  {name}: GC {', '.join(parts) or 'none'}; full GCs at [{', '.join(full)}]; "
+        f"loop stalls > 20 ms at [{', '.join(stalls)}]"
+    )
+
 
 PATHS = {
     "agent-stream": "/ours",
@@ -65,6 +134,7 @@ def create_app() -> Any:
     raise_fd_limit()
     heartbeat_s = float(os.environ.get("BENCH_HEARTBEAT_S", "2"))
     manager = RunManager(MemoryStore(), options=StreamOptions(heartbeat_s=heartbeat_s))
+    probe = Probe() if os.environ.get("BENCH_PROBE") else None
 
     async def quiet() -> AsyncIterator[Any]:
         await anyio.sleep_forever()
@@ -80,8 +150,16 @@ def create_app() -> Any:
         return StreamingResponse(quiet(), media_type="text/event-stream")
 
     async def collect(request: Request) -> Response:
+        if probe is not None and "keep" not in request.query_params:
+            probe.start()
+            probe.reset()
         gc.collect()
         return Response(b"ok")
+
+    async def report(request: Request) -> Response:
+        out = probe.report() if probe else {}
+        out["gc_tracked"] = len(gc.get_objects())
+        return Response(json.dumps(out).encode())
 
     snapshots: list[Any] = []
 
@@ -91,14 +169,16 @@ def create_app() -> Any:
         import tracemalloc
 
         gc.collect()
+        tracked = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects())
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)]
         )
         if not snapshots:
-            snapshots.append(snapshot)
+            snapshots.append((snapshot, tracked))
             return Response(b"ok")
+        before, tracked_before = snapshots.pop()
         streams = int(request.query_params["streams"])
-        stats = snapshot.compare_to(snapshots.pop(), "lineno")
+        stats = snapshot.compare_to(before, "lineno")
         total = sum(stat.size_diff for stat in stats)
         lines = [f"tracemalloc total: {total / streams:,.0f} B per connection"]
         for stat in stats[: int(request.query_params.get("top", "30"))]:
@@ -106,6 +186,13 @@ def create_app() -> Any:
             where = f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.lineno}"
             size, count = stat.size_diff / streams, stat.count_diff / streams
             lines.append(f"{size:8,.0f} B {count:6.2f} blocks  {where}")
+        tracked.subtract(tracked_before)
+        lines.append(
+            f"GC-tracked objects: {tracked.total() / streams:.1f} per connection"
+            " (a full collection visits each)"
+        )
+        for name, n in tracked.most_common(25):
+            lines.append(f"{n / streams:8.2f}  {name}")
         return Response("\n".join(lines).encode())
 
     return Starlette(
@@ -115,12 +202,15 @@ def create_app() -> Any:
             Route("/plain", plain),
             Route("/gc", collect),
             Route("/trace", trace),
+            Route("/probe", report),
         ]
     )
 
 
 class _Stream(asyncio.Protocol):
-    def __init__(self, opened: asyncio.Event, pings: list[float], counter: list[int]) -> None:
+    def __init__(
+        self, opened: asyncio.Event, pings: list[tuple[float, float]], counter: list[int]
+    ) -> None:
         self.opened = opened
         self.pings = pings
         self.counter = counter
@@ -136,14 +226,16 @@ class _Stream(asyncio.Protocol):
                 self.opened.set()
         for _ in range(data.count(b": ping")):
             if self.last_ping is not None:
-                self.pings.append(now - self.last_ping)
+                self.pings.append((self.last_ping, now))
             self.last_ping = now
 
 
-async def run_case(port: int, path: str, streams: int, watch_s: float) -> tuple[list[float], Any]:
+async def run_case(
+    port: int, path: str, streams: int, watch_s: float
+) -> tuple[list[tuple[float, float]], Any]:
     loop = asyncio.get_running_loop()
     opened = asyncio.Event()
-    pings: list[float] = []
+    pings: list[tuple[float, float]] = []
     counter = [0, streams]
     transports = []
     request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
@@ -160,7 +252,14 @@ async def run_case(port: int, path: str, streams: int, watch_s: float) -> tuple[
 
 
 def measure(
-    contender: str, streams: int, heartbeat_s: float, watch_s: float, *, profile: bool = False
+    contender: str,
+    streams: int,
+    heartbeat_s: float,
+    watch_s: float,
+    *,
+    profile: bool = False,
+    probe: bool = False,
+    full_gc: bool = False,
 ) -> dict[str, Any]:
     import httpx
     from tests.uvicorn_helpers import UvicornProcess
@@ -168,6 +267,8 @@ def measure(
     env = {"BENCH_HEARTBEAT_S": str(heartbeat_s)}
     if profile:
         env["PYTHONTRACEMALLOC"] = "1"
+    if probe:
+        env["BENCH_PROBE"] = "1"
     with UvicornProcess(
         "bench.bench_idle:create_app",
         factory=True,
@@ -182,6 +283,7 @@ def measure(
         rss0 = server.rss_bytes()
 
         async def scenario() -> dict[str, Any]:
+            client_probe = Probe() if probe else None
             pings, transports = await run_case(server.port, PATHS[contender], streams, watch_s)
             await asyncio.sleep(1.0)
             async with httpx.AsyncClient() as client:
@@ -195,16 +297,42 @@ def measure(
                 await client.get(server.url + "/gc")
             rss1 = server.rss_bytes()
             pings.clear()
+            if client_probe is not None:
+                client_probe.start()
+                client_probe.reset()
+            t0 = time.monotonic()
             cpu0 = server.cpu_seconds()
-            await asyncio.sleep(watch_s)
+            if full_gc:  # what a full collection the server makes on its own would do
+                await asyncio.sleep(watch_s / 3)
+                async with httpx.AsyncClient() as client:
+                    await client.get(server.url + "/gc", params={"keep": 1}, timeout=30)
+                await asyncio.sleep(watch_s * 2 / 3)
+            else:
+                await asyncio.sleep(watch_s)
             idle_cpu = server.cpu_seconds() - cpu0
+            lines = []
+            if probe:
+                async with httpx.AsyncClient() as client:
+                    r = await client.get(server.url + "/probe")
+                lines.append(summarize("server", r.json(), t0))
+                lines.append(summarize("client", client_probe.report(), t0))  # type: ignore[union-attr]
+                watched = [p for p in pings if p[0] >= t0]
+                worst = sorted(watched, key=lambda p: p[0] - p[1])[: max(1, len(watched) // 100)]
+                if worst:
+                    at = sorted(a - t0 for _, a in worst)
+                    lines.append(
+                        f"  the 1% latest pings arrived between {at[0]:+.2f}s and {at[-1]:+.2f}s"
+                    )
             for transport in transports:
                 transport.close()
-            late = sorted((gap - heartbeat_s) * 1000 for gap in pings)
+            # A gap that began before the watch may span the forced gc.collect() above (a
+            # bench artifact: ~300 ms at 10,000 streams); count only gaps inside the watch.
+            late = sorted((b - a - heartbeat_s) * 1000 for a, b in pings if a >= t0)
             out = {
                 "kib_per_conn": (rss1 - rss0) / streams / 1024,
                 "idle_cpu_s": idle_cpu,
                 "pings": len(late),
+                "probe": "\n".join(lines),
             }
             if late:
                 out["late_p50_ms"] = statistics.median(late)
@@ -221,6 +349,16 @@ def main() -> None:
     parser.add_argument("--heartbeat-s", type=float, default=2.0)
     parser.add_argument("--watch-s", type=float, default=10.0)
     parser.add_argument("--only", choices=sorted(PATHS), nargs="*")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="time garbage collections and event-loop stalls in the server and the client",
+    )
+    parser.add_argument(
+        "--full-gc",
+        action="store_true",
+        help="force one full collection in the server a third into the watch",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -244,7 +382,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for streams in args.streams:
         for contender in args.only or PATHS:
-            r = measure(contender, streams, args.heartbeat_s, args.watch_s)
+            r = measure(
+                contender,
+                streams,
+                args.heartbeat_s,
+                args.watch_s,
+                probe=args.probe,
+                full_gc=args.full_gc,
+            )
             late = (
                 f"{r['late_p50_ms']:.1f} | {r['late_p99_ms']:.1f} | {r['late_max_ms']:.1f}"
                 if "late_p50_ms" in r
@@ -255,6 +400,8 @@ def main() -> None:
                 f"{r['idle_cpu_s']:.2f} | {late} |",
                 flush=True,
             )
+            if r["probe"]:
+                print(r["probe"], flush=True)
 
 
 if __name__ == "__main__":
