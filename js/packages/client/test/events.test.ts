@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, ID_SEEN, idSeq, isIdOf, seqColon } from "../src/events";
 import { parseEventGeneric } from "../src/events";
 import { parseEvent, parseEventId } from "../src/index";
@@ -156,5 +156,49 @@ describe("the token/thinking fast path", () => {
       }),
       { numRuns: 5000 },
     );
+  });
+
+  // strings that stress the escape-free shortcut: quotes, backslashes, controls, lone surrogates, emoji
+  const tricky = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 12 }),
+    fc.string({ unit: fc.constantFrom("a", " ", '"', "\\", "\n", "\u0000", "\u001f", "\u007f", "\u2028", "\ud800", "\udfff", "😀", "é", "}", ",", ":", "u"), maxLength: 12 }),
+  );
+  // the frames built the way a server writes them (escaped) and raw (the string pasted in unescaped,
+  // often invalid JSON), plus the near misses of the shortcut's shape
+  const frame = fc.oneof(
+    fc.tuple(tricky, fc.option(tricky, { nil: undefined })).map(([text, id]) => JSON.stringify(id === undefined ? { text } : { text, message_id: id })),
+    fc.tuple(tricky, fc.option(tricky, { nil: undefined })).map(([text, id]) => (id === undefined ? `{"text":"${text}"}` : `{"text":"${text}","message_id":"${id}"}`)),
+    fc.tuple(tricky, tricky).map(([id, text]) => JSON.stringify({ message_id: id, text })),
+    fc.tuple(tricky, fc.constantFrom('{"text":"', '{"text":"a",', '{"text":"a","message_id":"', '{ "text":"', '{"text" :"'), fc.constantFrom('"}', '"} ', '" }', "}", '","x":"y"}', '","message_id":1}')).map(([text, head, tail]) => head + text + tail),
+    fc.constantFrom('{"text":"}', '{"text":""}', '{"text":"a","message_id":"}', '{"text":"a","message_id":""}', '{"text":"a"}\n', '{"text":"a","message_id":"m"}}', '{"text":"a","text":"b"}'),
+  );
+
+  test("the escape-free shortcut gives what JSON.parse + validation gives, or the same error", () => {
+    fc.assert(
+      fc.property(fc.constantFrom("token", "thinking"), frame, (type, data) => {
+        const fast = outcome(parseEvent, type, data);
+        const generic = outcome(parseEventGeneric, type, data);
+        expect(fast).toEqual(generic);
+        // same keys in the same order, too
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(generic));
+      }),
+      { numRuns: 20000 },
+    );
+  });
+
+  test("escape-free frames skip JSON.parse; the rest still take it", () => {
+    const spy = vi.spyOn(JSON, "parse");
+    try {
+      expect(parseEvent("token", '{"text":"h\u00e9 😀 \ud800","message_id":"m1"}')).toEqual({
+        type: "token",
+        data: { text: "hé 😀 \ud800", message_id: "m1" },
+      });
+      expect(parseEvent("thinking", '{"text":""}')).toEqual({ type: "thinking", data: { text: "" } });
+      expect(spy).not.toHaveBeenCalled();
+      expect(parseEvent("token", '{"text":"a\\nb"}')).toEqual({ type: "token", data: { text: "a\nb" } });
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
