@@ -23,7 +23,7 @@ from ..emitter import check_stream_id, new_stream_id, parse_event_id
 from ..errors import ResumeError, UsageError, truncate
 from .memory import MemoryStore
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
-from .store import StreamInfo, StreamStore
+from .store import StreamInfo, StreamStore, check_cursor
 
 if TYPE_CHECKING:
     from .connection import Connection, Heartbeats
@@ -177,21 +177,7 @@ class RunManager:
                 code="unknown-stream",
                 last_event_id=f"{stream_id}:{seq}",
             )
-        if seq > info.last_seq:
-            raise ResumeError(
-                f"Last-Event-ID {stream_id}:{seq} is past the stream's last event "
-                f"{stream_id}:{info.last_seq}",
-                code="malformed-id",
-                last_event_id=f"{stream_id}:{seq}",
-            )
-        if seq + 1 < info.earliest_seq:
-            raise ResumeError(
-                f"events after {stream_id}:{seq} were trimmed; the earliest available is "
-                f"{stream_id}:{info.earliest_seq}",
-                code="expired",
-                last_event_id=f"{stream_id}:{seq}",
-                earliest_id=f"{stream_id}:{info.earliest_seq}",
-            )
+        check_cursor(stream_id, seq, last_seq=info.last_seq, earliest_seq=info.earliest_seq)
         return info
 
     async def stop(self, stream_id: str, owner: str, *, timeout_s: float = 5.0) -> bool:

@@ -18,7 +18,7 @@ from types import MappingProxyType
 import anyio
 
 from ..errors import ResumeError, UsageError
-from .store import ReadResult, StoredEvent, StreamInfo
+from .store import ReadResult, StoredEvent, StreamInfo, check_cursor
 
 __all__ = ["MemoryStore"]
 
@@ -244,21 +244,7 @@ class MemoryStore:
                 start = after_seq + 1 - base
                 return ReadResult(frames[start : start + limit], False, last_seq)
         stream = self._get(stream_id)
-        if after_seq > stream.last_seq:
-            raise ResumeError(
-                f"cursor {stream_id}:{after_seq} is past the stream's last event "
-                f"{stream_id}:{stream.last_seq}",
-                code="malformed-id",
-                last_event_id=f"{stream_id}:{after_seq}",
-            )
-        if after_seq + 1 < stream.base_seq:
-            raise ResumeError(
-                f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
-                f"{stream_id}:{stream.base_seq}",
-                code="expired",
-                last_event_id=f"{stream_id}:{after_seq}",
-                earliest_id=f"{stream_id}:{stream.base_seq}",
-            )
+        check_cursor(stream_id, after_seq, last_seq=stream.last_seq, earliest_seq=stream.base_seq)
         start = after_seq + 1 - stream.base_seq
         return ReadResult(stream.frames[start : start + limit], stream.is_done, stream.last_seq)
 

@@ -42,7 +42,7 @@ import anyio
 
 from ..errors import ResumeError, StoreUnavailableError, UsageError
 from ..events import Done, Error, encode_data
-from .store import ReadResult, StoredEvent, StreamInfo
+from .store import ReadResult, StoredEvent, StreamInfo, check_cursor
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -527,23 +527,10 @@ class RedisStore:
             )
         last_raw, done_raw, first, count, blob = reply
         last = int(last_raw)
-        if after_seq > last:
-            raise ResumeError(
-                f"cursor {stream_id}:{after_seq} is past the stream's last event "
-                f"{stream_id}:{last}",
-                code="malformed-id",
-                last_event_id=f"{stream_id}:{after_seq}",
-            )
         frames = [frame + b"\n\n" for frame in blob.split(b"\n\n", count)[:count]]
-        if after_seq < last and first != after_seq + 1:
-            earliest = first if frames else last + 1
-            raise ResumeError(
-                f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
-                f"{stream_id}:{earliest}",
-                code="expired",
-                last_event_id=f"{stream_id}:{after_seq}",
-                earliest_id=f"{stream_id}:{earliest}",
-            )
+        check_cursor(
+            stream_id, after_seq, last_seq=last, earliest_seq=first if frames else last + 1
+        )
         return ReadResult(frames, done_raw == b"1", last)
 
     async def _xread(

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import asyncio
 
 from ..emitter import encode_frame_bytes
+from ..errors import ResumeError
 
 __all__ = [
     "GivingUpStore",
@@ -36,6 +37,7 @@ __all__ = [
     "StreamInfo",
     "StreamStore",
     "SyncAppendStore",
+    "check_cursor",
 ]
 
 
@@ -165,3 +167,26 @@ class GivingUpStore(Protocol):
         """Call ``callback`` once, soon after (never inside) the store gives ``stream_id`` up;
         at once (soon) if it already has."""
         ...
+
+
+def check_cursor(stream_id: str, after_seq: int, *, last_seq: int, earliest_seq: int) -> None:
+    """Raise :class:`ResumeError` unless every event after ``after_seq`` can be replayed.
+
+    A cursor past the stream's last event is ``malformed-id``; one before the oldest retained
+    event (``earliest_seq``) is ``expired`` and names the earliest id: never a partial replay.
+    """
+    if after_seq > last_seq:
+        raise ResumeError(
+            f"Last-Event-ID {stream_id}:{after_seq} is past the stream's last event "
+            f"{stream_id}:{last_seq}",
+            code="malformed-id",
+            last_event_id=f"{stream_id}:{after_seq}",
+        )
+    if after_seq + 1 < earliest_seq:
+        raise ResumeError(
+            f"events after {stream_id}:{after_seq} were trimmed; the earliest available is "
+            f"{stream_id}:{earliest_seq}",
+            code="expired",
+            last_event_id=f"{stream_id}:{after_seq}",
+            earliest_id=f"{stream_id}:{earliest_seq}",
+        )
