@@ -9,11 +9,11 @@ import httpx
 
 from agent_stream.cli import build_parser
 
-from .processes import ROOT, CliServer
+from .processes import ROOT, cli_server
 
 
 def test_demo_serves_page_healthz_and_chat() -> None:
-    with CliServer(["demo", "--heartbeat-s", "2", "--resume-grace-s", "1"]) as server:
+    with cli_server(["demo", "--heartbeat-s", "2", "--resume-grace-s", "1"]) as server:
         assert f"serving on {server.url}" in server.text()
         with httpx.Client(base_url=server.url, timeout=10) as client:
             health = client.get("/healthz").json()

@@ -17,7 +17,7 @@ from agent_stream.recording import JsonlRecorder, group_streams, read_recording
 from agent_stream.server import MemoryStore, RunManager
 from tests.server.conftest import frames
 
-from .processes import CliServer
+from .processes import cli_server
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_prints_jsonl_of_one_stream(recording: Path) -> None:
 async def test_serve_streams_the_recording_identically(recording: Path) -> None:
     streams = group_streams(read_recording(recording))
     first = next(iter(streams))
-    with CliServer(["replay", str(recording), "--serve", "--speed", "0"]) as server:
+    with cli_server(["replay", str(recording), "--serve", "--speed", "0"]) as server:
         async with httpx.AsyncClient(base_url=server.url) as client:
             for stream_id, query in ((first, {}), *((s, {"stream": s}) for s in streams)):
                 with anyio.fail_after(10):
@@ -100,7 +100,7 @@ async def test_serve_an_original_recording(tmp_path: Path) -> None:
         {"t": 0.05, "event": "token", "data": {"text": " world"}},
     ]
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with CliServer(["replay", str(path), "--serve", "--speed", "10"]) as server:
+    with cli_server(["replay", str(path), "--serve", "--speed", "10"]) as server:
         async with httpx.AsyncClient(base_url=server.url) as client:
             with anyio.fail_after(10):
                 response = await client.get("/api/chat")

@@ -22,6 +22,11 @@ _LISTENING = re.compile(rb"https?://127\.0\.0\.1:(\d+)")
 class ServerProcess:
     proc: subprocess.Popen[bytes]
     port: int
+    log: list[bytes]
+
+    def text(self) -> str:
+        """What the server printed so far."""
+        return b"".join(self.log).decode(errors="replace")
 
     @property
     def url(self) -> str:
@@ -36,9 +41,17 @@ class ServerProcess:
 
 @contextmanager
 def serve(
-    argv: Sequence[str], *, env: dict[str, str] | None = None, timeout_s: float = 20.0
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 20.0,
+    ready: bytes = b"",
 ) -> Iterator[ServerProcess]:
-    """Start ``argv`` (which must log ``http://127.0.0.1:<port>``) and stop it afterwards."""
+    """Start ``argv`` (which must log ``http://127.0.0.1:<port>``) and stop it afterwards.
+
+    With ``ready``, also wait for a line containing it (a URL printed before the server
+    listens is not yet a server).
+    """
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), **(env or {}))
     proc = subprocess.Popen(
         list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=env
@@ -47,6 +60,7 @@ def serve(
     port: list[int] = []
     seen = threading.Event()
     log: list[bytes] = []
+    is_ready: list[bool] = []
 
     def read() -> None:
         assert proc.stdout is not None
@@ -54,6 +68,9 @@ def serve(
             log.append(line)
             if not port and (match := _LISTENING.search(line)):
                 port.append(int(match.group(1)))
+            if ready in line:
+                is_ready.append(True)
+            if port and is_ready:
                 seen.set()
 
     reader = threading.Thread(target=read, daemon=True)
@@ -63,7 +80,7 @@ def serve(
             raise RuntimeError(
                 f"{argv} did not report a port within {timeout_s}s: {b''.join(log)!r}"
             )
-        yield ServerProcess(proc, port[0])
+        yield ServerProcess(proc, port[0], log)
     finally:
         if proc.poll() is None:
             proc.terminate()
