@@ -1,0 +1,296 @@
+"""Our events -> AG-UI events, as SSE blocks: a sans-I/O, per-run state machine.
+
+One :class:`AGUIEncoder` per response. :meth:`AGUIEncoder.encode` takes the stored events in seq
+order and returns the bytes to send for each; :meth:`AGUIEncoder.skip` takes an event the client
+already has and only advances the state. The output for event ``n`` depends only on events
+``1..n``, so a resume from seq ``N`` (skip ``1..N``, encode the rest) sends exactly what an
+unbroken connection would have sent after ``N``.
+
+Mapping (docs/bridges.md has the tables): ``RUN_STARTED`` before the first event; runs of
+``token`` -> ``TEXT_MESSAGE_START/CONTENT/END``; runs of ``thinking`` -> ``REASONING_START``,
+``REASONING_MESSAGE_START/CONTENT/END``, ``REASONING_END``; ``tool_use`` ->
+``TOOL_CALL_START/ARGS/END``; ``tool_result`` -> ``TOOL_CALL_RESULT``; ``turn`` and progress
+steps -> ``STEP_STARTED/FINISHED``; ``progress``, ``creation``, ``error``, ``input_required`` and
+unknown types -> ``CUSTOM``; ``done`` -> ``RUN_FINISHED`` (``success`` or ``cancelled``) or
+``RUN_ERROR`` (failed or interrupted runs).
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from ..events import (
+    AgentEvent,
+    Creation,
+    Done,
+    Error,
+    InputRequired,
+    JSONValue,
+    Progress,
+    Reconnect,
+    Start,
+    Thinking,
+    Token,
+    ToolResult,
+    ToolUse,
+    Turn,
+    UnknownEvent,
+    UnsetType,
+    event_to_dict,
+    parse_event,
+)
+from ._blocks import as_text, derived_id, encode_json, join_blocks, priming_block
+
+__all__ = ["AGUIEncoder"]
+
+_FAILED = "the run failed"
+
+
+class AGUIEncoder:
+    """Our stored events -> AG-UI SSE blocks for one run (``thread_id`` / ``run_id``).
+
+    Example::
+
+        encoder = AGUIEncoder(stream_id, thread_id="t1", run_id="r1")
+        first = encoder.priming(0)
+        body = b"".join(encoder.encode(seq, type, data) for seq, type, data in events)
+    """
+
+    __slots__ = (
+        "_content_head",
+        "_error",
+        "_is_finished",
+        "_is_started",
+        "_reasoning_id",
+        "_sid",
+        "_steps",
+        "_text_id",
+        "_turn_step",
+        "retry_ms",
+        "run_id",
+        "stream_id",
+        "thread_id",
+    )
+
+    def __init__(
+        self, stream_id: str, *, thread_id: str, run_id: str, retry_ms: int = 1000
+    ) -> None:
+        self.stream_id = stream_id
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.retry_ms = retry_ms
+        self._sid = stream_id.encode()
+        self._is_started = False
+        self._is_finished = False
+        self._text_id: str | None = None
+        self._content_head = b""
+        self._reasoning_id: str | None = None
+        self._turn_step: str | None = None
+        self._steps: dict[str, None] = {}  # open progress steps, in order
+        self._error: Error | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once ``RUN_FINISHED`` or ``RUN_ERROR`` was produced."""
+        return self._is_finished
+
+    def priming(self, cursor: int) -> bytes:
+        """The first bytes of a response that continues after ``cursor``."""
+        return priming_block(self.stream_id, cursor, self.retry_ms)
+
+    def encode(self, seq: int, event_type: str, data: bytes) -> bytes:
+        """The SSE blocks for stored event ``seq``; the last one carries its id."""
+        return join_blocks(self._bodies(seq, parse_event(event_type, data)), self._sid, seq)
+
+    def encode_event(self, seq: int, event: AgentEvent) -> bytes:
+        """:meth:`encode` for an event already parsed."""
+        return join_blocks(self._bodies(seq, event), self._sid, seq)
+
+    def skip(self, seq: int, event_type: str, data: bytes) -> None:
+        """Advance past an event the client already has, sending nothing."""
+        self._bodies(seq, parse_event(event_type, data))
+
+    def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
+        if self._is_finished:
+            return []
+        out: list[bytes] = []
+        if not self._is_started and not isinstance(event, Start | Reconnect):
+            self._is_started = True
+            out.append(
+                encode_json(
+                    {"type": "RUN_STARTED", "threadId": self.thread_id, "runId": self.run_id}
+                )
+            )
+        match event:
+            case Token():
+                self._close_reasoning(out)
+                message_id = event.message_id if isinstance(event.message_id, str) else None
+                if self._text_id is not None and message_id not in (None, self._text_id):
+                    self._close_text(out)
+                if self._text_id is None:
+                    self._open_text(out, message_id or derived_id("msg", self.stream_id, seq))
+                out.append(b"%b%b}" % (self._content_head, encode_json(event.text)))
+            case Thinking():
+                self._close_text(out)
+                reasoning_id = self._reasoning_id
+                if reasoning_id is None:
+                    reasoning_id = self._reasoning_id = derived_id("rsn", self.stream_id, seq)
+                    out.append(encode_json({"type": "REASONING_START", "messageId": reasoning_id}))
+                    out.append(
+                        encode_json(
+                            {
+                                "type": "REASONING_MESSAGE_START",
+                                "messageId": reasoning_id,
+                                "role": "reasoning",
+                            }
+                        )
+                    )
+                out.append(
+                    encode_json(
+                        {
+                            "type": "REASONING_MESSAGE_CONTENT",
+                            "messageId": reasoning_id,
+                            "delta": event.text,
+                        }
+                    )
+                )
+            case ToolUse():
+                self._close_blocks(out)
+                call_id = event.tool_use_id
+                arguments = {} if isinstance(event.input, UnsetType) else event.input
+                out.append(
+                    encode_json(
+                        {
+                            "type": "TOOL_CALL_START",
+                            "toolCallId": call_id,
+                            "toolCallName": event.tool_name,
+                        }
+                    )
+                )
+                out.append(
+                    encode_json(
+                        {
+                            "type": "TOOL_CALL_ARGS",
+                            "toolCallId": call_id,
+                            "delta": encode_json(arguments).decode(),
+                        }
+                    )
+                )
+                out.append(encode_json({"type": "TOOL_CALL_END", "toolCallId": call_id}))
+            case ToolResult():
+                self._close_blocks(out)
+                output = event.output
+                content = event.output_summary if isinstance(output, UnsetType) else as_text(output)
+                out.append(
+                    encode_json(
+                        {
+                            "type": "TOOL_CALL_RESULT",
+                            "messageId": derived_id("tool", self.stream_id, seq),
+                            "toolCallId": event.tool_use_id,
+                            "content": content,
+                            "role": "tool",
+                        }
+                    )
+                )
+            case Turn():
+                self._close_blocks(out)
+                if self._turn_step is not None:
+                    out.append(_step("STEP_FINISHED", self._turn_step))
+                self._turn_step = f"turn {event.turn_number}"
+                out.append(_step("STEP_STARTED", self._turn_step))
+            case Progress():
+                if event.step not in self._steps and event.step != self._turn_step:
+                    self._steps[event.step] = None
+                    out.append(_step("STEP_STARTED", event.step))
+                out.append(_custom("progress", event_to_dict(event)))
+                if event.percentage >= 100 and event.step in self._steps:
+                    del self._steps[event.step]
+                    out.append(_step("STEP_FINISHED", event.step))
+            case Creation():
+                out.append(_custom("creation", event_to_dict(event)))
+            case InputRequired():
+                out.append(_custom("input_required", event_to_dict(event)))
+            case Error():
+                self._error = event
+                out.append(_custom("error", event_to_dict(event)))
+            case Done():
+                self._finish(out, event)
+            case UnknownEvent():
+                out.append(_custom(event.type, event.data))
+            case Start() | Reconnect():
+                pass  # sent by the server itself, never stored
+            case _:
+                assert_never(event)
+        return out
+
+    def _open_text(self, out: list[bytes], message_id: str) -> None:
+        self._text_id = message_id
+        out.append(
+            encode_json(
+                {"type": "TEXT_MESSAGE_START", "messageId": message_id, "role": "assistant"}
+            )
+        )
+        self._content_head = b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%b,"delta":' % (
+            encode_json(message_id)
+        )
+
+    def _close_text(self, out: list[bytes]) -> None:
+        if self._text_id is not None:
+            out.append(encode_json({"type": "TEXT_MESSAGE_END", "messageId": self._text_id}))
+            self._text_id = None
+
+    def _close_reasoning(self, out: list[bytes]) -> None:
+        reasoning_id = self._reasoning_id
+        if reasoning_id is not None:
+            out.append(encode_json({"type": "REASONING_MESSAGE_END", "messageId": reasoning_id}))
+            out.append(encode_json({"type": "REASONING_END", "messageId": reasoning_id}))
+            self._reasoning_id = None
+
+    def _close_blocks(self, out: list[bytes]) -> None:
+        self._close_text(out)
+        self._close_reasoning(out)
+
+    def _finish(self, out: list[bytes], done: Done) -> None:
+        self._close_blocks(out)
+        for step in self._steps:
+            out.append(_step("STEP_FINISHED", step))
+        self._steps.clear()
+        if self._turn_step is not None:
+            out.append(_step("STEP_FINISHED", self._turn_step))
+            self._turn_step = None
+        self._is_finished = True
+        reason = done.reason if isinstance(done.reason, str) else "completed"
+        if reason in ("error", "interrupted"):
+            error = self._error
+            out.append(
+                encode_json(
+                    {
+                        "type": "RUN_ERROR",
+                        "message": error.message if error is not None else _FAILED,
+                        "code": reason
+                        if reason == "interrupted"
+                        else (error.error_type if error is not None else "error"),
+                    }
+                )
+            )
+            return
+        result = event_to_dict(done)
+        out.append(
+            encode_json(
+                {
+                    "type": "RUN_FINISHED",
+                    "threadId": self.thread_id,
+                    "runId": self.run_id,
+                    "result": result,
+                    "outcome": {"type": "cancelled" if reason == "cancelled" else "success"},
+                }
+            )
+        )
+
+
+def _step(kind: str, name: str) -> bytes:
+    return encode_json({"type": kind, "stepName": name})
+
+
+def _custom(name: str, value: JSONValue) -> bytes:
+    return encode_json({"type": "CUSTOM", "name": name, "value": value})

@@ -1,0 +1,287 @@
+"""Our events -> the Vercel AI SDK UI message stream (v1), as SSE blocks: sans-I/O, per run.
+
+One :class:`AISDKEncoder` per response, fed the stored events in seq order (:meth:`encode`, or
+:meth:`skip` for events the client already has); the output for event ``n`` depends only on
+events ``1..n``, so a replay or resume sends exactly what an unbroken connection would have.
+
+Mapping (docs/bridges.md has the tables): ``start`` (with a message id derived from the stream)
+before the first event; ``start-step`` / ``finish-step`` around each ``turn`` (a step opens by
+itself for content sent before any turn); runs of ``token`` -> ``text-start/delta/end``; runs of
+``thinking`` -> ``reasoning-start/delta/end``; ``tool_use`` -> ``tool-input-start`` +
+``tool-input-available``; ``tool_result`` -> ``tool-output-available`` or
+``tool-output-error``; ``progress`` -> ``data-progress`` (one part per step, updated in place),
+``creation`` -> ``data-creation``, ``error`` -> ``data-error``, ``input_required`` ->
+``data-input-required``, unknown types -> ``data-<type>``; ``done`` -> ``error`` (failed runs)
+or ``abort`` (cancelled), then ``finish`` with the done payload as metadata, then ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, assert_never
+
+from ..events import (
+    AgentEvent,
+    Creation,
+    Done,
+    Error,
+    InputRequired,
+    JSONValue,
+    Progress,
+    Reconnect,
+    Start,
+    Thinking,
+    Token,
+    ToolResult,
+    ToolUse,
+    Turn,
+    UnknownEvent,
+    UnsetType,
+    event_to_dict,
+    parse_event,
+)
+from ._blocks import as_text, derived_id, encode_json, join_blocks, priming_block
+
+__all__ = ["UI_MESSAGE_STREAM_HEADERS", "AISDKEncoder"]
+
+UI_MESSAGE_STREAM_HEADERS = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+"""Headers of a UI message stream response (besides ``content-type: text/event-stream``)."""
+
+_FINISH_REASONS: dict[str, str] = {
+    "completed": "stop",
+    "error": "error",
+    "interrupted": "interrupted",
+    "cancelled": "other",
+}
+_START_STEP = b'{"type":"start-step"}'
+_FINISH_STEP = b'{"type":"finish-step"}'
+_DONE_LINE = b"[DONE]"
+
+
+class AISDKEncoder:
+    """Our stored events -> UI message stream chunks (SSE blocks) for one assistant message.
+
+    ``message_id`` names the assistant message (``start.messageId``); by default it is derived
+    from the stream id, so every replay of the stream names the same message.
+    """
+
+    __slots__ = (
+        "_delta_head",
+        "_error",
+        "_is_finished",
+        "_is_started",
+        "_open",
+        "_reasoning_id",
+        "_sid",
+        "_step_open",
+        "_text_id",
+        "message_id",
+        "retry_ms",
+        "stream_id",
+    )
+
+    def __init__(
+        self, stream_id: str, *, message_id: str | None = None, retry_ms: int = 1000
+    ) -> None:
+        self.stream_id = stream_id
+        self.message_id = message_id or derived_id("msg", stream_id)
+        self.retry_ms = retry_ms
+        self._sid = stream_id.encode()
+        self._is_started = False
+        self._is_finished = False
+        self._step_open = False
+        self._text_id: str | None = None
+        self._reasoning_id: str | None = None
+        self._open: Literal["text", "reasoning"] | None = None
+        self._delta_head = b""
+        self._error: Error | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once ``finish`` and ``[DONE]`` were produced."""
+        return self._is_finished
+
+    def priming(self, cursor: int) -> bytes:
+        """The first bytes of a response that continues after ``cursor``."""
+        return priming_block(self.stream_id, cursor, self.retry_ms)
+
+    def encode(self, seq: int, event_type: str, data: bytes) -> bytes:
+        """The SSE blocks for stored event ``seq``; the last one carries its id."""
+        return join_blocks(self._bodies(seq, parse_event(event_type, data)), self._sid, seq)
+
+    def encode_event(self, seq: int, event: AgentEvent) -> bytes:
+        """:meth:`encode` for an event already parsed."""
+        return join_blocks(self._bodies(seq, event), self._sid, seq)
+
+    def skip(self, seq: int, event_type: str, data: bytes) -> None:
+        """Advance past an event the client already has, sending nothing."""
+        self._bodies(seq, parse_event(event_type, data))
+
+    def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
+        if self._is_finished:
+            return []
+        out: list[bytes] = []
+        if not self._is_started and not isinstance(event, Start | Reconnect):
+            self._is_started = True
+            out.append(encode_json({"type": "start", "messageId": self.message_id}))
+        match event:
+            case Token():
+                message_id = event.message_id if isinstance(event.message_id, str) else None
+                if self._open == "text" and message_id is not None:
+                    if message_id != self._text_id:
+                        self._close(out)
+                if self._open != "text":
+                    self._close(out)
+                    self._open_part(
+                        out, "text", message_id or derived_id("txt", self.stream_id, seq)
+                    )
+                out.append(b"%b%b}" % (self._delta_head, encode_json(event.text)))
+            case Thinking():
+                if self._open != "reasoning":
+                    self._close(out)
+                    self._open_part(out, "reasoning", derived_id("rsn", self.stream_id, seq))
+                out.append(b"%b%b}" % (self._delta_head, encode_json(event.text)))
+            case ToolUse():
+                self._close(out)
+                self._ensure_step(out)
+                call_id, name = event.tool_use_id, event.tool_name
+                start: dict[str, JSONValue] = {
+                    "type": "tool-input-start",
+                    "toolCallId": call_id,
+                    "toolName": name,
+                    "dynamic": True,
+                }
+                if event.input_summary:
+                    start["title"] = event.input_summary
+                out.append(encode_json(start))
+                arguments = {} if isinstance(event.input, UnsetType) else event.input
+                out.append(
+                    encode_json(
+                        {
+                            "type": "tool-input-available",
+                            "toolCallId": call_id,
+                            "toolName": name,
+                            "input": arguments,
+                            "dynamic": True,
+                        }
+                    )
+                )
+            case ToolResult():
+                self._close(out)
+                self._ensure_step(out)
+                output = event.output
+                if event.status == "error":
+                    error_text = (
+                        event.output_summary
+                        if event.output_summary or isinstance(output, UnsetType)
+                        else as_text(output)
+                    )
+                    out.append(
+                        encode_json(
+                            {
+                                "type": "tool-output-error",
+                                "toolCallId": event.tool_use_id,
+                                "errorText": error_text,
+                                "dynamic": True,
+                            }
+                        )
+                    )
+                else:
+                    out.append(
+                        encode_json(
+                            {
+                                "type": "tool-output-available",
+                                "toolCallId": event.tool_use_id,
+                                "output": event.output_summary
+                                if isinstance(output, UnsetType)
+                                else output,
+                                "dynamic": True,
+                            }
+                        )
+                    )
+            case Turn():
+                self._close(out)
+                if self._step_open:
+                    out.append(_FINISH_STEP)
+                out.append(_START_STEP)
+                self._step_open = True
+            case Progress():
+                out.append(_data("progress", event_to_dict(event), part_id=event.step))
+            case Creation():
+                out.append(_data("creation", event_to_dict(event)))
+            case InputRequired():
+                out.append(_data("input-required", event_to_dict(event), part_id=event.request_id))
+            case Error():
+                self._error = event
+                out.append(_data("error", event_to_dict(event)))
+            case Done():
+                self._finish(out, event)
+            case UnknownEvent():
+                out.append(_data(event.type, event.data))
+            case Start() | Reconnect():
+                pass  # sent by the server itself, never stored
+            case _:
+                assert_never(event)
+        return out
+
+    def _ensure_step(self, out: list[bytes]) -> None:
+        if not self._step_open:
+            self._step_open = True
+            out.append(_START_STEP)
+
+    def _open_part(
+        self, out: list[bytes], kind: Literal["text", "reasoning"], part_id: str
+    ) -> None:
+        self._ensure_step(out)
+        self._open = kind
+        if kind == "text":
+            self._text_id = part_id
+        else:
+            self._reasoning_id = part_id
+        quoted = encode_json(part_id)
+        out.append(b'{"type":"%b-start","id":%b}' % (kind.encode(), quoted))
+        self._delta_head = b'{"type":"%b-delta","id":%b,"delta":' % (kind.encode(), quoted)
+
+    def _close(self, out: list[bytes]) -> None:
+        kind = self._open
+        if kind is None:
+            return
+        part_id = self._text_id if kind == "text" else self._reasoning_id
+        out.append(encode_json({"type": f"{kind}-end", "id": part_id}))
+        self._open = None
+        self._text_id = self._reasoning_id = None
+
+    def _finish(self, out: list[bytes], done: Done) -> None:
+        self._close(out)
+        if self._step_open:
+            out.append(_FINISH_STEP)
+            self._step_open = False
+        self._is_finished = True
+        reason = done.reason if isinstance(done.reason, str) else "completed"
+        if reason == "error":
+            error = self._error
+            message = error.message if error is not None else "the run failed"
+            out.append(encode_json({"type": "error", "errorText": message}))
+        elif reason == "cancelled":
+            out.append(encode_json({"type": "abort", "reason": "cancelled"}))
+        out.append(
+            encode_json(
+                {
+                    "type": "finish",
+                    "finishReason": _FINISH_REASONS[reason],
+                    "messageMetadata": event_to_dict(done),
+                }
+            )
+        )
+        out.append(_DONE_LINE)
+
+
+def _data(name: str, value: JSONValue, *, part_id: str | None = None) -> bytes:
+    chunk: dict[str, JSONValue] = {"type": f"data-{name}"}
+    if part_id is not None:
+        chunk["id"] = part_id
+    chunk["data"] = value
+    return encode_json(chunk)

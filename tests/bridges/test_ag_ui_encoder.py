@@ -1,0 +1,227 @@
+"""AGUIEncoder: every event type maps to schema-valid AG-UI events in a valid order; resumes
+from any seq send exactly the rest of an unbroken stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pytest
+from ag_ui.core import Event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter
+
+from agent_stream.bridges.ag_ui import AGUIEncoder
+from agent_stream.events import AgentEvent, Done, Thinking, Token, ToolResult, ToolUse, Turn
+
+from .runs import ALL_RUNS, EVERY_TYPE, decoded, stored, wire
+
+SID = "s_AbC-123"
+EVENT = TypeAdapter(Event)
+
+
+def encoder() -> AGUIEncoder:
+    return AGUIEncoder(SID, thread_id="thread-1", run_id="run-1")
+
+
+def ag_ui_events(events: Sequence[AgentEvent], *, after: int = 0) -> list[dict[str, Any]]:
+    return [
+        msgspec.json.decode(ev.data) for ev in decoded(wire(encoder(), stored(events), after=after))
+    ]
+
+
+def check_schema(event: dict[str, Any]) -> None:
+    """Valid against ag-ui-protocol's model, with no key the model does not name."""
+    model = EVENT.validate_python(event)
+    known = {field.alias or name for name, field in type(model).model_fields.items()}
+    assert set(event) <= known, f"{event['type']}: unknown keys {set(event) - known}"
+
+
+def check_order(events: list[dict[str, Any]]) -> None:
+    """AG-UI's lifecycle rules (as @ag-ui/client's verifier applies them)."""
+    assert events[0]["type"] == "RUN_STARTED"
+    text: set[object] = set()
+    reasoning: set[object] = set()
+    steps: set[object] = set()
+    ended = False
+    for event in events[1:]:
+        kind = event["type"]
+        assert not ended, f"{kind} after the run ended"
+        if kind == "TEXT_MESSAGE_START":
+            assert not text
+            text.add(event["messageId"])
+        elif kind in ("TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END"):
+            assert event["messageId"] in text
+            if kind == "TEXT_MESSAGE_END":
+                text.discard(event["messageId"])
+        elif kind == "REASONING_START":
+            reasoning.add(event["messageId"])
+        elif kind.startswith("REASONING_MESSAGE_") or kind == "REASONING_END":
+            assert event["messageId"] in reasoning
+            if kind == "REASONING_END":
+                reasoning.discard(event["messageId"])
+        elif kind == "STEP_STARTED":
+            assert event["stepName"] not in steps
+            steps.add(event["stepName"])
+        elif kind == "STEP_FINISHED":
+            steps.remove(event["stepName"])
+        elif kind == "RUN_FINISHED":
+            assert not (text or reasoning or steps)
+            ended = True
+        elif kind == "RUN_ERROR":
+            ended = True
+    assert ended
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RUNS))
+def test_every_run_is_schema_valid_and_in_order(name: str) -> None:
+    events = ag_ui_events(ALL_RUNS[name])
+    for event in events:
+        check_schema(event)
+    check_order(events)
+
+
+def test_every_type_maps_as_documented() -> None:
+    events = ag_ui_events(EVERY_TYPE)
+    kinds = [event["type"] for event in events]
+    assert kinds[:4] == ["RUN_STARTED", "STEP_STARTED", "CUSTOM", "REASONING_START"]
+    for kind in (
+        "REASONING_MESSAGE_START",
+        "REASONING_MESSAGE_CONTENT",
+        "REASONING_MESSAGE_END",
+        "REASONING_END",
+        "TOOL_CALL_START",
+        "TOOL_CALL_ARGS",
+        "TOOL_CALL_END",
+        "TOOL_CALL_RESULT",
+        "TEXT_MESSAGE_START",
+        "TEXT_MESSAGE_CONTENT",
+        "TEXT_MESSAGE_END",
+        "STEP_FINISHED",
+    ):
+        assert kind in kinds
+    assert kinds[-1] == "RUN_FINISHED"
+    customs = {event["name"] for event in events if event["type"] == "CUSTOM"}
+    assert customs == {"progress", "creation", "input_required", "custom_thing", "error"}
+    args = [event for event in events if event["type"] == "TOOL_CALL_ARGS"]
+    assert [msgspec.json.decode(a["delta"]) for a in args] == [{"q": "Lisbon"}, {}]
+    results = [event for event in events if event["type"] == "TOOL_CALL_RESULT"]
+    assert [r["content"] for r in results] == ['["a","b"]', "boom"]
+    finished = events[-1]
+    assert finished["outcome"] == {"type": "success"}
+    assert finished["result"]["model"] == "demo"
+    assert {finished["threadId"], finished["runId"]} == {"thread-1", "run-1"}
+
+
+def test_text_is_verbatim_and_split_by_message_id() -> None:
+    events = ag_ui_events(EVERY_TYPE)
+    messages: dict[object, str] = {}
+    for event in events:
+        if event["type"] == "TEXT_MESSAGE_CONTENT":
+            messages[event["messageId"]] = messages.get(event["messageId"], "") + event["delta"]
+    texts = list(messages.values())
+    assert texts[0] == 'Olá, naïve café ☕ — 🎉👩‍👩‍👧 line\nbreak \u2028 and "quotes" \\ '
+    assert "m_2" in messages
+    assert messages["m_2"] == "second message after a recoverable error"  # error: no break
+    reasoning = "".join(str(e["delta"]) for e in events if e["type"] == "REASONING_MESSAGE_CONTENT")
+    assert reasoning == "The user asks “¿qué tal?” — think in 中文 too 🤔"
+
+
+def test_failed_run_ends_with_run_error_naming_the_error() -> None:
+    events = ag_ui_events(ALL_RUNS["failed"])
+    assert events[-1] == {
+        "type": "RUN_ERROR",
+        "message": "the agent raised ValueError: bad",
+        "code": "ValueError",
+    }
+
+
+def test_interrupted_run_ends_with_run_error_interrupted() -> None:
+    events = ag_ui_events(ALL_RUNS["interrupted"])
+    assert events[-1]["type"] == "RUN_ERROR"
+    assert events[-1]["code"] == "interrupted"
+    assert [e["type"] for e in events].count("STEP_FINISHED") == 1  # the open progress step
+
+
+def test_cancelled_run_finishes_with_cancelled_outcome() -> None:
+    events = ag_ui_events(ALL_RUNS["cancelled"])
+    assert events[-1]["type"] == "RUN_FINISHED"
+    assert events[-1]["outcome"] == {"type": "cancelled"}
+
+
+def test_empty_run_is_started_and_finished() -> None:
+    assert [e["type"] for e in ag_ui_events([Done()])] == ["RUN_STARTED", "RUN_FINISHED"]
+
+
+def test_last_block_of_each_event_carries_its_id() -> None:
+    body = wire(encoder(), stored(EVERY_TYPE))
+    for seq, event_type, data in stored(EVERY_TYPE):
+        chunk = encoder_after(seq - 1).encode(seq, event_type, data)
+        assert chunk.count(b"id: ") == 1
+        assert f"id: {SID}:{seq}\n".encode() in chunk.rsplit(b"\n\n", 2)[-2] + b"\n"
+        assert chunk in body
+
+
+def encoder_after(cursor: int) -> AGUIEncoder:
+    enc = encoder()
+    for seq, event_type, data in stored(EVERY_TYPE):
+        if seq <= cursor:
+            enc.skip(seq, event_type, data)
+    return enc
+
+
+def test_priming_block_names_the_cursor_and_is_not_dispatched() -> None:
+    enc = encoder()
+    assert enc.priming(7) == f"id: {SID}:7\nretry: 1000\n\n".encode()
+    assert decoded(enc.priming(7)) == []
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RUNS))
+def test_resume_from_every_seq_sends_exactly_the_rest(name: str) -> None:
+    events = stored(ALL_RUNS[name])
+    full = wire(encoder(), events)
+    for after in range(len(events) + 1):
+        resumed = wire(encoder(), events, after=after)
+        priming = encoder().priming(after)
+        assert full.endswith(resumed[len(priming) :])
+        continuing = encoder_after_run(events, after)
+        rest = b"".join(continuing.encode(*e) for e in events[after:])
+        assert resumed == priming + rest
+
+
+def encoder_after_run(events: list[tuple[int, str, bytes]], after: int) -> AGUIEncoder:
+    enc = encoder()
+    for seq, event_type, data in events[:after]:
+        enc.skip(seq, event_type, data)
+    return enc
+
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12)
+_events = st.lists(
+    st.one_of(
+        st.builds(Token, text=_texts),
+        st.builds(Token, text=_texts, message_id=st.sampled_from(["a", "b"])),
+        st.builds(Thinking, text=_texts),
+        st.builds(Turn, turn_number=st.integers(1, 3)),
+        st.builds(ToolUse, tool_name=st.just("t"), tool_use_id=st.sampled_from(["1", "2"])),
+        st.builds(ToolResult, tool_name=st.just("t"), tool_use_id=st.sampled_from(["1", "2"])),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events, st.sampled_from(["completed", "error", "cancelled", "interrupted"]))
+def test_any_run_is_valid_and_resumable(events: list[AgentEvent], reason: str) -> None:
+    run = [*events, Done(reason=reason)]  # type: ignore[arg-type]
+    out = ag_ui_events(run)
+    for event in out:
+        check_schema(event)
+    check_order(out)
+    triples = stored(run)
+    full = wire(encoder(), triples)
+    after = len(triples) // 2
+    resumed = wire(encoder(), triples, after=after)
+    assert full.endswith(resumed[len(encoder().priming(after)) :])

@@ -1,0 +1,258 @@
+"""AISDKEncoder: every event type maps to UI message stream v1 chunks in a valid order; resumes
+from any seq send exactly the rest of an unbroken stream."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent_stream.bridges.ai_sdk import AISDKEncoder
+from agent_stream.events import AgentEvent, Done, Thinking, Token, ToolResult, ToolUse, Turn
+
+from .runs import ALL_RUNS, EVERY_TYPE, decoded, stored, wire
+
+SID = "s_AbC-123"
+
+
+def chunks(events: Sequence[AgentEvent], *, after: int = 0) -> list[Any]:
+    body = wire(AISDKEncoder(SID), stored(events), after=after)
+    return [
+        ev.data if ev.data == "[DONE]" else msgspec.json.decode(ev.data) for ev in decoded(body)
+    ]
+
+
+def check_order(out: list[Any]) -> None:
+    """What useChat's processUIMessageStream needs: parts opened before use, steps balanced."""
+    assert out[-1] == "[DONE]"
+    chunks_ = [c for c in out[:-1] if isinstance(c, dict)]
+    assert len(chunks_) == len(out) - 1
+    assert chunks_[0]["type"] == "start"
+    assert chunks_[-1]["type"] == "finish"
+    open_parts: dict[str, str] = {}
+    tools: set[str] = set()
+    step = False
+    for chunk in chunks_[1:-1]:
+        kind = chunk["type"]
+        if kind in ("text-start", "reasoning-start"):
+            assert not open_parts
+            open_parts[chunk["id"]] = kind.split("-")[0]
+        elif kind.endswith("-delta") or kind in ("text-end", "reasoning-end"):
+            assert open_parts.get(chunk["id"]) == kind.split("-")[0]
+            if kind.endswith("-end"):
+                del open_parts[chunk["id"]]
+        elif kind == "start-step":
+            assert not step
+            step = True
+        elif kind == "finish-step":
+            assert step and not open_parts
+            step = False
+        elif kind == "tool-input-start":
+            assert step
+            tools.add(chunk["toolCallId"])
+        elif kind in ("tool-input-available", "tool-output-available", "tool-output-error"):
+            assert chunk["toolCallId"] in tools
+        elif kind in ("error", "abort"):
+            pass
+        else:
+            assert kind.startswith("data-"), kind
+        if kind.endswith(("-start", "-delta")):
+            assert step, f"{kind} outside a step"
+    assert not open_parts and not step
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RUNS))
+def test_every_run_is_in_order(name: str) -> None:
+    check_order(chunks(ALL_RUNS[name]))
+
+
+def test_small_run_chunk_by_chunk() -> None:
+    run: list[AgentEvent] = [
+        Turn(turn_number=1),
+        Thinking(text="plan"),
+        ToolUse(tool_name="search", tool_use_id="tu_1", input_summary="q=x", input={"q": "x"}),
+        ToolResult(tool_name="search", tool_use_id="tu_1", output={"hits": 3}),
+        Token(text="Olá "),
+        Token(text="🎉"),
+        Done(num_turns=1, tool_count=1, model="demo"),
+    ]
+    out = chunks(run)
+    message_id = AISDKEncoder(SID).message_id
+    rsn, txt = out[2]["id"], out[8]["id"]
+    assert out == [
+        {"type": "start", "messageId": message_id},
+        {"type": "start-step"},
+        {"type": "reasoning-start", "id": rsn},
+        {"type": "reasoning-delta", "id": rsn, "delta": "plan"},
+        {"type": "reasoning-end", "id": rsn},
+        {
+            "type": "tool-input-start",
+            "toolCallId": "tu_1",
+            "toolName": "search",
+            "dynamic": True,
+            "title": "q=x",
+        },
+        {
+            "type": "tool-input-available",
+            "toolCallId": "tu_1",
+            "toolName": "search",
+            "input": {"q": "x"},
+            "dynamic": True,
+        },
+        {
+            "type": "tool-output-available",
+            "toolCallId": "tu_1",
+            "output": {"hits": 3},
+            "dynamic": True,
+        },
+        {"type": "text-start", "id": txt},
+        {"type": "text-delta", "id": txt, "delta": "Olá "},
+        {"type": "text-delta", "id": txt, "delta": "🎉"},
+        {"type": "text-end", "id": txt},
+        {"type": "finish-step"},
+        {
+            "type": "finish",
+            "finishReason": "stop",
+            "messageMetadata": {
+                "message_id": "",
+                "num_turns": 1,
+                "tool_count": 1,
+                "duration_ms": 0,
+                "model": "demo",
+                "total_cost_usd": 0.0,
+            },
+        },
+        "[DONE]",
+    ]
+
+
+def test_every_type_maps_as_documented() -> None:
+    out = chunks(EVERY_TYPE)
+    kinds = [c["type"] for c in out if isinstance(c, dict)]
+    for kind in (
+        "data-progress",
+        "data-creation",
+        "data-input-required",
+        "data-custom_thing",
+        "data-error",
+        "tool-output-error",
+    ):
+        assert kind in kinds
+    progress = [c for c in out if isinstance(c, dict) and c["type"] == "data-progress"]
+    assert {c["id"] for c in progress} == {"plan"}  # one part per step, updated in place
+    assert [c["data"]["percentage"] for c in progress] == [0, 50, 100]
+    error = next(c for c in out if isinstance(c, dict) and c["type"] == "tool-output-error")
+    assert error["errorText"] == "boom"
+    text = "".join(c["delta"] for c in out if isinstance(c, dict) and c["type"] == "text-delta")
+    assert text == (
+        'Olá, naïve café ☕ — 🎉👩‍👩‍👧 line\nbreak \u2028 and "quotes" \\ '
+        "second message after a recoverable error"
+    )
+
+
+def test_failed_run_sends_error_then_finish_error() -> None:
+    out = chunks(ALL_RUNS["failed"])
+    assert out[-3:] == [
+        {"type": "error", "errorText": "the agent raised ValueError: bad"},
+        {
+            "type": "finish",
+            "finishReason": "error",
+            "messageMetadata": {**_done(), "reason": "error"},
+        },
+        "[DONE]",
+    ]
+
+
+def test_interrupted_run_finishes_interrupted() -> None:
+    out = chunks(ALL_RUNS["interrupted"])
+    assert out[-2] == {
+        "type": "finish",
+        "finishReason": "interrupted",
+        "messageMetadata": {**_done(), "reason": "interrupted"},
+    }
+    assert not any(isinstance(c, dict) and c["type"] == "error" for c in out)
+
+
+def test_cancelled_run_aborts() -> None:
+    out = chunks(ALL_RUNS["cancelled"])
+    assert out[-3:-1] == [
+        {"type": "abort", "reason": "cancelled"},
+        {
+            "type": "finish",
+            "finishReason": "other",
+            "messageMetadata": {**_done(), "reason": "cancelled"},
+        },
+    ]
+
+
+def test_empty_run() -> None:
+    out = chunks([Done()])
+    assert [c["type"] if isinstance(c, dict) else c for c in out] == ["start", "finish", "[DONE]"]
+
+
+def test_message_id_is_stable_per_stream() -> None:
+    assert AISDKEncoder(SID).message_id == AISDKEncoder(SID).message_id
+    assert AISDKEncoder(SID).message_id != AISDKEncoder(SID + "x").message_id
+    assert SID not in AISDKEncoder(SID).message_id
+    assert AISDKEncoder(SID, message_id="m1").message_id == "m1"
+
+
+def _done() -> dict[str, object]:
+    return {
+        "message_id": "",
+        "num_turns": 0,
+        "tool_count": 0,
+        "duration_ms": 0,
+        "model": "",
+        "total_cost_usd": 0.0,
+    }
+
+
+def _resumed(events: list[tuple[int, str, bytes]], after: int) -> bytes:
+    return wire(AISDKEncoder(SID), events, after=after)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_RUNS))
+def test_resume_from_every_seq_sends_exactly_the_rest(name: str) -> None:
+    events = stored(ALL_RUNS[name])
+    full = wire(AISDKEncoder(SID), events)
+    pieces = [AISDKEncoder(SID).priming(0)]
+    continuing = AISDKEncoder(SID)
+    pieces += [continuing.encode(*e) for e in events]
+    assert full == b"".join(pieces)
+    for after in range(len(events) + 1):
+        priming = AISDKEncoder(SID).priming(after)
+        assert (
+            full[len(pieces[0]) :]
+            == b"".join(pieces[1 : after + 1]) + _resumed(events, after)[len(priming) :]
+        )
+
+
+_texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=12)
+_events = st.lists(
+    st.one_of(
+        st.builds(Token, text=_texts),
+        st.builds(Token, text=_texts, message_id=st.sampled_from(["a", "b"])),
+        st.builds(Thinking, text=_texts),
+        st.builds(Turn, turn_number=st.integers(1, 3)),
+        st.builds(ToolUse, tool_name=st.just("t"), tool_use_id=st.just("1")),
+        st.builds(ToolResult, tool_name=st.just("t"), tool_use_id=st.just("1")),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_events, st.sampled_from(["completed", "error", "cancelled", "interrupted"]))
+def test_any_run_is_in_order_and_resumable(events: list[AgentEvent], reason: str) -> None:
+    run = [ToolUse(tool_name="t", tool_use_id="1"), *events, Done(reason=reason)]  # type: ignore[arg-type]
+    check_order(chunks(run))
+    triples = stored(run)
+    full = wire(AISDKEncoder(SID), triples)
+    after = len(triples) // 2
+    resumed = _resumed(triples, after)
+    assert full.endswith(resumed[len(AISDKEncoder(SID).priming(after)) :])
