@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@agent-stream\/client$/, replacement: src("client") },
       { find: /^@agent-stream\/react$/, replacement: src("react") },
+      { find: /^@agent-stream\/ag-ui$/, replacement: src("ag-ui") },
     ],
   },
   test: {
@@ -17,6 +18,10 @@ export default defineConfig({
       {
         extends: true,
         test: { name: "client", include: ["packages/client/test/**/*.test.ts"], environment: "node" },
+      },
+      {
+        extends: true,
+        test: { name: "ag-ui", include: ["packages/ag-ui/test/**/*.test.ts"], environment: "node" },
       },
       {
         extends: true,
