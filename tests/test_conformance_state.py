@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent_stream.events import parse_event
+from agent_stream.events import UNSET, parse_event
 from agent_stream.state import StreamState
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "spec" / "conformance" / "state"
@@ -24,6 +24,7 @@ CHECKED_FIELDS = {
     "turn",
     "done_reason",
     "input_required",
+    "answers",
 }
 
 
@@ -64,6 +65,11 @@ def checked_view(state: StreamState) -> dict[str, Any]:
         "turn": state.turn,
         "done_reason": state.done_reason,
         "input_required": None if state.input_required is None else state.input_required.request_id,
+        "answers": [
+            {"request_id": a.request_id, "status": a.status}
+            | ({} if a.answer is UNSET else {"answer": a.answer})
+            for a in state.answers
+        ],
     }
 
 

@@ -96,6 +96,7 @@ def every_frame(emitter: AgentStreamEmitter) -> str:
             emitter.creation("file", 1, "tu_1", [{"name": "a"}]),
             emitter.error("E", "boom", {"k": "v"}),
             emitter.input_required("r1", "Pick", ["a", "b"], {"type": "string"}, respond_url="/x"),
+            emitter.input_response("r1", "a"),
             emitter.done("m", 1, 2, 3, "model", 0.5, reason="completed"),
         ]
     )

@@ -30,6 +30,8 @@ from .events import (
     DoneReason,
     Error,
     InputRequired,
+    InputResponse,
+    InputStatus,
     JSONValue,
     Progress,
     Reconnect,
@@ -327,6 +329,8 @@ class AgentStreamEmitter:
         schema: dict[str, JSONValue] | None = None,
         *,
         respond_url: str | UnsetType = UNSET,
+        expires_at: str | UnsetType = UNSET,
+        allows_free_text: bool | UnsetType = UNSET,
     ) -> str:
         """The agent waits for a human answer (human in the loop)."""
         return self.emit(
@@ -336,5 +340,17 @@ class AgentStreamEmitter:
                 choices=UNSET if choices is None else choices,
                 schema=UNSET if schema is None else schema,
                 respond_url=respond_url,
+                expires_at=expires_at,
+                allows_free_text=allows_free_text,
             )
         )
+
+    def input_response(
+        self,
+        request_id: str,
+        answer: JSONValue | UnsetType = UNSET,
+        *,
+        status: InputStatus = "answered",
+    ) -> str:
+        """The ``input_required`` named ``request_id`` was answered (or expired, or cancelled)."""
+        return self.emit(InputResponse(request_id=request_id, answer=answer, status=status))

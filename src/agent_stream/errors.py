@@ -7,7 +7,11 @@ AgentStreamError
 │   └── InvalidEventError an event's JSON does not match the schema (names the field)
 ├── ResumeError           Last-Event-ID malformed, unknown, expired or not this stream's
 ├── StoreUnavailableError the replay store (e.g. Redis) cannot be reached; retry later
-└── HTTPStatusError       the server answered non-2xx; surfaced at once, never retried
+├── HTTPStatusError       the server answered non-2xx; surfaced at once, never retried
+├── AnswerError           an answer to input_required was refused (404/409/410/422)
+└── InputError            ask()/approve() got no answer
+    ├── InputTimeoutError   nobody answered before expires_at
+    └── InputCancelledError the person cancelled the question
 ```
 
 Every error carries a stable ``code`` (a short kebab-case string programs can switch on) and
@@ -21,7 +25,11 @@ from typing import ClassVar
 
 __all__ = [
     "AgentStreamError",
+    "AnswerError",
     "HTTPStatusError",
+    "InputCancelledError",
+    "InputError",
+    "InputTimeoutError",
     "InvalidEventError",
     "ProtocolError",
     "ResumeError",
@@ -154,3 +162,57 @@ class HTTPStatusError(AgentStreamError):
         self.body = body
         self.headers = dict(headers or {})
         self.url = url
+
+
+class AnswerError(AgentStreamError):
+    """An answer POSTed to a ``respond_url`` was refused.
+
+    ``code`` is ``invalid-request`` (HTTP 400: not ``{"request_id", "answer"}``),
+    ``unknown-request`` (404; also for another owner's stream), ``already-answered`` (409),
+    ``input-expired`` (410: past ``expires_at``), ``input-closed`` (410: the run ended first) or
+    ``invalid-answer`` (422: not one of the choices, or fails the schema; ``reason`` says why).
+    """
+
+    code = "unknown-request"
+
+    _STATUS: ClassVar[dict[str, int]] = {
+        "invalid-request": 400,
+        "unknown-request": 404,
+        "already-answered": 409,
+        "input-expired": 410,
+        "input-closed": 410,
+        "invalid-answer": 422,
+    }
+
+    def __init__(
+        self, message: str, *, code: str = "unknown-request", reason: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status the respond route answers this error with."""
+        return self._STATUS.get(self.code, 400)
+
+
+class InputError(AgentStreamError):
+    """``ask()`` / ``approve()`` got no answer; ``request_id`` names the question."""
+
+    code = "input-error"
+
+    def __init__(self, message: str, *, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class InputTimeoutError(InputError):
+    """Nobody answered before the question's ``expires_at``; the stream shows it expired."""
+
+    code = "input-expired"
+
+
+class InputCancelledError(InputError):
+    """The person cancelled the question (``{"request_id", "cancel": true}``)."""
+
+    code = "input-cancelled"

@@ -30,6 +30,8 @@ __all__ = [
     "DoneReason",
     "Error",
     "InputRequired",
+    "InputResponse",
+    "InputStatus",
     "JSONValue",
     "KnownEvent",
     "Progress",
@@ -182,8 +184,9 @@ class Done(_Event, frozen=True, kw_only=True):
 class InputRequired(_Event, frozen=True, kw_only=True):
     """The agent waits for a human answer to ``prompt`` (human in the loop).
 
-    ``choices`` lists allowed answers; ``schema`` is a JSON Schema of the expected answer;
-    ``respond_url`` is where the answer is POSTed, when the server offers one.
+    ``choices`` lists allowed answers (any answer if ``allows_free_text``); ``schema`` is a JSON
+    Schema of the expected answer; ``respond_url`` is where the answer is POSTed, when the server
+    offers one, until ``expires_at``. An ``input_response`` with the same ``request_id`` closes it.
     """
 
     type: ClassVar[Literal["input_required"]] = "input_required"
@@ -195,6 +198,42 @@ class InputRequired(_Event, frozen=True, kw_only=True):
     schema: Annotated[JSONObject | UnsetType, _doc("JSON Schema of the expected answer.")] = UNSET
     respond_url: Annotated[
         str | UnsetType, _doc("Where the answer is POSTed, if the server offers it.")
+    ] = UNSET
+    expires_at: Annotated[
+        str | UnsetType,
+        _doc("RFC 3339 UTC time after which answers are refused (410) and the agent goes on."),
+    ] = UNSET
+    allows_free_text: Annotated[
+        bool | UnsetType, _doc("True when an answer other than the choices is accepted too.")
+    ] = UNSET
+    tool_name: Annotated[
+        str | UnsetType, _doc("For an approval: the tool the agent wants to call.")
+    ] = UNSET
+    tool_use_id: Annotated[
+        str | UnsetType, _doc("For an approval: the id of the tool call awaiting approval.")
+    ] = UNSET
+    tool_input: Annotated[
+        JSONValue | UnsetType, _doc("For an approval: the arguments of the tool call.")
+    ] = UNSET
+
+
+InputStatus: TypeAlias = Literal["answered", "expired", "cancelled"]
+
+
+class InputResponse(_Event, frozen=True, kw_only=True):
+    """An ``input_required`` request was closed: answered (with ``answer``), expired or cancelled.
+
+    Every viewer, replay and recording sees the question closed and what was answered.
+    """
+
+    type: ClassVar[Literal["input_response"]] = "input_response"
+    request_id: Annotated[str, _doc("The request_id of the input_required this closes.")]
+    status: Annotated[
+        InputStatus,
+        _doc('"answered" (see answer), "expired" (nobody answered in time) or "cancelled".'),
+    ] = "answered"
+    answer: Annotated[
+        JSONValue | UnsetType, _doc("The answer as POSTed (any JSON), when status is answered.")
     ] = UNSET
 
 
@@ -241,6 +280,7 @@ KnownEvent: TypeAlias = (
     | Error
     | Done
     | InputRequired
+    | InputResponse
     | Start
     | Reconnect
 )
@@ -259,6 +299,7 @@ EVENT_TYPES: dict[str, type[KnownEvent]] = {
         Error,
         Done,
         InputRequired,
+        InputResponse,
         Start,
         Reconnect,
     )

@@ -34,6 +34,7 @@ from .events import (
     DoneReason,
     Error,
     InputRequired,
+    InputResponse,
     JSONValue,
     Progress,
     Reconnect,
@@ -113,8 +114,10 @@ class StreamState(msgspec.Struct, frozen=True, kw_only=True):
     ``active_tools`` maps ``tool_use_id`` to its running :class:`ToolUse`, in start order;
     ``tools`` lists finished calls in finish order. ``progress``, ``error`` and
     ``input_required`` hold the latest such event (``input_required`` is cleared once the agent
-    goes on, or at ``done``). ``turn`` is the latest ``turn_number`` (0 before any); ``done``
-    is the ``done`` event, and ``done`` empties ``active_tools`` (the run is over).
+    goes on, by the ``input_response`` that closes it, or at ``done``); ``answers`` lists the
+    ``input_response`` events (answered, expired or cancelled questions) in order. ``turn`` is
+    the latest ``turn_number`` (0 before any); ``done`` is the ``done`` event, and ``done``
+    empties ``active_tools`` (the run is over).
     """
 
     is_streaming: bool = False
@@ -126,6 +129,7 @@ class StreamState(msgspec.Struct, frozen=True, kw_only=True):
     turn: int = 0
     done: Done | None = None
     input_required: InputRequired | None = None
+    answers: tuple[InputResponse, ...] = ()
     creations: tuple[Creation, ...] = ()
     _text: _Chunks = _NO_TEXT
     _thinking: _Chunks = _NO_TEXT
@@ -233,6 +237,16 @@ def fold(state: StreamState, event: AgentEvent, /) -> StreamState:
             )
         case InputRequired():
             return _replace(state, input_required=event, is_streaming=True)
+        case InputResponse():
+            pending = state.input_required
+            if pending is not None and pending.request_id == event.request_id:
+                pending = None
+            return _replace(
+                state,
+                answers=(*state.answers, event),
+                input_required=pending,
+                is_streaming=True,
+            )
         case Start():
             return state if state.is_streaming else _replace(state, is_streaming=True)
         case Reconnect() | UnknownEvent():

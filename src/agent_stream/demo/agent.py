@@ -4,8 +4,11 @@ One run, in order: a progress step, a burst of ``thinking``, ``turn`` 1, ``tools
 (``tool_use`` with arguments, then ``tool_result`` after a plausible duration) with progress in
 between, a ``creation``, optionally an ``input_required``, ``turn`` 2, ``tokens`` token events of
 an answer that quotes the user's message (non-ASCII and emoji included), progress 100 % and a
-``done`` with metadata. ``fail_after=n`` raises after ``n`` events, so the server's
-``error`` + ``done`` guarantee can be watched.
+``done`` with metadata. ``ask`` asks "Which city should I plan for?" (Lisbon / Porto / Faro,
+free text allowed) before writing and starts the answer with the reply verbatim; ``approve``
+asks before each tool call and skips the tool when refused (both wait up to ``ask_timeout_s``
+through :func:`agent_stream.server.ask`). ``fail_after=n`` raises after ``n`` events, so the
+server's ``error`` + ``done`` guarantee can be watched.
 
 Pacing comes from ``token_delay_ms``; with ``token_delay_ms=0`` nothing sleeps at all and the
 agent is as fast as the server can store events (tests stream 10,000+ events this way).
@@ -19,12 +22,13 @@ from dataclasses import dataclass, fields
 
 import anyio
 
-from ..errors import UsageError, truncate
+from ..errors import InputTimeoutError, UsageError, truncate
 from ..events import (
     AgentEvent,
     Creation,
     Done,
     InputRequired,
+    JSONValue,
     Progress,
     Thinking,
     Token,
@@ -32,6 +36,7 @@ from ..events import (
     ToolUse,
     Turn,
 )
+from ..server.questions import approve, ask
 
 __all__ = ["DemoFailure", "DemoOptions", "demo_agent"]
 
@@ -39,6 +44,9 @@ MAX_TOKENS = 1_000_000
 MAX_TOOLS = 100
 MAX_DELAY_MS = 10_000
 MAX_MESSAGE_CHARS = 4_000
+MAX_ASK_TIMEOUT_S = 3_600.0
+CITY_QUESTION = "Which city should I plan for?"
+CITIES = ["Lisbon", "Porto", "Faro"]
 
 _ANSWER = (
     "Here is a plan for {message} ✨ — first, the essentials: I checked the forecast ☀️, "
@@ -61,6 +69,13 @@ _TOOLS = (
     ("weather", "city", "Lisbon", "22 °C, sunny"),
     ("calendar", "range", "next weekend", "2 free days"),
 )
+
+
+async def _approved(name: str, call: JSONValue, tool_use_id: str, timeout_s: float) -> bool:
+    try:
+        return await approve(name, call, tool_use_id=tool_use_id, timeout_s=timeout_s)
+    except InputTimeoutError:
+        return False
 
 
 class DemoFailure(RuntimeError):
@@ -126,6 +141,9 @@ class DemoOptions:
     fail_after: int | None = None
     thinking: bool = True
     input_required: bool = False
+    ask: bool = False
+    approve: bool = False
+    ask_timeout_s: float = 300.0
 
     @classmethod
     def from_mapping(cls, knobs: Mapping[str, object]) -> DemoOptions:
@@ -161,6 +179,14 @@ class DemoOptions:
             thinking=_bool("thinking", values.get("thinking", defaults.thinking)),
             input_required=_bool(
                 "input_required", values.get("input_required", defaults.input_required)
+            ),
+            ask=_bool("ask", values.get("ask", defaults.ask)),
+            approve=_bool("approve", values.get("approve", defaults.approve)),
+            ask_timeout_s=_number(
+                "ask_timeout_s",
+                values.get("ask_timeout_s", defaults.ask_timeout_s),
+                0.1,
+                MAX_ASK_TIMEOUT_S,
             ),
         )
 
@@ -218,6 +244,14 @@ async def demo_agent(options: DemoOptions | None = None) -> AsyncIterator[AgentE
             sub_progress={"current": i + 1, "total": opts.tools, "item_title": name},
         )
         sent += 1
+        if opts.approve:
+            call: JSONValue = {arg: value.format(message=opts.message)}
+            approved = await _approved(name, call, tool_use_id, opts.ask_timeout_s)
+            if not approved:
+                check()
+                yield Token(text=f"(Skipped {name}: not approved.) ")
+                sent += 1
+                continue
         check()
         yield ToolUse(
             tool_name=name,
@@ -255,6 +289,17 @@ async def demo_agent(options: DemoOptions | None = None) -> AsyncIterator[AgentE
             prompt="Shall I book the cheapest option? (the demo goes on either way)",
             choices=["yes", "no"],
         )
+        sent += 1
+    if opts.ask:
+        try:
+            city = await ask(
+                CITY_QUESTION, options=CITIES, allows_free_text=True, timeout_s=opts.ask_timeout_s
+            )
+            intro = f"You chose {city}. "
+        except InputTimeoutError:
+            intro = f"Nobody answered in time, so I picked {CITIES[0]}. "
+        check()
+        yield Token(text=intro)
         sent += 1
     check()
     yield Progress(step="writing", percentage=75, message="Writing the answer")

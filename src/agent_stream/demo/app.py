@@ -4,8 +4,10 @@ Routes:
 
 - ``POST /api/chat`` (JSON body of knobs) and ``GET /api/chat?knobs``: stream a demo run;
   the same request with ``Last-Event-ID`` resumes it. Knobs: ``message``, ``tokens``,
-  ``token_delay_ms``, ``tools``, ``fail_after``, ``thinking``, ``input_required``.
-- ``GET /api/streams/{id}`` (resume) and ``POST /api/streams/{id}/stop``.
+  ``token_delay_ms``, ``tools``, ``fail_after``, ``thinking``, ``input_required``, ``ask``,
+  ``approve``, ``ask_timeout_s``.
+- ``GET /api/streams/{id}`` (resume), ``POST /api/streams/{id}/stop`` and
+  ``POST /api/streams/{id}/respond`` (answers to ``ask``/``approve``).
 - ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``.
 - ``GET /``: the built page (``demo/static/``, from ``js/demo``) or a placeholder that says how
   to build it (and still runs a stream).

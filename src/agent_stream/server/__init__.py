@@ -8,17 +8,22 @@ from __future__ import annotations
 from .connection import Connection
 from .manager import RunManager, StreamOptions, parse_cursor
 from .memory import MemoryStore
+from .question_board import MemoryQuestionBoard, QuestionBoard
+from .questions import RunContext, approve, ask, current_run
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, SourceItem
 from .store import ReadResult, StoredEvent, StreamInfo, StreamStore
 
 __all__ = [
     "Connection",
     "DisconnectPolicy",
+    "MemoryQuestionBoard",
     "MemoryStore",
+    "QuestionBoard",
     "ReadResult",
     "Recorder",
     "RecorderFunc",
     "Run",
+    "RunContext",
     "RunManager",
     "Source",
     "SourceItem",
@@ -26,5 +31,8 @@ __all__ = [
     "StreamInfo",
     "StreamOptions",
     "StreamStore",
+    "approve",
+    "ask",
+    "current_run",
     "parse_cursor",
 ]

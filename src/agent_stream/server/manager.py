@@ -22,11 +22,13 @@ import anyio
 from ..emitter import check_stream_id, new_stream_id, parse_event_id
 from ..errors import ResumeError, UsageError, truncate
 from .memory import MemoryStore
+from .questions import RunContext, RunSource
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
 from .store import StreamInfo, StreamStore, check_cursor
 
 if TYPE_CHECKING:
     from .connection import Connection, Heartbeats
+    from .question_board import QuestionBoard
 
 __all__ = ["RunManager", "StreamOptions", "parse_cursor"]
 
@@ -107,6 +109,7 @@ class RunManager:
         self.connections: set[Connection] = set()
         self.heartbeats: Heartbeats | None = None  # made by the first connection (asyncio)
         self.runs_started = 0
+        self.questions: QuestionBoard | None = None  # made on first use (questions.py)
         self.is_shutting_down = False
         self._signals_installed = False
 
@@ -140,9 +143,10 @@ class RunManager:
         stream_id = check_stream_id(stream_id) if stream_id is not None else new_stream_id()
         opts = options or self.options
         await self.store.create(stream_id, owner=owner, meta=meta)
+        with_context = RunSource(source)  # ask()/approve()/current_run() reach the run
         run = Run(
             stream_id,
-            source,
+            with_context,
             self.store,
             disconnect=opts.disconnect,
             resume_grace_s=opts.resume_grace_s,
@@ -150,6 +154,7 @@ class RunManager:
             debug=opts.debug,
             on_finish=self._forget,
         )
+        with_context.context = RunContext(run, self)
         self.runs[stream_id] = run
         self.runs_started += 1
         return run

@@ -43,6 +43,7 @@ from ..events import (
     DoneReason,
     Error,
     JSONValue,
+    KnownEvent,
     UnknownEvent,
     encode_data,
     parse_event,
@@ -349,6 +350,11 @@ class Run:
         elapsed_ms = (time.monotonic() - self._started_at) * 1000.0
         for seq, (event_type, data) in enumerate(pending, first):
             recorder(self.stream_id, seq, event_type, data, elapsed_ms)
+
+    async def emit(self, event: KnownEvent) -> None:
+        """Store ``event`` now, from the agent's code between two of its items (``ask()``)."""
+        self._add(event.type, encode_data(event))
+        await self._flush()
 
     async def _store(self, event_type: str, data: bytes) -> None:
         self._add(event_type, data)

@@ -51,6 +51,7 @@ from ._asgi import (
 )
 from .connection import Connection, EndReason, priming_frame
 from .manager import RunManager, StreamOptions, parse_cursor
+from .respond_route import respond_route
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source
 from .store import LocalStore, StreamStore
 
@@ -323,7 +324,8 @@ def _on_asyncio() -> bool:
 def stream_routes(
     manager: RunManager | None = None, *, prefix: str | None = None, owner: Owner | None = None
 ) -> list[BaseRoute]:
-    """``GET {prefix}/streams/{stream_id}`` (resume) and ``POST .../stop`` as Starlette routes.
+    """``GET {prefix}/streams/{stream_id}`` (resume), ``POST .../stop`` and ``POST .../respond``
+    (answers to ``input_required``, :mod:`agent_stream.server.respond`) as Starlette routes.
 
     Resume takes the cursor from ``Last-Event-ID`` or ``?last_event_id=``; without either it
     replays from the start. Stop answers ``{"stopped": true}`` (``false`` if already ended);
@@ -362,6 +364,11 @@ def stream_routes(
     return [
         Route(f"{base}/streams/{{stream_id}}", resume, methods=["GET"]),
         Route(f"{base}/streams/{{stream_id}}/stop", stop, methods=["POST"]),
+        respond_route(
+            f"{base}/streams/{{stream_id}}/respond",
+            manager_of,
+            lambda request: resolve_owner(owner, manager_of(request), request),
+        ),
     ]
 
 

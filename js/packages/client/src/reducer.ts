@@ -40,8 +40,10 @@ export interface StreamState {
   readonly turn: number;
   /** The `done` event once the stream ended (`synthetic: true` when the client made it). */
   readonly done: EventData<"done"> | null;
-  /** The pending human-in-the-loop request; cleared when the agent goes on. */
+  /** The pending human-in-the-loop request; cleared when the agent goes on or its `input_response` arrives. */
   readonly inputRequired: EventData<"input_required"> | null;
+  /** Closed requests (`input_response`: answered, expired or cancelled), in order. */
+  readonly answers: readonly EventData<"input_response">[];
   readonly creations: readonly EventData<"creation">[];
   readonly streamId: string | null;
   /** The id of the last event folded in (`<stream_id>:<seq>`). */
@@ -60,6 +62,7 @@ export const initialState: StreamState = Object.freeze({
   turn: 0,
   done: null,
   inputRequired: null,
+  answers: Object.freeze([]),
   creations: Object.freeze([]),
   streamId: null,
   lastEventId: null,
@@ -190,6 +193,14 @@ function apply(fold: Fold, event: AgentEvent): void {
     case "input_required": {
       const draft = fold.edit();
       draft.inputRequired = event.data;
+      draft.isStreaming = true;
+      return;
+    }
+    case "input_response": {
+      const { inputRequired, answers } = fold.current;
+      const draft = fold.edit();
+      draft.answers = [...answers, event.data];
+      if (inputRequired !== null && inputRequired.request_id === event.data.request_id) draft.inputRequired = null;
       draft.isStreaming = true;
       return;
     }

@@ -71,6 +71,7 @@ function pythonView(state: StreamState): Record<string, JSONValue> {
     turn: state.turn,
     done_reason: doneReason(state),
     input_required: state.inputRequired?.request_id ?? null,
+    answers: state.answers.map((answer) => ({ request_id: answer.request_id, status: answer.status, ...(answer.answer !== undefined ? { answer: answer.answer } : {}) })),
   };
 }
 

@@ -23,6 +23,7 @@ export interface EventDataMap {
   error: ErrorData;
   done: DoneData;
   input_required: InputRequiredData;
+  input_response: InputResponseData;
   start: StartData;
   reconnect: ReconnectData;
 }
@@ -247,8 +248,9 @@ export interface DoneData {
 /**
  * The agent waits for a human answer to `prompt` (human in the loop).
  *
- * `choices` lists allowed answers; `schema` is a JSON Schema of the expected answer;
- * `respond_url` is where the answer is POSTed, when the server offers one.
+ * `choices` lists allowed answers (any answer if `allows_free_text`); `schema` is a JSON
+ * Schema of the expected answer; `respond_url` is where the answer is POSTed, when the server
+ * offers one, until `expires_at`. An `input_response` with the same `request_id` closes it.
  *
  * This interface was referenced by `EventDataMap`'s JSON-Schema
  * via the `definition` "input_required".
@@ -274,6 +276,48 @@ export interface InputRequiredData {
    * Where the answer is POSTed, if the server offers it.
    */
   respond_url?: string;
+  /**
+   * RFC 3339 UTC time after which answers are refused (410) and the agent goes on.
+   */
+  expires_at?: string;
+  /**
+   * True when an answer other than the choices is accepted too.
+   */
+  allows_free_text?: boolean;
+  /**
+   * For an approval: the tool the agent wants to call.
+   */
+  tool_name?: string;
+  /**
+   * For an approval: the id of the tool call awaiting approval.
+   */
+  tool_use_id?: string;
+  /**
+   * For an approval: the arguments of the tool call.
+   */
+  tool_input?: JSONValue;
+}
+/**
+ * An `input_required` request was closed: answered (with `answer`), expired or cancelled.
+ *
+ * Every viewer, replay and recording sees the question closed and what was answered.
+ *
+ * This interface was referenced by `EventDataMap`'s JSON-Schema
+ * via the `definition` "input_response".
+ */
+export interface InputResponseData {
+  /**
+   * The request_id of the input_required this closes.
+   */
+  request_id: string;
+  /**
+   * "answered" (see answer), "expired" (nobody answered in time) or "cancelled".
+   */
+  status?: "answered" | "cancelled" | "expired";
+  /**
+   * The answer as POSTed (any JSON), when status is answered.
+   */
+  answer?: JSONValue;
 }
 /**
  * The priming event, first in every response: names the stream and how to resume it.
@@ -321,7 +365,7 @@ export interface ReconnectData {
 }
 
 /** Event types the schema defines, in schema order. */
-export const EVENT_TYPES = ["token","thinking","tool_use","tool_result","turn","progress","creation","error","done","input_required","start","reconnect"] as const;
+export const EVENT_TYPES = ["token","thinking","tool_use","tool_result","turn","progress","creation","error","done","input_required","input_response","start","reconnect"] as const;
 
 /** Per event type: required fields, and each known field's JSON type, enum and default. */
 export const EVENT_FIELDS = {
@@ -414,6 +458,19 @@ export const EVENT_FIELDS = {
       choices: {"type":"array"},
       schema: {"type":"object"},
       respond_url: {"type":"string"},
+      expires_at: {"type":"string"},
+      allows_free_text: {"type":"boolean"},
+      tool_name: {"type":"string"},
+      tool_use_id: {"type":"string"},
+      tool_input: {},
+    },
+  },
+  input_response: {
+    required: ["request_id"],
+    fields: {
+      request_id: {"type":"string"},
+      status: {"enum":["answered","cancelled","expired"],"default":"answered"},
+      answer: {},
     },
   },
   start: {
