@@ -25,6 +25,7 @@ from ..events import (
     Done,
     Error,
     InputRequired,
+    InputResponse,
     JSONValue,
     Progress,
     Reconnect,
@@ -210,6 +211,8 @@ class AGUIEncoder:
                 out.append(_custom("creation", event_to_dict(event)))
             case InputRequired():
                 out.append(_custom("input_required", event_to_dict(event)))
+            case InputResponse():
+                out.append(_custom("input_response", event_to_dict(event)))
             case Error():
                 self._error = event
                 out.append(_custom("error", event_to_dict(event)))

@@ -25,6 +25,7 @@ from ..events import (
     Done,
     Error,
     InputRequired,
+    InputResponse,
     JSONValue,
     Progress,
     Reconnect,
@@ -214,6 +215,8 @@ class AISDKEncoder:
                 out.append(_data("creation", event_to_dict(event)))
             case InputRequired():
                 out.append(_data("input-required", event_to_dict(event), part_id=event.request_id))
+            case InputResponse():
+                out.append(_data("input-response", event_to_dict(event), part_id=event.request_id))
             case Error():
                 self._error = event
                 out.append(_data("error", event_to_dict(event)))
