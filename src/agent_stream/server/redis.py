@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
 
+    from .redis_questions import RedisQuestionBoard
+
 __all__ = ["RedisStore"]
 
 logger = logging.getLogger("agent_stream")
@@ -286,6 +288,7 @@ class RedisStore:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._questions: RedisQuestionBoard | None = None
 
     @classmethod
     def from_url(
@@ -407,6 +410,19 @@ class RedisStore:
             local.on_give_up = callback
         elif stream_id in self._abandoned:
             asyncio.get_running_loop().call_soon(callback)
+
+    def question_board(self) -> RedisQuestionBoard:
+        """The app's board of open questions (``ask()``), on this store's Redis and prefix."""
+        if self._questions is None:
+            from .redis_questions import RedisQuestionBoard
+
+            self._questions = RedisQuestionBoard(
+                self._client,
+                blocking_client=self._blocking,
+                prefix=self.prefix,
+                op_timeout_s=self.op_timeout_s,
+            )
+        return self._questions
 
     # StreamStore
 
@@ -603,6 +619,8 @@ class RedisStore:
     async def aclose(self) -> None:
         """Write what is still queued (bounded by ``op_timeout_s`` per try), then disconnect."""
         self._closing = True
+        if self._questions is not None:
+            await self._questions.aclose()
         writer, self._writer = self._writer, None
         if writer is not None:
             self._wake.set()

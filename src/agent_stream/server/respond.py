@@ -104,19 +104,24 @@ async def answer_question(
         raise _unknown(stream_id, request_id)
     answer = b"" if parsed.cancel else msgspec.json.encode(parsed.answer)
     for _ in range(3):  # a lost race re-reads the record once or twice, never loops
-        if record.state in ("answered", "cancelled", "acked"):
+        taken = record.state == "acked" or (
+            record.state in ("answered", "cancelled") and not info.is_done
+        )
+        if taken:
             if not key or record.key != key:
                 raise AnswerError(
                     f"question {truncate(request_id, 60)} was already answered",
                     code="already-answered",
                 )
             break  # the same request again: wait for the first one's outcome
-        if record.state == "expired" or time.time() >= record.expires_at_s:
+        if record.state == "expired" or (
+            record.state == "open" and time.time() >= record.expires_at_s
+        ):
             raise AnswerError(
                 f"question {truncate(request_id, 60)} expired; the agent went on without it",
                 code="input-expired",
             )
-        if record.state == "closed" or info.is_done:
+        if record.state != "open" or info.is_done:
             raise _closed(request_id)
         if not parsed.cancel:
             assert parsed.answer is not msgspec.UNSET
