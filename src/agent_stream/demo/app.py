@@ -8,6 +8,9 @@ Routes:
   ``approve``, ``ask_timeout_s``.
 - ``GET /api/streams/{id}`` (resume), ``POST /api/streams/{id}/stop`` and
   ``POST /api/streams/{id}/respond`` (answers to ``ask``/``approve``).
+- ``POST /api/ag-ui`` (+ ``GET /api/ag-ui/{thread_id}/stream``) and ``POST /api/ai-sdk/chat``
+  (+ ``GET .../{id}/stream``, ``POST .../{id}/stop``): the same agent as AG-UI and as the AI SDK
+  UI message stream (:mod:`agent_stream.demo.bridges`).
 - ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``.
 - ``GET /``: the built page (``demo/static/``, from ``js/demo``) or a placeholder that says how
   to build it (and still runs a stream).
@@ -39,6 +42,7 @@ from ..server import MemoryStore, Recorder, RecorderFunc, RunManager, StreamOpti
 from ..server._asgi import error_body, error_status
 from ..starlette import AgentStreamResponse, mount_stream_routes
 from .agent import DemoOptions, demo_agent
+from .bridges import bridge_routes
 
 __all__ = ["STATIC_DIR", "create_app", "create_app_from_env", "owner_of"]
 
@@ -135,6 +139,7 @@ def create_app(
         owner=owner_of,
     )
     static = Path(static_dir) if static_dir is not None else STATIC_DIR
+    bridged, bridge_stats, bridge_index = bridge_routes(manager, redis_url=redis_url)
 
     async def chat(request: Request) -> Response:
         try:
@@ -147,6 +152,7 @@ def create_app(
         return JSONResponse(
             {
                 **manager.stats(),
+                "bridge_agents_closed": bridge_stats.agents_closed,
                 "pid": os.getpid(),
                 "store": type(manager.store).__name__,
                 "recording": str(owned_recorder.path) if owned_recorder else None,
@@ -169,10 +175,14 @@ def create_app(
                 await owned_recorder.aclose()
             if owned_store:
                 await manager.store.aclose()
+            aclose = getattr(bridge_index, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     routes: list[BaseRoute] = [
         Route("/api/chat", chat, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *bridged,
         Route("/", index, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, debug=debug)

@@ -1,0 +1,133 @@
+"""Serve an :class:`~agent_stream.starlette.AgentStreamResponse` in a bridged wire format.
+
+The response keeps doing everything it does (start or resume the run, owner and cursor checks,
+heartbeats, disconnect policy, shutdown); :class:`BridgedResponse` only rewrites the body it
+sends: each of our frames goes through a bridge encoder, ``: ping`` comments pass as they are,
+the priming frame becomes the encoder's (same cursor) and ``reconnect`` is left out (a bridged
+client sees a drop and resumes). A resume after seq ``N`` first replays events ``1..N`` from the
+store into the encoder, so it continues exactly where the client stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from ..emitter import parse_event_id
+from ..server.manager import RunManager
+from ..server.store import StreamStore
+from ..starlette import AgentStreamResponse
+
+__all__ = ["BridgedResponse", "FrameEncoder"]
+
+_READ_LIMIT = 4096
+
+
+class FrameEncoder(Protocol):
+    def priming(self, cursor: int) -> bytes: ...
+    def encode(self, seq: int, event_type: str, data: bytes) -> bytes: ...
+    def skip(self, seq: int, event_type: str, data: bytes) -> None: ...
+
+
+def _fields(frame: bytes) -> tuple[bytes, bytes, bytes]:
+    # (id, event, data) of one of our frames: single-line fields, one data line (PROTOCOL.md)
+    event_id = event = data = b""
+    for line in frame.split(b"\n"):
+        name, _, value = line.partition(b": ")
+        if name == b"id":
+            event_id = value
+        elif name == b"event":
+            event = value
+        elif name == b"data":
+            data = value
+    return event_id, event, data
+
+
+def _seq(event_id: bytes) -> tuple[str, int]:
+    parsed = parse_event_id(event_id.decode())
+    if parsed is None:
+        raise ValueError(f"not an agent-stream event id: {event_id!r}")
+    return parsed
+
+
+class _Reframer:
+    """Our SSE body -> the bridged format, frame by frame (frames never span two writes, but
+    a partial tail is kept all the same)."""
+
+    __slots__ = ("_buffer", "_encoder", "_make_encoder", "_store")
+
+    def __init__(self, make_encoder: Callable[[str], FrameEncoder], store: StreamStore) -> None:
+        self._make_encoder = make_encoder
+        self._store = store
+        self._encoder: FrameEncoder | None = None
+        self._buffer = b""
+
+    async def feed(self, chunk: bytes) -> bytes:
+        data = self._buffer + chunk if self._buffer else chunk
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = data
+            return b""
+        self._buffer = data[end + 2 :]
+        out: list[bytes] = []
+        for frame in data[:end].split(b"\n\n"):
+            if frame.startswith(b":"):
+                out.append(frame + b"\n\n")
+                continue
+            event_id, event, payload = _fields(frame)
+            if event == b"reconnect" or not event_id:
+                continue
+            stream_id, seq = _seq(event_id)
+            if event == b"start":
+                encoder = self._encoder = self._make_encoder(stream_id)
+                await self._replay_into(encoder, stream_id, seq)
+                out.append(encoder.priming(seq))
+            elif self._encoder is not None:
+                out.append(self._encoder.encode(seq, event.decode(), payload))
+        return b"".join(out)
+
+    async def _replay_into(self, encoder: FrameEncoder, stream_id: str, cursor: int) -> None:
+        seq = 0
+        while seq < cursor:
+            result = await self._store.read(stream_id, seq, limit=min(_READ_LIMIT, cursor - seq))
+            if not result.frames:
+                break
+            for frame in result.frames:
+                _, event, payload = _fields(frame.rstrip(b"\n"))
+                seq += 1
+                encoder.skip(seq, event.decode(), payload)
+
+
+class BridgedResponse(Response):
+    """``inner`` (an AgentStreamResponse) with its event-stream body re-encoded by
+    ``make_encoder(stream_id)``; error answers (JSON) pass unchanged."""
+
+    def __init__(
+        self,
+        inner: AgentStreamResponse,
+        make_encoder: Callable[[str], FrameEncoder],
+        manager: RunManager,
+    ) -> None:
+        self.inner = inner
+        self.make_encoder = make_encoder
+        self.manager = manager
+        self.background = None
+        self.status_code = inner.status_code
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        reframer = _Reframer(self.make_encoder, self.manager.store)
+        is_stream = False
+
+        async def bridged_send(message: Message) -> None:
+            nonlocal is_stream
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                is_stream = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+            elif message["type"] == "http.response.body" and is_stream:
+                message = {**message, "body": await reframer.feed(message.get("body", b""))}
+            await send(message)
+
+        await self.inner(scope, receive, bridged_send)

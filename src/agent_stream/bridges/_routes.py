@@ -1,0 +1,41 @@
+"""What the bridge route factories share: request bodies, ``Last-Event-ID``, error answers."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import AgentStreamError, UsageError
+from ..server._asgi import error_body, error_status
+from ..server.manager import RunManager
+
+__all__ = ["MAX_BODY_BYTES", "error_response", "last_event_id", "manager_for", "read_body"]
+
+MAX_BODY_BYTES = 1 << 20
+
+
+def manager_for(manager: RunManager | None, request: Request) -> RunManager:
+    return manager if manager is not None else RunManager.for_app(request.app)
+
+
+def error_response(exc: AgentStreamError) -> Response:
+    """``{"error": {"code", "message"}}`` with the status the error calls for (never 5xx for
+    bad input)."""
+    return Response(error_body(exc), error_status(exc), media_type="application/json")
+
+
+def last_event_id(request: Request) -> str | None:
+    value = request.headers.get("last-event-id")
+    return value if value is not None and value.strip() else None
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, at most :data:`MAX_BODY_BYTES`; UsageError beyond."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise UsageError(f"request body is over {MAX_BODY_BYTES} bytes", code="invalid-request")
+        chunks.append(chunk)
+    return b"".join(chunks)

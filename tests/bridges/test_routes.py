@@ -1,0 +1,231 @@
+"""The bridge routes of the demo app under a real uvicorn: AG-UI and AI SDK runs, resume,
+re-attach, stop, bad input."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from ag_ui.core import Event
+from pydantic import TypeAdapter
+
+from tests.demo.conftest import APP, frames, read_run
+from tests.server.conftest import Frame
+from tests.uvicorn_helpers import UvicornProcess
+
+from .test_ag_ui_encoder import check_order as check_ag_ui_order
+from .test_ai_sdk_encoder import check_order as check_ai_sdk_order
+
+pytestmark = pytest.mark.anyio
+EVENT = TypeAdapter(Event)
+KNOBS = {"message": "Porto ☕ 🎉", "tokens": 30, "token_delay_ms": 0, "tools": 2}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[UvicornProcess]:
+    env = {"AGENT_STREAM_HEARTBEAT_S": "1"}
+    with UvicornProcess(APP, factory=True, env=env, args=["--no-access-log"]) as process:
+        yield process
+
+
+def run_input(thread_id: str = "thread-1", **knobs: Any) -> dict[str, Any]:
+    return {
+        "threadId": thread_id,
+        "runId": f"run-{uuid.uuid4().hex[:8]}",
+        "messages": [{"id": "u1", "role": "user", "content": "ignored: knobs name it"}],
+        "forwardedProps": {**KNOBS, **knobs},
+    }
+
+
+def chat_body(chat_id: str, **knobs: Any) -> dict[str, Any]:
+    return {
+        "id": chat_id,
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}],
+        "trigger": "submit-message",
+        "messageId": None,
+        **KNOBS,
+        **knobs,
+    }
+
+
+async def read_frames(
+    client: httpx.AsyncClient, method: str, url: str, *, stop_after: int | None = None, **kw: Any
+) -> tuple[httpx.Response, list[Frame]]:
+    got: list[Frame] = []
+    async with client.stream(method, url, **kw) as response:
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            async for frame in frames(response):
+                got.append(frame)
+                if stop_after is not None and sum(f.data is not None for f in got) >= stop_after:
+                    break
+        else:
+            await response.aread()
+    return response, got
+
+
+def payloads(got: list[Frame]) -> list[Any]:
+    return [f.data if f.data == "[DONE]" else json.loads(f.data) for f in got if f.data]
+
+
+async def our_text(client: httpx.AsyncClient, auth: dict[str, str], **knobs: Any) -> str:
+    run = await read_run(client, "POST", "/api/chat", json={**KNOBS, **knobs}, headers=auth)
+    return "".join(str(d["text"]) for d in run.data("token"))
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {uuid.uuid4().hex}"}
+
+
+async def test_ag_ui_run_is_valid_and_carries_our_text(server: UvicornProcess) -> None:
+    who = auth()
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        response, got = await read_frames(
+            client, "POST", "/api/ag-ui", json=run_input(), headers=who
+        )
+        expected = await our_text(client, who)
+    assert response.status_code == 200
+    events = payloads(got)
+    for event in events:
+        EVENT.validate_python(event)
+    check_ag_ui_order(events)
+    text = "".join(e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT")
+    assert text == expected and "Porto ☕ 🎉" in text
+    calls = [e["toolCallName"] for e in events if e["type"] == "TOOL_CALL_START"]
+    assert calls == ["web_search", "read_page"]
+    assert sum(e["type"] == "TOOL_CALL_RESULT" for e in events) == 2
+    # every event's group ends with our id; the priming block names the stream
+    assert got[0].id is not None and got[0].id.endswith(":0") and got[0].data is None
+    assert got[-1].id is not None and got[-1].id.startswith(got[0].id[:-1])
+
+
+async def test_ag_ui_resume_with_last_event_id_sends_exactly_the_rest(
+    server: UvicornProcess,
+) -> None:
+    who = auth()
+    body = run_input()
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        _, full = await read_frames(client, "POST", "/api/ag-ui", json=body, headers=who)
+        ids = [f.id for f in full if f.id is not None]
+        cursor = ids[len(ids) // 2]
+        started = (await client.get("/healthz")).json()["runs_started"]
+        response, rest = await read_frames(
+            client, "POST", "/api/ag-ui", json=body, headers={**who, "Last-Event-ID": cursor}
+        )
+        stats = (await client.get("/healthz")).json()
+    assert response.status_code == 200
+    assert rest[0].id == cursor and rest[0].data is None
+    after = next(i for i, f in enumerate(full) if f.id == cursor) + 1
+    assert [f.raw for f in rest[1:]] == [f.raw for f in full[after:]]
+    assert stats["runs_started"] == started  # a resume never starts a run
+
+
+async def test_ag_ui_bad_input_is_400_not_5xx(server: UvicornProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        missing = await client.post("/api/ag-ui", json={"threadId": "t"})
+        not_json = await client.post("/api/ag-ui", content=b"{nope")
+        bad_knob = await client.post("/api/ag-ui", json=run_input(tokens="many"))
+        foreign = await client.post(
+            "/api/ag-ui", json=run_input(), headers={"Last-Event-ID": "nosuchstream:3"}
+        )
+    for response in (missing, not_json, bad_knob):
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid-request"
+    assert foreign.status_code == 404
+
+
+async def test_ag_ui_connect_replays_the_running_run_then_204_once_done(
+    server: UvicornProcess,
+) -> None:
+    who = auth()
+    thread = f"t-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        none = await client.get(f"/api/ag-ui/{thread}/stream", headers=who)
+        assert none.status_code == 204
+        body = run_input(thread, token_delay_ms=20, tokens=40)
+        _, first = await read_frames(
+            client, "POST", "/api/ag-ui", json=body, headers=who, stop_after=3
+        )
+        other_owner = await client.get(f"/api/ag-ui/{thread}/stream", headers=auth())
+        _, attached = await read_frames(client, "GET", f"/api/ag-ui/{thread}/stream", headers=who)
+        done = await client.get(f"/api/ag-ui/{thread}/stream", headers=who)
+    assert other_owner.status_code == 204
+    events = payloads(attached)
+    check_ag_ui_order(events)
+    assert [f.raw for f in attached[1:4]] == [f.raw for f in first[1:4]]
+    assert done.status_code == 204
+
+
+async def test_ai_sdk_chat_stream_resume_and_204(server: UvicornProcess) -> None:
+    who = auth()
+    chat = f"c-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        assert (await client.get(f"/api/ai-sdk/chat/{chat}/stream", headers=who)).status_code == 204
+        body = chat_body(chat, token_delay_ms=20, tokens=40)
+        response, first = await read_frames(
+            client, "POST", "/api/ai-sdk/chat", json=body, headers=who, stop_after=5
+        )
+        assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        resumed, replay = await read_frames(
+            client, "GET", f"/api/ai-sdk/chat/{chat}/stream", headers=who
+        )
+        assert resumed.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        after = await client.get(f"/api/ai-sdk/chat/{chat}/stream", headers=who)
+        expected = await our_text(client, who, token_delay_ms=0, tokens=40)
+    out = payloads(replay)
+    check_ai_sdk_order(out)
+    assert out[: len(payloads(first))] == payloads(first)
+    text = "".join(c["delta"] for c in out if isinstance(c, dict) and c["type"] == "text-delta")
+    assert text == expected
+    assert out[-2]["finishReason"] == "stop"
+    assert after.status_code == 204
+
+
+async def test_ai_sdk_failed_run_ends_with_error_chunk(server: UvicornProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        _, got = await read_frames(
+            client, "POST", "/api/ai-sdk/chat", json=chat_body("f1", fail_after=6)
+        )
+    out = payloads(got)
+    check_ai_sdk_order(out)
+    assert out[-3]["type"] == "error" and "fail_after" in out[-3]["errorText"]
+    assert out[-2]["finishReason"] == "error"
+
+
+async def test_ai_sdk_stop_cancels_the_run_and_its_finally_runs(server: UvicornProcess) -> None:
+    who = auth()
+    chat = f"s-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        before = (await client.get("/healthz")).json()["bridge_agents_closed"]
+        body = chat_body(chat, token_delay_ms=50, tokens=400)
+        async with client.stream("POST", "/api/ai-sdk/chat", json=body, headers=who) as response:
+            got: list[Frame] = []
+            stopped: dict[str, Any] = {}
+            with anyio.fail_after(10):
+                async for frame in frames(response):
+                    got.append(frame)
+                    if frame.data and '"text-delta"' in frame.data and not stopped:
+                        stop = await client.post(f"/api/ai-sdk/chat/{chat}/stop", headers=who)
+                        stopped = stop.json()
+        again = await client.post(f"/api/ai-sdk/chat/{chat}/stop", headers=who)
+        unknown = await client.post("/api/ai-sdk/chat/nope/stop", headers=who)
+        stats = (await client.get("/healthz")).json()
+    assert stopped == {"stopped": True}
+    out = payloads(got)
+    assert out[-3:] == [
+        {"type": "abort", "reason": "cancelled"},
+        {**out[-2], "type": "finish", "finishReason": "other"},
+        "[DONE]",
+    ]
+    assert again.json() == {"stopped": False} and unknown.json() == {"stopped": False}
+    assert stats["bridge_agents_closed"] >= before + 1
+    assert sum(isinstance(c, dict) and c["type"] == "text-delta" for c in out) < 400
