@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+from ._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.starlette", exc, "server") from exc
+
+
 from .server.manager import RunManager, StreamOptions
 from .server.memory import MemoryStore
 from .server.starlette import AgentStreamResponse, mount_stream_routes, stream_routes

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .._extras import install_hint
+
 __all__ = ["build_parser", "main"]
 
 _EXTRA_OF = {"demo": "cli", "replay": "cli", "tail": "cli", "validate": "cli"}
@@ -30,7 +32,7 @@ def _load(command: str) -> ModuleType | None:
             raise
         print(
             f"agent-stream {command} needs {exc.name or 'a missing package'}; install it with: "
-            f"pip install 'agent-stream[{_EXTRA_OF[command]}]'",
+            f"{install_hint(_EXTRA_OF[command])}",
             file=sys.stderr,
         )
         return None

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from .._extras import install_hint
+
 __all__ = ["add_arguments", "run"]
 
 APP = "agent_stream.demo.app:create_app_from_env"
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         import agent_stream.demo.app  # noqa: F401  (fail here, with the fix, not in a worker)
     except ImportError as exc:
         print(
-            f"agent-stream demo needs {exc.name}: pip install 'agent-stream[cli]'",
+            f"agent-stream demo needs {exc.name}: {install_hint('cli')}",
             file=sys.stderr,
         )
         return 2

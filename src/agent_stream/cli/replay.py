@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .._extras import install_hint
 from ..errors import AgentStreamError
 from ..recording import RecordedEvent, group_streams, read_recording
 
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         import uvicorn
     except ImportError as exc:
         print(
-            f"agent-stream replay --serve needs {exc.name}: pip install 'agent-stream[cli]'",
+            f"agent-stream replay --serve needs {exc.name}: {install_hint('cli')}",
             file=sys.stderr,
         )
         return 2

@@ -15,7 +15,14 @@ import time
 from collections.abc import AsyncGenerator
 from typing import TextIO
 
-import anyio
+from .._extras import missing_extra
+
+try:
+    import anyio
+    import rich  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent-stream tail", exc, "cli") from exc
+
 import msgspec
 from rich.console import Console, Group, RenderableType
 from rich.live import Live

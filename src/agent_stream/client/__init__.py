@@ -1,17 +1,19 @@
 """The Python client: typed events over httpx, resume on network failure, folded state.
 
-Needs the ``client`` extra (``pip install 'agent-stream[client]'``).
+Needs the ``client`` extra (``pip install 'agent-event-stream[client]'``).
 """
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
 try:
     import anyio as _anyio  # noqa: F401
+    import h11 as _h11  # noqa: F401
+    import httpcore as _httpcore  # noqa: F401
     import httpx as _httpx  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the install
-    raise ImportError(
-        f"agent_stream.client needs {exc.name}: pip install 'agent-stream[client]'"
-    ) from exc
+except ImportError as exc:
+    raise missing_extra("agent_stream.client", exc, "client") from exc
 
 from ._client import AgentStreamClient
 from ._event import StreamEvent

@@ -6,6 +6,13 @@
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.demo", exc, "cli") from exc
+
 from .agent import DemoFailure, DemoOptions, demo_agent
 
 __all__ = ["DemoFailure", "DemoOptions", "demo_agent"]

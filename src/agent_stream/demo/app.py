@@ -29,6 +29,13 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TypeAlias
 
+from .._extras import install_hint, missing_extra
+
+try:
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.demo.app", exc, "cli") from exc
+
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -93,8 +100,7 @@ def _redis_store(url: str) -> StreamStore:
         module = importlib.import_module("agent_stream.server.redis")
     except ImportError as exc:
         raise UsageError(
-            f"--redis needs the RedisStore ({exc}); install it with: "
-            "pip install 'agent-stream[redis]'",
+            f"--redis needs the RedisStore ({exc}); install it with: {install_hint('redis')}",
             code="missing-extra",
         ) from None
     store_class = module.RedisStore

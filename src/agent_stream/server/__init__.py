@@ -1,9 +1,18 @@
 """The streaming server: runs, the replay store, and the Starlette/FastAPI adapters.
 
-Needs the ``server`` extra: ``pip install 'agent-stream[server]'``.
+Needs the ``server`` extra: ``pip install 'agent-event-stream[server]'``.
 """
 
 from __future__ import annotations
+
+from .._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.server", exc, "server") from exc
+
 
 from .connection import Connection
 from .manager import RunManager, StreamOptions, parse_cursor

@@ -1,6 +1,6 @@
 """``RedisStore``: streams in Redis Streams, so a resume can land on any process.
 
-Needs the ``redis`` extra (``pip install 'agent-stream[redis]'``); redis-py is imported when a
+Needs the ``redis`` extra (``pip install 'agent-event-stream[redis]'``); redis-py is imported when a
 store is made, never at import time.
 
 Keys, all under ``prefix`` (two apps or tenants with different prefixes never see each other's
@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from .._extras import install_hint
 from ..errors import ResumeError, StoreUnavailableError, UsageError
 from ..events import Done, Error, encode_data
 from .store import ReadResult, StoredEvent, StreamInfo, check_cursor
@@ -54,7 +55,7 @@ __all__ = ["RedisStore"]
 
 logger = logging.getLogger("agent_stream")
 
-_MISSING = "RedisStore needs redis: pip install 'agent-stream[redis]'"
+_MISSING = f"RedisStore needs redis: {install_hint('redis')}"
 _T = TypeVar("_T")
 _BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
 _RANGE_MAX = 1024  # events per replay read: the first bytes of a long replay go out sooner
