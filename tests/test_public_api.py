@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 import agent_stream
 
 
@@ -20,6 +22,7 @@ def test_public_names_are_pinned() -> None:
         "InputResponse",
         "InputTimeoutError",
         "InvalidEventError",
+        "JsonlRecorder",
         "Progress",
         "ProtocolError",
         "Reconnect",
@@ -50,4 +53,21 @@ def test_every_public_name_exists_and_belongs_to_the_package() -> None:
 
 
 def test_version() -> None:
-    assert agent_stream.__version__ == "0.2.0.dev0"
+    assert agent_stream.__version__ == "0.2.0"
+
+
+def test_jsonl_recorder_is_exported_lazily() -> None:
+    from agent_stream import JsonlRecorder
+    from agent_stream.recording import JsonlRecorder as FromRecording
+
+    assert JsonlRecorder is FromRecording
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        agent_stream.NoSuchName  # noqa: B018
+
+
+def test_the_01_module_names_still_import() -> None:
+    from agent_stream.batcher import TokenBatcher
+    from agent_stream.fastapi import agent_stream_response
+
+    assert TokenBatcher is agent_stream.TokenBatcher
+    assert callable(agent_stream_response)

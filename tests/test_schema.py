@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agent_stream.emitter import AgentStreamEmitter
 from agent_stream.errors import InvalidEventError, UsageError
 from agent_stream.events import EVENT_TYPES, JSONValue, Start, encode_data, parse_event
-from agent_stream.schema import build_schema, main, render_schema
+from agent_stream.schema import build_schema, load_schema, main, render_schema
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "spec" / "events.schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
@@ -194,3 +194,7 @@ def test_random_payloads_validate_and_round_trip(kind: str, text: str, value: JS
     assert data_errors(event_type, data) == []
     event = parse_event(event_type, json.dumps(data))
     assert json.loads(encode_data(event)) == data
+
+
+def test_the_package_ships_the_spec_schema() -> None:
+    assert load_schema() == SCHEMA

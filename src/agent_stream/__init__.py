@@ -6,6 +6,8 @@ batching, state folding); servers, clients and integrations live in submodules w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .batching import TokenBatcher
 from .emitter import AgentStreamEmitter, new_stream_id
 from .errors import (
@@ -41,7 +43,10 @@ from .events import (
 )
 from .state import FinishedTool, StreamState, fold
 
-__version__ = "0.2.0.dev0"
+if TYPE_CHECKING:
+    from .recording import JsonlRecorder
+
+__version__ = "0.2.0"
 
 __all__ = [
     "AgentEvent",
@@ -59,6 +64,7 @@ __all__ = [
     "InputResponse",
     "InputTimeoutError",
     "InvalidEventError",
+    "JsonlRecorder",
     "Progress",
     "ProtocolError",
     "Reconnect",
@@ -78,3 +84,13 @@ __all__ = [
     "new_stream_id",
     "parse_event",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # JsonlRecorder writes files from a thread: loaded on first use, so that
+    # ``import agent_stream`` stays the sans-I/O core.
+    if name == "JsonlRecorder":
+        from .recording import JsonlRecorder
+
+        return JsonlRecorder
+    raise AttributeError(f"module 'agent_stream' has no attribute {name!r}")

@@ -16,13 +16,14 @@ import inspect
 import json
 import re
 import sys
+from importlib import resources
 from typing import Any
 
 import msgspec
 
 from .events import EVENT_TYPES, PROTOCOL_VERSION
 
-__all__ = ["SCHEMA_ID", "build_schema", "main", "render_schema"]
+__all__ = ["SCHEMA_ID", "build_schema", "load_schema", "main", "render_schema"]
 
 SCHEMA_ID = "https://agent-stream.dev/schema/events.schema.json"
 _INLINE_CODE = re.compile(r"``([^`]+)``")
@@ -97,6 +98,17 @@ def build_schema() -> dict[str, Any]:
         ],
         "$defs": definitions,
     }
+
+
+def load_schema() -> dict[str, Any]:
+    """The schema shipped with the package (``agent_stream/events.schema.json``), parsed.
+
+    The same document as ``spec/events.schema.json``; for validating events with a JSON Schema
+    library, e.g. ``jsonschema.Draft202012Validator(load_schema())``.
+    """
+    text = resources.files("agent_stream").joinpath("events.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def render_schema() -> str:

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._extras import install_hint
 from ..errors import UsageError
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MemoryStreamIndex", "RedisStreamIndex", "StreamIndex", "index_key"]
 
-_MISSING = "RedisStreamIndex needs redis: pip install 'agent-stream[redis]'"
+_MISSING = f"RedisStreamIndex needs redis: {install_hint('redis')}"
 
 
 def index_key(kind: str, owner: str, name: str) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from .._extras import install_hint
 from ..bridges import ai_sdk
 from ..bridges.index import MemoryStreamIndex, RedisStreamIndex, StreamIndex
 from ..errors import UsageError
@@ -77,7 +78,7 @@ def bridge_routes(
     try:
         from ..bridges import ag_ui
     except ImportError as exc:
-        logger.info("demo: no /api/ag-ui (%s); pip install 'agent-stream[ag-ui]'", exc)
+        logger.info("demo: no /api/ag-ui (%s); %s", exc, install_hint("ag-ui"))
         return routes, stats, index
 
     def ag_ui_agent(run_input: RunAgentInput) -> AsyncIterator[AgentEvent]:

@@ -22,6 +22,7 @@ from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
+from .._extras import install_hint
 from ..errors import AnswerError, UsageError, truncate
 from ..events import InputRequired, JSONValue
 
@@ -233,8 +234,7 @@ def _validator_class(schema: dict[str, JSONValue]) -> type:
         import jsonschema
     except ImportError:
         raise UsageError(
-            "answers checked against a JSON Schema need jsonschema: "
-            "pip install 'agent-stream[server]'",
+            f"answers checked against a JSON Schema need jsonschema: {install_hint('server')}",
             code="missing-extra",
         ) from None
     cls: type = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
