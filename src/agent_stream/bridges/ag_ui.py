@@ -1,11 +1,11 @@
 """Serve a run as AG-UI events (``@ag-ui/client``'s ``HttpAgent``, CopilotKit, ...).
 
-Needs the ``ag-ui`` extra (``pip install 'agent-event-stream[ag-ui]'``). :class:`AGUIEncoder` (sans-I/O)
-maps our events to AG-UI events; :func:`ag_ui_routes` answers an ``HttpAgent`` POST with your
-agent's run, with our guarantees: every frame carries our ``id:`` line, so the same POST sent
-again with ``Last-Event-ID`` resumes the run instead of starting another, and
-``GET <path>/<threadId>/stream`` re-attaches to the run a thread has in progress (``204`` when
-none), which is what ``@agent-stream/ag-ui``'s ``ResumableHttpAgent.connect()`` calls.
+Needs the ``ag-ui`` extra (``pip install 'agent-event-stream[ag-ui]'``). :class:`AGUIEncoder`
+(sans-I/O) maps our events to AG-UI events; :func:`ag_ui_routes` answers an ``HttpAgent`` POST with
+your agent's run, with our guarantees: every frame carries our ``id:`` line, so the same POST sent
+again with ``Last-Event-ID`` resumes the run instead of starting another, and ``GET
+<path>/<threadId>/stream`` re-attaches to the run a thread has in progress (``204`` when none),
+which is what ``@agent-stream/ag-ui``'s ``ResumableHttpAgent.connect()`` calls.
 
 Example::
 
