@@ -10,6 +10,14 @@ store into the encoder, so it continues exactly where the client stopped.
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.bridges", exc, "server") from exc
+
 from collections.abc import Callable
 from typing import Protocol
 

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.bridges", exc, "server") from exc
+
 from starlette.requests import Request
 from starlette.responses import Response
 

@@ -21,6 +21,16 @@ Example::
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:
+    import ag_ui as _ag_ui  # noqa: F401
+    import anyio as _anyio  # noqa: F401
+    import pydantic as _pydantic  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.bridges.ag_ui", exc, "ag-ui") from exc
+
 from collections.abc import AsyncIterable, Callable
 
 import pydantic

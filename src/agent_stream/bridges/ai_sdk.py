@@ -25,6 +25,14 @@ Example::
 
 from __future__ import annotations
 
+from .._extras import missing_extra
+
+try:
+    import anyio as _anyio  # noqa: F401
+    import starlette as _starlette  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent_stream.bridges.ai_sdk", exc, "server") from exc
+
 from collections.abc import AsyncIterable, Callable
 
 import msgspec
