@@ -179,6 +179,24 @@ class Done(_Event, frozen=True, kw_only=True):
     synthetic: Annotated[
         bool | UnsetType, _doc("True when a client made this done because the server could not.")
     ] = UNSET
+    stop_reason: Annotated[
+        str | UnsetType,
+        _doc('Why the model stopped, as its provider says it (e.g. "end_turn", "tool_calls").'),
+    ] = UNSET
+    input_tokens: Annotated[
+        int | UnsetType, _doc("Prompt tokens of the run, cached ones included.")
+    ] = UNSET
+    output_tokens: Annotated[int | UnsetType, _doc("Tokens the model generated.")] = UNSET
+    cache_read_tokens: Annotated[
+        int | UnsetType, _doc("Prompt tokens served from the provider's cache.")
+    ] = UNSET
+    cache_write_tokens: Annotated[
+        int | UnsetType, _doc("Prompt tokens written to the provider's cache.")
+    ] = UNSET
+    citations: Annotated[
+        list[JSONObject] | UnsetType,
+        _doc("Sources the answer cites, each with the answer-text offset it applies at."),
+    ] = UNSET
 
 
 class InputRequired(_Event, frozen=True, kw_only=True):

@@ -244,6 +244,30 @@ export interface DoneData {
    * True when a client made this done because the server could not.
    */
   synthetic?: boolean;
+  /**
+   * Why the model stopped, as its provider says it (e.g. "end_turn", "tool_calls").
+   */
+  stop_reason?: string;
+  /**
+   * Prompt tokens of the run, cached ones included.
+   */
+  input_tokens?: number;
+  /**
+   * Tokens the model generated.
+   */
+  output_tokens?: number;
+  /**
+   * Prompt tokens served from the provider's cache.
+   */
+  cache_read_tokens?: number;
+  /**
+   * Prompt tokens written to the provider's cache.
+   */
+  cache_write_tokens?: number;
+  /**
+   * Sources the answer cites, each with the answer-text offset it applies at.
+   */
+  citations?: JSONObject[];
 }
 /**
  * The agent waits for a human answer to `prompt` (human in the loop).
@@ -448,6 +472,12 @@ export const EVENT_FIELDS = {
       total_cost_usd: {"type":"number","default":0},
       reason: {"enum":["cancelled","completed","error","interrupted"]},
       synthetic: {"type":"boolean"},
+      stop_reason: {"type":"string"},
+      input_tokens: {"type":"integer"},
+      output_tokens: {"type":"integer"},
+      cache_read_tokens: {"type":"integer"},
+      cache_write_tokens: {"type":"integer"},
+      citations: {"type":"array"},
     },
   },
   input_required: {
