@@ -1,0 +1,278 @@
+"""``tool_loop``: run a model with tools until it stops, streaming every step as events."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+from ..errors import UsageError
+from ..events import UNSET, AgentEvent, JSONValue, ToolResult, Turn
+from ._sdk import require
+from ._tools import Tool, ToolFunction, ToolOutcome, as_tools, run_tool
+from ._turn import ToolCall, TurnResult, provider_error
+from ._usage import Prices, Usage, done_event
+
+__all__ = ["BeforeTool", "tool_loop"]
+
+BeforeTool: TypeAlias = Callable[[ToolCall], Awaitable[bool | str | None]]
+"""Awaited before each call runs: ``True``/``None`` runs it; ``False`` or a reason skips it."""
+
+Message: TypeAlias = dict[str, Any]
+
+
+def _denied(call: ToolCall, verdict: bool | str) -> ToolOutcome:
+    reason = verdict if isinstance(verdict, str) else "the call was not approved"
+    return ToolOutcome(
+        call,
+        ToolResult(
+            tool_name=call.name,
+            tool_use_id=call.id,
+            output_summary=reason,
+            status="error",
+            output=reason,
+        ),
+        reason,
+        True,
+    )
+
+
+async def _run_calls(
+    calls: Sequence[ToolCall],
+    tools: Mapping[str, Tool],
+    timeout_s: float,
+    before_tool: BeforeTool | None,
+    outcomes: list[ToolOutcome],
+) -> AsyncGenerator[AgentEvent, None]:
+    """Run the approved calls concurrently; yield each tool_result as it finishes."""
+    approved: list[ToolCall] = []
+    for call in calls:
+        verdict = None if before_tool is None else await before_tool(call)
+        if verdict is None or verdict is True:
+            approved.append(call)
+        else:
+            outcome = _denied(call, verdict)
+            outcomes.append(outcome)
+            yield outcome.event
+    tasks = [asyncio.ensure_future(run_tool(call, tools, timeout_s)) for call in approved]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            outcome = await next_done
+            outcomes.append(outcome)
+            yield outcome.event
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    # the provider pairs results with calls by id; keep the model's order
+    order = {call.id: index for index, call in enumerate(calls)}
+    outcomes.sort(key=lambda outcome: order.get(outcome.call.id, 0))
+
+
+class _AnthropicTurns:
+    def __init__(self, client: Any, model: str, tools: Mapping[str, Tool], params: Message):
+        self.sdk = require("anthropic", extra="anthropic", user="tool_loop with Anthropic")
+        from .anthropic import AnthropicMapper
+
+        self.mapper_class = AnthropicMapper
+        self.client, self.model, self.params = client, model, params
+        self.schemas = [
+            {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+            for t in tools.values()
+        ]
+
+    async def turn(
+        self, messages: list[Message], text_offset: int, result: list[TurnResult]
+    ) -> AsyncGenerator[AgentEvent, None]:
+        mapper = self.mapper_class(text_offset=text_offset)
+        params = dict(self.params)
+        params.setdefault("max_tokens", 1024)
+        async with self.client.messages.stream(
+            model=self.model, messages=messages, tools=self.schemas, **params
+        ) as stream:
+            async for item in stream:
+                for event in mapper.feed(item):
+                    yield event
+            final = await stream.get_final_message()
+        result.append(mapper.finish())
+        messages.append({"role": "assistant", "content": final.content})
+
+    def answer(self, messages: list[Message], outcomes: Sequence[ToolOutcome]) -> None:
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": o.call.id,
+                        "content": o.content,
+                        "is_error": o.is_error,
+                    }
+                    for o in outcomes
+                ],
+            }
+        )
+
+
+class _OpenAITurns:
+    def __init__(self, client: Any, model: str, tools: Mapping[str, Tool], params: Message):
+        self.sdk = require("openai", extra="openai", user="tool_loop with OpenAI")
+        from .openai import ChatMapper
+
+        self.mapper_class = ChatMapper
+        self.client, self.model, self.params = client, model, params
+        self.schemas = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in tools.values()
+        ]
+
+    async def turn(
+        self, messages: list[Message], text_offset: int, result: list[TurnResult]
+    ) -> AsyncGenerator[AgentEvent, None]:
+        mapper = self.mapper_class()
+        params = dict(self.params)
+        params.setdefault("stream_options", {"include_usage": True})
+        stream = await self.client.chat.completions.create(
+            model=self.model, messages=messages, tools=self.schemas, stream=True, **params
+        )
+        try:
+            async for chunk in stream:
+                for event in mapper.feed(chunk):
+                    yield event
+        finally:
+            await stream.close()
+        pending, turn = mapper.finish()
+        for event in pending:
+            yield event
+        result.append(turn)
+        message: Message = {"role": "assistant", "content": turn.text or None}
+        if turn.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                }
+                for call in turn.tool_calls
+            ]
+        messages.append(message)
+
+    def answer(self, messages: list[Message], outcomes: Sequence[ToolOutcome]) -> None:
+        for outcome in outcomes:
+            messages.append(
+                {"role": "tool", "tool_call_id": outcome.call.id, "content": outcome.content}
+            )
+
+
+async def tool_loop(
+    client: object,
+    *,
+    model: str,
+    messages: Sequence[Mapping[str, JSONValue]],
+    tools: Sequence[Tool | ToolFunction],
+    max_turns: int = 10,
+    tool_timeout_s: float = 30.0,
+    before_tool: BeforeTool | None = None,
+    prices: Prices | None = None,
+    **params: Any,
+) -> AsyncGenerator[AgentEvent, None]:
+    """Call the model, run the tools it asks for, send the results back; repeat until it stops.
+
+    ``client`` is an ``AsyncAnthropic`` (Messages API) or ``AsyncOpenAI`` (Chat Completions,
+    any OpenAI-compatible server). ``tools`` are async functions (or :class:`Tool`) run
+    concurrently, each within ``tool_timeout_s``; a failure or timeout goes back to the model as
+    an error result. ``before_tool`` is awaited before each call (an approval step): ``False``
+    or a reason string skips the call. Other keyword arguments go to the SDK call
+    (``max_tokens``, ``system``, ``temperature`` ...).
+
+    Yields ``turn`` per model call, ``thinking``/``token``, one ``tool_use`` per call, a
+    ``tool_result`` per call with its real duration, and ``done`` with ``num_turns``,
+    ``tool_count``, summed token usage and cost. An API error ends the run with ``error`` +
+    ``done{reason: "error"}``.
+
+    Example::
+
+        async def clock() -> str:
+            "The current UTC time."
+            return datetime.now(UTC).isoformat()
+
+        events = tool_loop(AsyncAnthropic(), model="claude-sonnet-4-5",
+                           messages=[{"role": "user", "content": "What time is it?"}],
+                           tools=[clock])
+    """
+    if max_turns < 1:
+        raise UsageError(f"max_turns={max_turns} must be at least 1", code="invalid-option")
+    by_name = as_tools(list(tools))
+    turns: _AnthropicTurns | _OpenAITurns
+    if hasattr(client, "messages") and not hasattr(client, "chat"):
+        turns = _AnthropicTurns(client, model, by_name, params)
+    elif hasattr(client, "chat"):
+        turns = _OpenAITurns(client, model, by_name, params)
+    else:
+        raise UsageError(
+            f"tool_loop needs an AsyncAnthropic or AsyncOpenAI client, not {type(client).__name__}",
+            code="invalid-option",
+        )
+    history: list[Message] = [dict(message) for message in messages]
+    started = time.monotonic()
+    usage: Usage | None = None
+    tool_count = 0
+    text_offset = 0
+    num_turns = 0
+    last: TurnResult | None = None
+    citations: list[dict[str, JSONValue]] = []
+    stop_reason: str | None = None
+    failure = None
+    while num_turns < max_turns:
+        num_turns += 1
+        yield Turn(turn_number=num_turns, total_tools=tool_count)
+        results: list[TurnResult] = []
+        try:
+            async for event in turns.turn(history, text_offset, results):
+                yield event
+        except turns.sdk.APIError as exc:
+            failure = provider_error(exc, provider=turns.sdk.__name__)
+            break
+        last = results[0]
+        text_offset += len(last.text)
+        citations.extend(last.citations)
+        stop_reason = last.stop_reason
+        tool_count += len(last.tool_calls) + last.server_tool_count
+        if last.usage is not None:
+            usage = usage or Usage()
+            usage.add(last.usage)
+        if not last.tool_calls:
+            break
+        outcomes: list[ToolOutcome] = []
+        async for event in _run_calls(
+            last.tool_calls, by_name, tool_timeout_s, before_tool, outcomes
+        ):
+            yield event
+        turns.answer(history, outcomes)
+    else:
+        stop_reason = "max_turns"
+    if failure is not None:
+        yield failure
+    yield done_event(
+        usage=usage,
+        model=last.model if last is not None and last.model else model,
+        prices=prices,
+        message_id=last.message_id if last is not None else "",
+        stop_reason=stop_reason,
+        num_turns=num_turns,
+        tool_count=tool_count,
+        duration_ms=(time.monotonic() - started) * 1000,
+        reason="error" if failure is not None else UNSET,
+        citations=citations,
+    )

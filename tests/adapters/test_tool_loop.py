@@ -1,0 +1,207 @@
+"""tool_loop against the official SDK clients: two turns, three tools, one fails, one times out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+import pytest
+
+from agent_stream import AgentEvent, Done, Error, StreamState, Token, ToolResult, ToolUse, Turn
+from agent_stream.adapters import Tool, ToolCall, tool_loop
+from agent_stream.errors import UsageError
+
+from .conftest import (
+    Recorded,
+    anthropic_client,
+    collect,
+    folded,
+    of_type,
+    openai_client,
+    wire,
+)
+
+pytestmark = pytest.mark.anyio
+
+QUESTION = [{"role": "user", "content": "What time is it, what is 1/0, and what about Lisbon?"}]
+TIMEOUT_S = 0.3
+
+
+async def clock() -> str:
+    """The current time."""
+    return "12:00"
+
+
+async def divide(a: float, b: float) -> float:
+    """a divided by b."""
+    return a / b
+
+
+async def slow_lookup(query: str) -> str:
+    """Never answers: the loop's timeout ends it."""
+    await anyio.Event().wait()
+    return query
+
+
+TOOLS: list[Callable[..., Awaitable[object]]] = [clock, divide, slow_lookup]
+
+
+def check_the_run(events: list[AgentEvent], ids: list[str]) -> tuple[Done, StreamState]:
+    turns = of_type(events, Turn)
+    assert [(t.turn_number, t.total_tools) for t in turns] == [(1, 0), (2, 3)]
+    assert [u.tool_use_id for u in of_type(events, ToolUse)] == ids
+    results = {r.tool_use_id: r for r in of_type(events, ToolResult)}
+    assert len(of_type(events, ToolResult)) == 3
+    clock_id, divide_id, slow_id = ids
+    assert (results[clock_id].status, results[clock_id].output) == ("done", "12:00")
+    assert results[divide_id].status == "error"
+    assert results[divide_id].output == "ZeroDivisionError: division by zero"
+    assert results[slow_id].status == "error"
+    assert results[slow_id].output == f"slow_lookup timed out after {TIMEOUT_S:g} s"
+    # real durations: the timed-out call ran for its whole timeout
+    assert results[slow_id].duration_ms >= TIMEOUT_S * 1000 * 0.9
+    assert results[clock_id].duration_ms < results[slow_id].duration_ms
+    # every result of turn 1 comes before turn 2 starts
+    assert events.index(turns[1]) > max(events.index(r) for r in results.values())
+    done = events[-1]
+    assert isinstance(done, Done) and len(of_type(events, Done)) == 1
+    assert (done.num_turns, done.tool_count) == (2, 3)
+    state = folded(events)
+    assert not state.active_tools and len(state.tools) == 3
+    return done, state
+
+
+async def test_anthropic_two_turns_three_tools():
+    recorded = Recorded([wire("anthropic_loop_turn1.sse"), wire("anthropic_loop_turn2.sse")])
+    client = anthropic_client(recorded)
+    events = await collect(
+        tool_loop(
+            client,
+            model="claude-sonnet-4-5",
+            messages=QUESTION,
+            tools=TOOLS,
+            tool_timeout_s=TIMEOUT_S,
+            max_tokens=512,
+            system="Be brief.",
+        )
+    )
+
+    done, state = check_the_run(events, ["toolu_01Clock", "toolu_02Divide", "toolu_03Slow"])
+    assert state.text == "Let me look that up.It is noon; 1/0 is undefined."
+    assert done.stop_reason == "end_turn" and done.message_id == "msg_01LoopTwo"
+    # usage summed over both calls (cache reads are part of the prompt)
+    assert (done.input_tokens, done.output_tokens) == (610 + 820 + 600, 120 + 15)
+    assert done.cache_read_tokens == 600
+
+    first, second = recorded.requests
+    assert first["system"] == "Be brief." and first["max_tokens"] == 512
+    assert [t["name"] for t in first["tools"]] == ["clock", "divide", "slow_lookup"]
+    assert first["tools"][1]["input_schema"] == {
+        "type": "object",
+        "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    }
+    assistant, answer = second["messages"][1:]
+    assert [b["type"] for b in assistant["content"]] == ["text", "tool_use", "tool_use", "tool_use"]
+    assert answer["role"] == "user"
+    assert [(r["tool_use_id"], r["is_error"]) for r in answer["content"]] == [
+        ("toolu_01Clock", False),
+        ("toolu_02Divide", True),
+        ("toolu_03Slow", True),
+    ]
+    assert answer["content"][0]["content"] == "12:00"
+
+
+async def test_openai_two_turns_three_tools():
+    recorded = Recorded([wire("chat_loop_turn1.sse"), wire("chat_loop_turn2.sse")])
+    client = openai_client(recorded)
+    events = await collect(
+        tool_loop(
+            client, model="gpt-4o-mini", messages=QUESTION, tools=TOOLS, tool_timeout_s=TIMEOUT_S
+        )
+    )
+
+    done, state = check_the_run(events, ["call_clock", "call_divide", "call_slow"])
+    assert state.text == "Checking.It is noon; 1/0 is undefined."
+    assert done.stop_reason == "stop"
+    assert (done.input_tokens, done.output_tokens, done.cache_read_tokens) == (720, 52, 256)
+    assert done.total_cost_usd > 0
+
+    first, second = recorded.requests
+    assert first["stream"] is True and first["stream_options"] == {"include_usage": True}
+    assert first["tools"][2]["function"]["name"] == "slow_lookup"
+    assistant = second["messages"][1]
+    assert assistant["content"] == "Checking."
+    assert [c["id"] for c in assistant["tool_calls"]] == ["call_clock", "call_divide", "call_slow"]
+    assert assistant["tool_calls"][1]["function"]["arguments"] == '{"a": 1, "b": 0}'
+    tool_messages = second["messages"][2:]
+    assert [(m["role"], m["tool_call_id"]) for m in tool_messages] == [
+        ("tool", "call_clock"),
+        ("tool", "call_divide"),
+        ("tool", "call_slow"),
+    ]
+
+
+async def test_before_tool_can_refuse_a_call():
+    asked: list[ToolCall] = []
+
+    async def approve(call: ToolCall) -> bool | str:
+        asked.append(call)
+        return "not allowed here" if call.name == "slow_lookup" else True
+
+    recorded = Recorded([wire("chat_loop_turn1.sse"), wire("chat_loop_turn2.sse")])
+    events = await collect(
+        tool_loop(
+            openai_client(recorded),
+            model="gpt-4o-mini",
+            messages=QUESTION,
+            tools=TOOLS,
+            before_tool=approve,
+        )
+    )
+
+    assert [c.name for c in asked] == ["clock", "divide", "slow_lookup"]
+    refused = next(r for r in of_type(events, ToolResult) if r.tool_use_id == "call_slow")
+    assert refused.status == "error" and refused.output == "not allowed here"
+    assert recorded.requests[1]["messages"][-1]["content"] == "not allowed here"
+
+
+async def test_max_turns_stops_the_loop():
+    recorded = Recorded([wire("chat_loop_turn1.sse")])
+    events = await collect(
+        tool_loop(
+            openai_client(recorded),
+            model="gpt-4o-mini",
+            messages=QUESTION,
+            tools=[Tool(clock), Tool(divide), Tool(slow_lookup, timeout_s=0.05)],
+            max_turns=1,
+        )
+    )
+    done = events[-1]
+    assert isinstance(done, Done) and done.stop_reason == "max_turns" and done.num_turns == 1
+    assert len(recorded.requests) == 1
+
+
+async def test_an_api_error_ends_the_run_with_error_and_done():
+    recorded = Recorded([wire("anthropic_overloaded.sse")])
+    events = await collect(
+        tool_loop(
+            anthropic_client(recorded), model="claude-sonnet-4-5", messages=QUESTION, tools=TOOLS
+        )
+    )
+    assert [e.type for e in events] == ["turn", "token", "error", "done"]
+    assert isinstance(events[2], Error) and events[2].error_type == "overloaded_error"
+    assert isinstance(events[3], Done) and events[3].reason == "error"
+    assert of_type(events, Token)[0].text == "Once upon a"
+
+
+async def test_tools_must_be_async_and_uniquely_named():
+    def sync_tool() -> str:
+        return "x"
+
+    with pytest.raises(UsageError, match="not an async function"):
+        Tool(sync_tool)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="two tools are named 'clock'"):
+        await anext(tool_loop(object(), model="m", messages=[], tools=[clock, clock, divide]))
+    with pytest.raises(UsageError, match="AsyncAnthropic or AsyncOpenAI"):
+        await anext(tool_loop(object(), model="m", messages=[], tools=[clock]))
