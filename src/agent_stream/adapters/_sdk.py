@@ -16,6 +16,7 @@ def require(module: str, *, extra: str, user: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise UsageError(
-            f"{user} needs {module} ({exc}); install it with: pip install 'agent-event-stream[{extra}]'",
+            f"{user} needs {module} ({exc}); install it with: "
+            f"pip install 'agent-event-stream[{extra}]'",
             code="missing-extra",
         ) from None
