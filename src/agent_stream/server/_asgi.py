@@ -7,13 +7,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
 
-from ..errors import AgentStreamError, ResumeError, StoreUnavailableError
-from .connection import RECONNECT, Connection, EndReason, Write
+from ..errors import AgentStreamError, ResumeError, StoreUnavailableError, UsageError
+from .connection import Connection, EndReason, Write
 from .manager import RunManager
 
 __all__ = [
@@ -22,8 +21,8 @@ __all__ = [
     "error_body",
     "error_status",
     "listen",
+    "require_asyncio",
     "send_json_error",
-    "serve",
     "stop_listening",
     "stream_headers",
 ]
@@ -44,6 +43,19 @@ def _gzip_skips_event_streams() -> bool:
 
 
 _IDENTITY_ENCODING = not _gzip_skips_event_streams()
+
+
+def require_asyncio() -> None:
+    """Raise :class:`UsageError` ``invalid-backend`` unless this runs on asyncio."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise UsageError(
+            "agent-stream's server runs on asyncio only, and this request runs on another "
+            "event loop (trio?); serve the app with an asyncio server: uvicorn, or hypercorn "
+            "--worker-class asyncio (or uvloop)",
+            code="invalid-backend",
+        ) from None
 
 
 def stream_headers(
@@ -95,60 +107,8 @@ async def send_json_error(send: Send, exc: AgentStreamError) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def serve(
-    connection: Connection,
-    first: bytes,
-    receive: Receive,
-    send: Send,
-    task_group: anyio.abc.TaskGroup,
-) -> EndReason:
-    """Pump ``connection`` to ``send`` until the stream ends or the client goes away.
-
-    Races the pump against ``http.disconnect`` (like Starlette's ``StreamingResponse``) and
-    treats an ``OSError`` / ``ClientDisconnect`` from ``send`` as a disconnect too.
-    """
-    listen_scope = anyio.CancelScope()
-    reason: EndReason = "disconnected"
-
-    async def write(chunk: bytes) -> None:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-    with anyio.CancelScope() as pump_scope:
-        connection.on_interrupt = pump_scope.cancel
-
-        async def listen() -> None:
-            with listen_scope:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        pump_scope.cancel()
-                        return
-
-        task_group.start_soon(listen)
-        try:
-            reason = await connection.pump(write, first)
-        except (OSError, ClientDisconnect):
-            reason = "disconnected"
-        finally:
-            listen_scope.cancel()
-    if pump_scope.cancelled_caught and connection.manager.is_shutting_down:
-        # interrupted for shutdown (not a disconnect): tell the client to resume now
-        with anyio.move_on_after(connection.options.send_timeout_s):
-            try:
-                await write(RECONNECT)
-                reason = "shutdown"
-            except (OSError, ClientDisconnect):
-                reason = "disconnected"
-    if reason in ("done", "shutdown", "lost"):
-        try:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (OSError, ClientDisconnect):
-            reason = "disconnected"
-    return reason
-
-
 def listen(receive: Receive, connection: Connection) -> None:
-    """Tell ``connection`` when ``receive`` says ``http.disconnect`` (asyncio).
+    """Tell ``connection`` when ``receive`` says ``http.disconnect``.
 
     One bare task runs the server's ``receive()`` (no wrapper coroutine, no task group); its
     result is looked at in a done callback.

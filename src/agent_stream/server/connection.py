@@ -1,6 +1,6 @@
 """A connection: one response reading a stream from the store at its own pace.
 
-Framework-neutral (anyio): it is given a ``write(bytes)`` coroutine and writes the priming
+Framework-neutral (asyncio): it is given a ``write(bytes)`` coroutine and writes the priming
 frame at once, then everything stored after its cursor, coalescing whatever is pending into
 one write; ``: ping`` after ``heartbeat_s`` without a write; ``reconnect`` (no id) at shutdown.
 A write that makes no progress for ``send_timeout_s`` ends the connection (the client can
@@ -13,17 +13,13 @@ import asyncio
 import heapq
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeAlias, cast
-
-import anyio
 
 from ..emitter import encode_frame_bytes
 from ..errors import ResumeError, StoreUnavailableError
 from ..events import Reconnect, Start, encode_data
 from .manager import RunManager, StreamOptions
-from .store import LocalStore
 
 __all__ = ["Connection", "EndReason", "Heartbeats", "priming_frame"]
 
@@ -63,7 +59,7 @@ def priming_frame(
 class Heartbeats:
     """One timer for the heartbeats and send deadlines of all of a manager's connections.
 
-    asyncio only. Each open connection has one entry in a heap, at the time it must next be
+    Each open connection has one entry in a heap, at the time it must next be
     looked at (its last write + ``heartbeat_s``, or its write's start + ``send_timeout_s``);
     a write only records the time, so a busy connection costs the timer one heap push per
     heartbeat and an idle one one entry (instead of a timer handle each, re-armed per write).
@@ -109,14 +105,7 @@ class Heartbeats:
 
 
 class Connection:
-    """Pumps one stream from the store to one client.
-
-    Two ways to run it: :meth:`pump` (any backend and store: awaits ``store.read``; the
-    adapter races it against the client's disconnect and cancels it for shutdown) and, on
-    asyncio with a :class:`~agent_stream.server.store.LocalStore`, :meth:`pump_local`: one
-    ``await`` of one future per wait, resolved by the store, the manager's
-    :class:`Heartbeats`, the disconnect (:meth:`disconnected`) or shutdown.
-    """
+    """Pumps one stream from the store to one client (:meth:`pump`)."""
 
     __slots__ = (
         "_cut",
@@ -130,7 +119,6 @@ class Connection:
         "is_disconnected",
         "listener",
         "manager",
-        "on_interrupt",
         "options",
         "stream_id",
     )
@@ -142,8 +130,6 @@ class Connection:
         self.stream_id = stream_id
         self.cursor = cursor
         self.options = options
-        self.on_interrupt: Callable[[], None] | None = None
-        # pump_local state
         self.listener: asyncio.Future[Any] | None = None  # the adapter's receive() task
         self.closed = False
         self.is_disconnected = False
@@ -155,11 +141,8 @@ class Connection:
         self._cut: Literal["stalled", "shutdown"] | None = None
 
     def interrupt(self) -> None:
-        """Shutdown: stop pumping now; the adapter then writes ``reconnect`` and ends.
-
-        With :meth:`pump` the adapter sets ``on_interrupt`` (e.g. to cancel the scope running
-        it); :meth:`pump_local` wakes up, or abandons a write that waits for the client.
-        """
+        """Shutdown: :meth:`pump` wakes up (or abandons a write that waits for the client),
+        writes ``reconnect`` and ends."""
         if self._task is not None:
             if self._writing_since is not None:
                 self._cancel("shutdown")
@@ -169,11 +152,9 @@ class Connection:
             heartbeats = self.manager.heartbeats
             if heartbeats is not None:
                 heartbeats.add(heartbeats.loop.time() + _SHUTDOWN_SEND_S, self)
-        elif self.on_interrupt is not None:
-            self.on_interrupt()
 
     def disconnected(self) -> None:
-        """The client went away (the adapter saw ``http.disconnect``): end :meth:`pump_local`."""
+        """The client went away (the adapter saw ``http.disconnect``): end :meth:`pump`."""
         self.is_disconnected = True
         self._wake_up()
 
@@ -249,10 +230,15 @@ class Connection:
             self.options.send_timeout_s,
         )
 
-    async def pump_local(self, write: Write, first: bytes = b"") -> EndReason:
-        """:meth:`pump` for asyncio and a LocalStore, in the calling task alone."""
+    async def pump(self, write: Write, first: bytes = b"") -> EndReason:
+        """Write ``first`` (the priming frame), then the stream until it ends or must stop.
+
+        Runs in the calling task alone: one ``await`` of one future per wait, resolved by the
+        store (:meth:`~agent_stream.server.store.StreamStore.watch`), the manager's
+        :class:`Heartbeats`, the disconnect (:meth:`disconnected`) or shutdown.
+        """
         manager, stream_id = self.manager, self.stream_id
-        store = cast(LocalStore, manager.store)
+        store = manager.store
         loop = asyncio.get_running_loop()
         heartbeats = manager.heartbeats
         if heartbeats is None or heartbeats.loop is not loop:
@@ -290,6 +276,8 @@ class Connection:
                     continue
                 try:
                     result = store.read_nowait(stream_id, self.cursor, limit=_READ_LIMIT)
+                    if result is None:  # the store must do I/O (RedisStore: another process's)
+                        result = await store.read(stream_id, self.cursor, limit=_READ_LIMIT)
                 except (ResumeError, StoreUnavailableError) as exc:
                     logger.info("stream %s: connection ends: %s", stream_id, exc)
                     return "lost"
@@ -306,55 +294,4 @@ class Connection:
         finally:
             self.closed = True
             self._wake = None
-            manager.connections.discard(self)
-
-    async def _write(self, write: Write, chunk: bytes) -> bool:
-        with anyio.move_on_after(self.options.send_timeout_s):
-            await write(chunk)
-            return True
-        logger.info(
-            "stream %s: a reader made no progress for %ss; closing its connection",
-            self.stream_id,
-            self.options.send_timeout_s,
-        )
-        return False
-
-    async def pump(self, write: Write, first: bytes = b"") -> EndReason:
-        """Write ``first`` (the priming frame), then the stream until it ends or must stop."""
-        manager, store, stream_id = self.manager, self.manager.store, self.stream_id
-        heartbeat_s = self.options.heartbeat_s
-        manager.connections.add(self)
-        try:
-            pending = first
-            last_write = time.monotonic()
-            while True:
-                if manager.is_shutting_down:
-                    return (
-                        "shutdown" if await self._write(write, pending + RECONNECT) else "stalled"
-                    )
-                if pending:
-                    if not await self._write(write, pending):
-                        return "stalled"
-                    pending = b""
-                    last_write = time.monotonic()
-                wait_s = max(0.0, last_write + heartbeat_s - time.monotonic())
-                try:
-                    result = await store.read(
-                        stream_id, self.cursor, limit=_READ_LIMIT, wait_s=wait_s
-                    )
-                except (ResumeError, StoreUnavailableError) as exc:
-                    # Fell behind the trim point, expired, or the store is gone: end this
-                    # response; the client's resume gets the typed answer (410/404/503).
-                    logger.info("stream %s: connection ends: %s", stream_id, exc)
-                    return "lost"
-                if result.frames:
-                    self.cursor += len(result.frames)
-                    pending = b"".join(result.frames)
-                    if result.is_done and self.cursor == result.last_seq:
-                        return "done" if await self._write(write, pending) else "stalled"
-                elif result.is_done:
-                    return "done"
-                elif time.monotonic() - last_write >= heartbeat_s:
-                    pending = PING
-        finally:
             manager.connections.discard(self)

@@ -137,7 +137,7 @@ class RunManager:
         recorder: Recorder | RecorderFunc | None = None,
         meta: dict[str, str] | None = None,
     ) -> Run:
-        """Register a new run of ``source``; the caller must ``await run.drive()``."""
+        """Register a new run of ``source``; the caller must ``await run.drive()`` (in a task)."""
         if self.is_shutting_down:
             raise UsageError("the server is shutting down", code="shutting-down")
         stream_id = check_stream_id(stream_id) if stream_id is not None else new_stream_id()

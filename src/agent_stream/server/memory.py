@@ -9,16 +9,13 @@ use ``RedisStore`` to resume across processes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-import anyio
-
 from ..errors import ResumeError, UsageError
-from .store import ReadResult, StoredEvent, StreamInfo, check_cursor
+from .store import ReadResult, StoredEvent, StreamInfo, check_cursor, read_waiting
 
 __all__ = ["MemoryStore"]
 
@@ -26,7 +23,7 @@ _NO_META: Mapping[str, str] = MappingProxyType({})
 
 
 class _Stream:
-    __slots__ = ("base_seq", "frames", "is_done", "meta", "nbytes", "owner", "waiter")
+    __slots__ = ("base_seq", "frames", "is_done", "meta", "nbytes", "owner", "waiters")
 
     def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
         self.owner = owner
@@ -36,57 +33,20 @@ class _Stream:
         self.base_seq = 1  # seq of frames[0]
         self.nbytes = 0
         self.is_done = False
-        # Futures of readers waiting for more (asyncio), or an anyio.Event (other backends).
-        self.waiter: list[asyncio.Future[None]] | anyio.Event | None = None
+        self.waiters: list[asyncio.Future[None]] | None = None  # readers waiting for more
 
     @property
     def last_seq(self) -> int:
         return self.base_seq + len(self.frames) - 1
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is None:
+        waiters = self.waiters
+        if waiters is None:
             return
-        self.waiter = None
-        if isinstance(waiter, list):
-            for future in waiter:
-                if not future.done():
-                    future.set_result(None)
-        else:
-            waiter.set()
-
-    async def wait(self, wait_s: float) -> None:
-        # On asyncio a bare future and one timer handle: an idle connection waits here once
-        # per heartbeat and a busy one once per event, so this is the hot path.
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is None:
-            event = self.waiter
-            if not isinstance(event, anyio.Event):
-                event = self.waiter = anyio.Event()
-            with anyio.move_on_after(wait_s):
-                await event.wait()
-            return
-        future = loop.create_future()
-        waiters = self.waiter
-        if not isinstance(waiters, list):
-            waiters = self.waiter = []
-        waiters.append(future)
-        timer = loop.call_later(wait_s, _resolve, future)
-        try:
-            await future
-        finally:
-            timer.cancel()
-            if self.waiter is waiters:
-                with contextlib.suppress(ValueError):
-                    waiters.remove(future)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+        self.waiters = None
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
 
 class MemoryStore:
@@ -168,7 +128,7 @@ class MemoryStore:
     def append_frames_nowait(
         self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
     ) -> None:
-        """Append synchronously (see :class:`~agent_stream.server.store.SyncAppendStore`)."""
+        """Append synchronously: readable at once."""
         if not frames:
             return
         stream = self._streams.get(stream_id)
@@ -228,13 +188,11 @@ class MemoryStore:
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
     ) -> ReadResult:
         if wait_s > 0:
-            stream = self._get(stream_id)
-            if after_seq == stream.last_seq and not stream.is_done:
-                await stream.wait(wait_s)
+            return await read_waiting(self, stream_id, after_seq, limit=limit, wait_s=wait_s)
         return self.read_nowait(stream_id, after_seq, limit=limit)
 
     def read_nowait(self, stream_id: str, after_seq: int, *, limit: int = 4096) -> ReadResult:
-        """``read`` without waiting (see :class:`~agent_stream.server.store.LocalStore`)."""
+        """``read`` without waiting; never ``None`` (everything is in this process)."""
         stream = self._streams.get(stream_id)
         if stream is not None and not stream.is_done:
             # Hot path: a live connection reading what is new (an open stream never expires).
@@ -258,14 +216,18 @@ class MemoryStore:
             or after_seq != stream.base_seq + len(stream.frames) - 1
         ):
             return False
-        waiters = stream.waiter
-        if isinstance(waiters, list):
-            waiters.append(future)
-        elif waiters is None:
-            stream.waiter = [future]
-        else:  # pragma: no cover - an anyio.Event waiter means another backend is running
-            raise UsageError("MemoryStore.watch needs asyncio", code="invalid-backend")
+        waiters = stream.waiters
+        if waiters is None:
+            stream.waiters = [future]
+            return True
+        if len(waiters) >= 8:
+            # an idle reader's futures are resolved by its heartbeats, not by appends
+            waiters = stream.waiters = [f for f in waiters if not f.done()]
+        waiters.append(future)
         return True
+
+    def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
+        """Never called: a MemoryStore never gives a stream up."""
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()

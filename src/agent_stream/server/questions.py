@@ -184,7 +184,7 @@ class RunContext:
             await board.settle(stream_id, request_id, "acked")
             return answer
         finally:
-            run.release_nowait()
+            run.release()
 
     async def approve(
         self,

@@ -43,7 +43,7 @@ import anyio
 from .._extras import install_hint
 from ..errors import ResumeError, StoreUnavailableError, UsageError
 from ..events import Done, Error, encode_data
-from .store import ReadResult, StoredEvent, StreamInfo, check_cursor
+from .store import ReadResult, StoredEvent, StreamInfo, check_cursor, read_waiting
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -218,16 +218,31 @@ class _Local:
     is_done: bool = False
     is_abandoned: bool = False
     failing_since: float | None = None
-    changed: anyio.Event = field(default_factory=anyio.Event)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)  # resolved by wake()
     on_give_up: Callable[[], None] | None = None  # the run's: cancel the agent
 
     @property
     def tail_first(self) -> int:
         return self.acked - len(self.tail) + 1
 
+    def wait(self) -> asyncio.Future[None]:
+        """A future resolved at the next acknowledgement, end or give-up."""
+        future = asyncio.get_running_loop().create_future()
+        self.add_waiter(future)
+        return future
+
+    def add_waiter(self, future: asyncio.Future[None]) -> None:
+        waiters = self.waiters
+        if len(waiters) >= 8:
+            # an idle reader's futures are resolved by its heartbeats, not by appends
+            waiters[:] = [f for f in waiters if not f.done()]
+        waiters.append(future)
+
     def wake(self) -> None:
-        self.changed.set()
-        self.changed = anyio.Event()
+        waiters, self.waiters = self.waiters, []
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
 
 
 class RedisStore:
@@ -288,6 +303,10 @@ class RedisStore:
         self._abandoned: OrderedDict[str, None] = OrderedDict()  # recent given-up streams
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        # readers waiting for another process's stream, by (stream id, cursor)
+        self._followers: dict[tuple[str, int], list[asyncio.Future[None]]] = {}
+        self._follow_tasks: set[asyncio.Task[None]] = set()
+        self._found: dict[tuple[str, int], ReadResult] = {}  # a follower's XREAD, for its readers
         self._closing = False
         self._questions: RedisQuestionBoard | None = None
 
@@ -391,13 +410,6 @@ class RedisStore:
         # A live stream's keys outlive a dead producer by its retention: nothing leaks.
         return self._ms(self.ttl_s + 3 * self.lease_s)
 
-    @staticmethod
-    def _frames(entries: Sequence[Any]) -> tuple[int, list[bytes]]:
-        """(seq of the first entry, their frames) of XRANGE / XREAD entries."""
-        if not entries:
-            return 0, []
-        return int(entries[0][0].split(b"-", 1)[0]), [fields[b"f"] for _, fields in entries]
-
     def is_producing(self, stream_id: str) -> bool:
         """True while this store writes ``stream_id`` (created here, not ended, not given up)."""
         return stream_id in self._local
@@ -485,7 +497,7 @@ class RedisStore:
         self.append_frames_nowait(stream_id, events[0].seq, frames, is_done=is_done)
         last = events[-1].seq
         while local is not None and local.acked < last and not local.is_abandoned:
-            await local.changed.wait()
+            await local.wait()
         if local is None or local.acked < last:
             raise StoreUnavailableError(
                 f"stream {stream_id!r} could not be stored; Redis stayed unavailable",
@@ -495,33 +507,80 @@ class RedisStore:
     async def read(
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
     ) -> ReadResult:
-        deadline = time.monotonic() + wait_s
-        while True:
-            local = self._local.get(stream_id)
-            if local is not None:
-                # produced here: wait for the writer's acknowledgement, read the tail
-                if after_seq == local.acked and not local.is_done and wait_s > 0:
-                    with anyio.move_on_after(max(0.0, deadline - time.monotonic())):
-                        await local.changed.wait()
-                result = self._read_tail(local, after_seq, limit)
-                if result is not None:
-                    return result
+        if wait_s > 0:
+            return await read_waiting(self, stream_id, after_seq, limit=limit, wait_s=wait_s)
+        result = self.read_nowait(stream_id, after_seq, limit=limit)
+        if result is None:
             result = await self._read_range(stream_id, after_seq, limit)
-            remaining = deadline - time.monotonic()
-            if result.frames or result.is_done or remaining <= 0:
-                return result
-            if stream_id in self._local:
-                continue
-            # Follow another process's run. Each block ends within half a lease, so a lapsed
-            # lease is noticed (and the interrupted end appended) well within 2 x lease_s.
-            block_s = min(remaining, self.lease_s / 2)
-            first, frames = self._frames(await self._xread(stream_id, after_seq, limit, block_s))
-            if frames:
-                if first != after_seq + 1:
-                    continue  # trimmed meanwhile: _read_range raises the typed error
-                is_done = _DONE_LINE in frames[-1]
-                return ReadResult(frames, is_done, first - 1 + len(frames))
-            await self._interrupt_if_lapsed(stream_id)
+        return result
+
+    def read_nowait(
+        self, stream_id: str, after_seq: int, *, limit: int = 4096
+    ) -> ReadResult | None:
+        """From this process's tail of a stream it produces; ``None``: Redis must be read."""
+        local = self._local.get(stream_id)
+        if local is not None:
+            return self._read_tail(local, after_seq, limit)
+        found = self._found.get((stream_id, after_seq))
+        if found is None or len(found.frames) > limit:
+            return None
+        return found
+
+    def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
+        """Resolve ``future`` when an event after ``after_seq`` is stored (or the stream
+        ends or is given up). A stream produced here is woken by the writer; another
+        process's is followed with ``XREAD BLOCK`` until ``future`` is resolved."""
+        local = self._local.get(stream_id)
+        if local is not None:
+            if after_seq != local.acked or local.is_done:
+                return False
+            local.add_waiter(future)
+            return True
+        # Another process's run: one follower per (stream, cursor), shared by its readers
+        # and kept across their heartbeats (each of which resolves their futures).
+        key = (stream_id, after_seq)
+        waiters = self._followers.get(key)
+        if waiters is None:
+            waiters = self._followers[key] = []
+            task = asyncio.get_running_loop().create_task(
+                self._follow(key, waiters), name="agent-stream follow"
+            )
+            self._follow_tasks.add(task)
+            task.add_done_callback(self._follow_tasks.discard)
+        waiters.append(future)
+        return True
+
+    async def _follow(self, key: tuple[str, int], waiters: list[asyncio.Future[None]]) -> None:
+        # Each block ends within half a lease, so a lapsed lease is noticed (and the
+        # interrupted end appended) well within 2 x lease_s; with no reader left waiting,
+        # the follower ends after its block.
+        stream_id, after_seq = key
+        found = False
+        try:
+            while any(not future.done() for future in waiters):
+                entries = await self._xread(stream_id, after_seq, _RANGE_MAX, self.lease_s / 2)
+                if entries:
+                    # what XREAD brought answers the readers' next read_nowait (if nothing
+                    # was trimmed in between: then their read raises the typed error)
+                    first = int(entries[0][0].split(b"-", 1)[0])
+                    if first == after_seq + 1:
+                        frames = [fields[b"f"] for _, fields in entries]
+                        is_done = _DONE_LINE in frames[-1]
+                        self._found[key] = ReadResult(frames, is_done, after_seq + len(frames))
+                        found = True
+                    break
+                if await self._interrupt_if_lapsed(stream_id) != 0:
+                    break  # appended the interrupted end, or the stream is gone
+        except StoreUnavailableError as exc:
+            logger.debug("stream %s: following it failed: %s", stream_id, exc)
+            # the readers' next read gets the error
+        finally:
+            del self._followers[key]
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+            if found:  # after the readers it wakes have read it
+                asyncio.get_running_loop().call_soon(self._found.pop, key, None)
 
     @staticmethod
     def _read_tail(local: _Local, after_seq: int, limit: int) -> ReadResult | None:
@@ -566,7 +625,8 @@ class RedisStore:
 
         return await self._call(call, block_s + self.op_timeout_s)
 
-    async def _interrupt_if_lapsed(self, stream_id: str) -> bool:
+    async def _interrupt_if_lapsed(self, stream_id: str) -> int:
+        # 1: appended the interrupted end; 0: the stream is live or ended; -1: it is gone
         args = [
             self.max_events,
             self._ms(self.ttl_s),
@@ -577,7 +637,7 @@ class RedisStore:
         appended = await self._script("interrupt", self._keys(stream_id), args)
         if appended == 1:
             logger.info("stream %s: its producer's lease lapsed; ended as interrupted", stream_id)
-        return bool(appended == 1)
+        return int(appended)
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         events_key, meta_key, lease_key = self._keys(stream_id)
@@ -597,7 +657,7 @@ class RedisStore:
             is_done = fields.get(b"done") == b"1"
             if is_done or has_lease or stream_id in self._local:
                 break
-            if not await self._interrupt_if_lapsed(stream_id):
+            if await self._interrupt_if_lapsed(stream_id) != 1:
                 break
         last = int(fields[b"last"])
         return StreamInfo(
@@ -620,6 +680,8 @@ class RedisStore:
     async def aclose(self) -> None:
         """Write what is still queued (bounded by ``op_timeout_s`` per try), then disconnect."""
         self._closing = True
+        for task in list(self._follow_tasks):
+            task.cancel()
         if self._questions is not None:
             await self._questions.aclose()
         writer, self._writer = self._writer, None

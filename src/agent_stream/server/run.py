@@ -1,6 +1,6 @@
 """A run: the producer task that turns an agent's output into stored, numbered events.
 
-Framework-neutral (core + anyio). A :class:`Run` iterates its source and appends each event to
+Framework-neutral (core + asyncio). A :class:`Run` iterates its source and appends each event to
 the store *before* any connection can send it; connections read from the store at their own
 pace (see :mod:`agent_stream.server.connection`). Whatever happens, the stream ends with
 exactly one ``done``:
@@ -13,8 +13,8 @@ exactly one ``done``:
 - the run is cancelled (disconnect policy, stop, shutdown): the agent's ``finally`` runs, then
   ``done{reason: "cancelled"}`` (``"interrupted"`` at shutdown) lands in the store and the
   recording even if nobody reads;
-- the store gives the stream up (:class:`~agent_stream.server.store.GivingUpStore`, e.g.
-  RedisStore after Redis stayed down): the agent is cancelled at once; the store's readers get
+- the store gives the stream up (``StreamStore.on_give_up``, e.g. RedisStore after Redis
+  stayed down): the agent is cancelled at once; the store's readers get
   its ``error{interrupted}`` + ``done{interrupted}``.
 
 A source is an async iterable of typed events (``Token(text=...)``) or of SSE frames as
@@ -25,7 +25,6 @@ renumbered with this stream's id.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback
@@ -49,7 +48,7 @@ from ..events import (
     parse_event,
 )
 from ..sse import SSEDecoder
-from .store import GivingUpStore, StoredEvent, StreamStore, SyncAppendStore
+from .store import StreamStore
 
 __all__ = [
     "DisconnectPolicy",
@@ -73,17 +72,6 @@ _SLOW_TYPES = frozenset({"done", "start", "reconnect"})
 _ENCODE = msgspec.json.Encoder().encode
 
 
-def _call_soon_function() -> Callable[[Callable[[], None]], object] | None:
-    # Runs a callback as soon as the current task suspends (before any task it wakes).
-    # Elsewhere (trio) the run stores each event as it comes.
-    try:
-        return asyncio.get_running_loop().call_soon
-    except RuntimeError:
-        return None
-
-
-_DONE_APPEND_TIMEOUT_S = 5.0
-_NO_SCOPE = contextlib.nullcontext()
 _RESERVED_TYPES = frozenset({"start", "reconnect"})
 
 
@@ -173,10 +161,9 @@ def _checked(event_type: str, data: bytes) -> bytes:
 class Run:
     """One agent run: owns the producer and the stream's ending.
 
-    Made by :class:`~agent_stream.server.manager.RunManager`. Either some task awaits
-    :meth:`drive` (any anyio backend), or, on asyncio, :meth:`start_task` runs it in a task of
-    its own, so the response that started it ends with its connection and a detached run
-    costs one task.
+    Made by :class:`~agent_stream.server.manager.RunManager`; :meth:`drive` runs it in the
+    task that awaits it (a response starts that task, so a detached run costs one task and
+    outlives its response). asyncio only.
     """
 
     __slots__ = (
@@ -184,18 +171,14 @@ class Run:
         "_call_soon",
         "_cancel_reason",
         "_cancel_requested",
-        "_changed",
         "_done_seen",
         "_finished",
         "_finished_event",
         "_grace_timer",
         "_id_prefix",
-        "_is_driving",
         "_on_finish",
         "_pending",
         "_recorder",
-        "_running",
-        "_scope",
         "_seq",
         "_started_at",
         "_task",
@@ -228,29 +211,21 @@ class Run:
         self.debug = debug
         self._recorder = recorder
         self._on_finish = on_finish
-        # Made when needed: an idle run is mostly waiting, so it should hold little.
-        self._scope: anyio.CancelScope | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._running = False
+        self._task: asyncio.Task[object] | None = None  # the task running drive()
         self._cancel_requested = False
         self._cancel_reason: DoneReason = "cancelled"
         self._seq = 0
         self._id_prefix = f"id: {stream_id}:".encode()
         self._pending: list[tuple[str, bytes]] = []
-        self._append_nowait = (
-            store.append_frames_nowait if isinstance(store, SyncAppendStore) else None
-        )
+        self._append_nowait = store.append_frames_nowait
         self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._done_seen = False
         self._started_at = time.monotonic()
         self._finished = False
         self._finished_event: anyio.Event | None = None
-        self._changed: anyio.Event | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
-        self._is_driving = False
         self.attached = 0
-        if isinstance(store, GivingUpStore):
-            store.on_give_up(stream_id, self._given_up)
+        store.on_give_up(stream_id, self._given_up)
 
     @property
     def seq(self) -> int:
@@ -275,11 +250,11 @@ class Run:
             return
         self._cancel_requested = True
         self._cancel_reason = reason
-        if self._task is not None:
-            if self._running:  # else the task sees the flag when it starts
-                self._task.cancel()
-        elif self._scope is not None:
-            self._scope.cancel()
+        if self._task is not None:  # else drive() sees the flag when it starts
+            self._task.cancel()
+
+    def _was_cancelled(self) -> bool:
+        return self._cancel_requested
 
     def _given_up(self) -> None:
         # The store drops this stream's events from now on and its readers get the
@@ -290,8 +265,8 @@ class Run:
             self.cancel("interrupted")
 
     def _add(self, event_type: str, data: bytes) -> None:
-        # Queue an event; _flush_nowait / _flush numbers and stores the queue. Nothing is
-        # visible to connections (so nothing is sent) before it is in the store.
+        # Queue an event; _flush numbers and stores the queue just before the run's task
+        # suspends. Nothing is visible to connections (so nothing is sent) before it is stored.
         if self._done_seen:
             logger.debug("stream %s: dropped %r after 'done'", self.stream_id, event_type)
             return
@@ -301,12 +276,13 @@ class Run:
         if event_type == "done":
             self._done_seen = True
         if len(self._pending) == 1 and self._call_soon is not None:
-            self._call_soon(self._flush_nowait)
+            self._call_soon(self._flush)
 
-    def _take(self) -> tuple[int, list[tuple[str, bytes]], list[bytes]]:
-        # Number the queue: (first seq, [(type, data)], frames).
-        # The queue stays the same list (the producer's hot path keeps a reference to it).
+    def _flush(self) -> None:
         queue = self._pending
+        if not queue:
+            return
+        # The queue stays the same list (the producer's hot path keeps a reference to it).
         pending = queue[:]
         queue.clear()
         prefix, first = self._id_prefix, self._seq + 1
@@ -316,31 +292,9 @@ class Run:
             % (prefix, seq, _TYPE_BYTES.get(event_type) or event_type.encode(), data)
             for seq, (event_type, data) in enumerate(pending, first)
         ]
-        return first, pending, frames
-
-    def _flush_nowait(self) -> None:
-        if self._pending and self._append_nowait is not None:
-            first, pending, frames = self._take()
-            is_done = pending[-1][0] == "done"
-            self._append_nowait(self.stream_id, first, frames, is_done=is_done)
-            if self._recorder is not None:
-                self._recorded(first, pending)
-
-    async def _flush(self) -> None:
-        if not self._pending:
-            return
-        if self._append_nowait is not None:
-            self._flush_nowait()
-            return
-        first, pending, frames = self._take()
-        events = [
-            StoredEvent(seq, event_type, data, frame)
-            for seq, (event_type, data), frame in zip(
-                range(first, first + len(frames)), pending, frames, strict=True
-            )
-        ]
-        await self.store.append(self.stream_id, events)
-        self._recorded(first, pending)
+        self._append_nowait(self.stream_id, first, frames, is_done=pending[-1][0] == "done")
+        if self._recorder is not None:
+            self._recorded(first, pending)
 
     def _recorded(self, first: int, pending: list[tuple[str, bytes]]) -> None:
         recorder = self._recorder
@@ -354,90 +308,86 @@ class Run:
     async def emit(self, event: KnownEvent) -> None:
         """Store ``event`` now, from the agent's code between two of its items (``ask()``)."""
         self._add(event.type, encode_data(event))
-        await self._flush()
+        self._flush()
 
-    async def _store(self, event_type: str, data: bytes) -> None:
-        self._add(event_type, data)
-        await self._flush()
+    async def drive(self) -> None:
+        """Run the source to its end (or cancellation) and store exactly one ``done``.
 
-    async def _drive(self, scope: anyio.CancelScope | None) -> None:
-        # The whole run in one coroutine: a waiting run holds every frame of its task.
-        # ``scope`` is drive()'s (any backend); None when start_task() runs this in a task of
-        # its own, which cancel() cancels.
-        self._running = True
-        if scope is None and self._cancel_requested:  # cancelled before it started
-            await self._end(self._cancel_reason)
+        :meth:`cancel` cancels the task awaiting this; that cancellation ends it normally.
+        """
+        if self._task is not None:
+            raise UsageError(f"run {self.stream_id!r} is already being driven", code="run-driven")
+        task = self._task = asyncio.current_task()
+        if task is None:  # pragma: no cover - a coroutine always runs in a task on asyncio
+            raise UsageError("Run.drive() needs an asyncio task", code="invalid-backend")
+        call_soon = self._call_soon = asyncio.get_running_loop().call_soon
+        if self._cancel_requested:  # cancelled before it started
+            self._end(self._cancel_reason)
             return
+        # The whole run in one coroutine: a waiting run holds every frame of its task.
         reason: DoneReason = "completed"
         try:
-            with scope if scope is not None else _NO_SCOPE:
-                try:
-                    parser: _FrameParser | None = None
-                    is_sync = self._append_nowait is not None
-                    count = 0
-                    add, pending, encode = self._add, self._pending, _ENCODE
-                    async for item in self.source:
-                        if isinstance(item, str | bytes):
-                            if parser is None:
-                                parser = _FrameParser()
-                            for event_type, data in parser.feed(item):
-                                add(event_type, _checked(event_type, data))
-                        else:
-                            event_type = item.type
-                            if (
-                                event_type in _SLOW_TYPES
-                                or self._done_seen
-                                or type(item) is UnknownEvent
-                            ):
-                                add(event_type, encode_data(item))
-                            else:
-                                # Hot path of _add for a typed event (most are tokens).
-                                try:
-                                    data = encode(item)
-                                except UnicodeEncodeError:
-                                    # encode_data raises the UsageError naming the fix
-                                    data = encode_data(item)
-                                pending.append((event_type, data))
-                                if len(pending) == 1 and self._call_soon is not None:
-                                    self._call_soon(self._flush_nowait)
-                        if not is_sync:
-                            await self._flush()
-                        else:
-                            count += 1
-                            if count >= _YIELD_EVERY:
-                                # a source that never suspends would starve connections
-                                count = 0
-                                self._flush_nowait()
-                                await anyio.lowlevel.checkpoint()
-                    if parser is not None:
-                        for event_type, data in parser.close():
+            try:
+                parser: _FrameParser | None = None
+                count = 0
+                add, pending, encode = self._add, self._pending, _ENCODE
+                async for item in self.source:
+                    if isinstance(item, str | bytes):
+                        if parser is None:
+                            parser = _FrameParser()
+                        for event_type, data in parser.feed(item):
                             add(event_type, _checked(event_type, data))
-                    await self._flush()
-                except Exception as exc:  # the one place an agent's crash becomes error + done
-                    logger.warning(
-                        "agent of stream %s raised %s: %s",
-                        self.stream_id,
-                        type(exc).__name__,
-                        truncate(str(exc), 200),
-                        exc_info=self.debug,
-                    )
-                    if not self._done_seen:
-                        await self._fail(exc)
-                    reason = "error"
-            if scope is not None and scope.cancelled_caught:
-                reason = self._cancel_reason
+                    else:
+                        event_type = item.type
+                        if (
+                            event_type in _SLOW_TYPES
+                            or self._done_seen
+                            or type(item) is UnknownEvent
+                        ):
+                            add(event_type, encode_data(item))
+                        else:
+                            # Hot path of _add for a typed event (most are tokens).
+                            try:
+                                data = encode(item)
+                            except UnicodeEncodeError:
+                                # encode_data raises the UsageError naming the fix
+                                data = encode_data(item)
+                            pending.append((event_type, data))
+                            if len(pending) == 1:
+                                call_soon(self._flush)
+                    count += 1
+                    if count >= _YIELD_EVERY:
+                        # a source that never suspends would starve connections
+                        count = 0
+                        self._flush()
+                        await anyio.lowlevel.checkpoint()
+                if parser is not None:
+                    for event_type, data in parser.close():
+                        add(event_type, _checked(event_type, data))
+                self._flush()
+            except Exception as exc:  # the one place an agent's crash becomes error + done
+                logger.warning(
+                    "agent of stream %s raised %s: %s",
+                    self.stream_id,
+                    type(exc).__name__,
+                    truncate(str(exc), 200),
+                    exc_info=self.debug,
+                )
+                if not self._done_seen:
+                    self._fail(exc)
+                reason = "error"
         except asyncio.CancelledError:
             reason = self._cancel_reason
-            if scope is not None or not self._cancel_requested:
+            if not self._was_cancelled():
                 raise
-            # our own cancel (stop, policy, shutdown) ends the task normally
+            task.uncancel()  # our own cancel (stop, policy, shutdown) ends the run normally
         except BaseException:
             reason = self._cancel_reason
             raise
         finally:
-            await self._end(reason)
+            self._end(reason)
 
-    async def _fail(self, exc: Exception) -> None:
+    def _fail(self, exc: Exception) -> None:
         details: dict[str, JSONValue] = {}
         if self.debug:
             details["traceback"] = "".join(traceback.format_exception(exc))
@@ -446,42 +396,15 @@ class Run:
             message=str(exc) or type(exc).__name__,
             details=details,
         )
-        await self._store("error", encode_data(error))
+        self._add("error", encode_data(error))
+        self._flush()
 
-    def _begin(self) -> None:
-        if self._is_driving:
-            raise UsageError(f"run {self.stream_id!r} is already being driven", code="run-driven")
-        self._is_driving = True
-        self._call_soon = _call_soon_function()
-        if self._call_soon is None:
-            self._append_nowait = None
-
-    async def drive(self) -> None:
-        """Run the source to its end (or cancellation) and store exactly one ``done``."""
-        self._begin()
-        scope = self._scope = anyio.CancelScope()
-        if self._cancel_requested:
-            scope.cancel()
-        await self._drive(scope)
-
-    def start_task(self) -> asyncio.Task[None]:
-        """asyncio: drive the run in a task of its own (``cancel`` cancels that task)."""
-        self._begin()
-        # a constant name: asyncio would format one per task
-        task = asyncio.get_running_loop().create_task(self._drive(None), name="agent-stream run")
-        task.add_done_callback(_report_failure)
-        self._task = task
-        return task
-
-    async def _end(self, reason: DoneReason) -> None:
+    def _end(self, reason: DoneReason) -> None:
         try:
-            self._flush_nowait()  # what the agent produced before it stopped comes first
+            self._flush()  # what the agent produced before it stopped comes first
             if not self._done_seen:
-                with (
-                    anyio.CancelScope(shield=True),
-                    anyio.move_on_after(_DONE_APPEND_TIMEOUT_S),
-                ):
-                    await self._store("done", encode_data(Done(reason=reason)))
+                self._add("done", encode_data(Done(reason=reason)))
+                self._flush()
         finally:
             self._finished = True
             if self._finished_event is not None:
@@ -489,15 +412,8 @@ class Run:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
                 self._grace_timer = None
-            self._notify()
             if self._on_finish is not None:
                 self._on_finish(self)
-
-    def _notify(self) -> None:
-        changed = self._changed
-        if changed is not None:
-            self._changed = None
-            changed.set()
 
     def attach(self) -> None:
         """A connection started reading this run."""
@@ -505,29 +421,13 @@ class Run:
         if self._grace_timer is not None:
             self._grace_timer.cancel()
             self._grace_timer = None
-        self._notify()
 
-    async def release(self) -> None:
+    def release(self) -> None:
         """A connection stopped reading; apply the disconnect policy if it was the last.
 
-        With ``grace`` this waits (in the caller's task) up to ``resume_grace_s`` for a
-        connection to re-attach before cancelling; :meth:`release_nowait` arms a timer instead.
+        With ``grace`` a timer cancels the run unless a connection re-attaches within
+        ``resume_grace_s``.
         """
-        self.attached -= 1
-        if self.attached > 0 or self._finished or self.disconnect == "detach":
-            return
-        if self.disconnect == "cancel":
-            self.cancel()
-            return
-        with anyio.move_on_after(self.resume_grace_s):
-            while self.attached == 0 and not self._finished:
-                if self._changed is None:
-                    self._changed = anyio.Event()
-                await self._changed.wait()
-        self._grace_over()
-
-    def release_nowait(self) -> None:
-        """asyncio: like :meth:`release`, with the grace period as a timer (no waiting task)."""
         self.attached -= 1
         if self.attached > 0 or self._finished or self.disconnect == "detach":
             return
@@ -548,6 +448,7 @@ class Run:
             self.cancel()
 
 
-def _report_failure(task: asyncio.Task[None]) -> None:
+def report_failure(task: asyncio.Task[None]) -> None:
+    """Done callback of a run's task: log what escaped it (nothing should)."""
     if not task.cancelled() and task.exception() is not None:
         logger.error("run task failed", exc_info=task.exception())

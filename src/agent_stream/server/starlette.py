@@ -44,16 +44,16 @@ from ._asgi import (
     error_body,
     error_status,
     listen,
+    require_asyncio,
     send_json_error,
-    serve,
     stop_listening,
     stream_headers,
 )
 from .connection import Connection, EndReason, priming_frame
 from .manager import RunManager, StreamOptions, parse_cursor
 from .respond_route import respond_route
-from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source
-from .store import LocalStore, StreamStore
+from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, report_failure
+from .store import StreamStore
 
 __all__ = ["AgentStreamResponse", "Owner", "mount_stream_routes", "stream_routes"]
 
@@ -164,6 +164,7 @@ class AgentStreamResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The stream is served from this frame (not from helpers it awaits): an idle stream
         # holds every frame of its task, so the fewer the better.
+        require_asyncio()
         manager = self._manager(scope)
         try:
             opened = await self._open(manager, scope, receive, send)
@@ -181,48 +182,31 @@ class AgentStreamResponse(Response):
             )
             connection = Connection(manager, stream_id, cursor, options)
             attached = run if run is not None else manager.runs.get(stream_id)
-            if _on_asyncio():
-                # The run drives itself in its own task and a grace period is a timer, so
-                # this response ends with its connection; with a LocalStore the connection
-                # needs no task besides this one (and a bare receive() task).
-                if run is not None:
-                    run.start_task()
-                    run = None
-                if attached is not None:
-                    attached.attach()
+            if run is not None:
+                # The run drives itself in a task of its own and a grace period is a timer,
+                # so this response ends with its connection, which needs no task besides
+                # this one (and a bare receive() task).
+                task = asyncio.get_running_loop().create_task(run.drive(), name="agent-stream run")
+                task.add_done_callback(report_failure)
+                del run, task
+            if attached is not None:
+                attached.attach()
+            try:
+                listen(receive, connection)
+                pump = connection.pump(
+                    body_writer(send),
+                    priming_frame(manager, stream_id, cursor, options, resumed=resumed),
+                )
                 try:
-                    first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
-                    if isinstance(manager.store, LocalStore):
-                        # pumped right here: each frame an idle stream's task holds costs
-                        listen(receive, connection)
-                        pump = connection.pump_local(body_writer(send), first)
-                        del first  # the connection drops it once written
-                        try:
-                            reason: EndReason = await pump
-                        except (OSError, ClientDisconnect):
-                            reason = "disconnected"
-                        finally:
-                            stop_listening(connection)
-                        await end_body(send, reason)
-                    else:
-                        async with anyio.create_task_group() as task_group:
-                            await serve(connection, first, receive, send, task_group)
+                    reason: EndReason = await pump
+                except (OSError, ClientDisconnect):
+                    reason = "disconnected"
                 finally:
-                    if attached is not None:
-                        attached.release_nowait()
-                return
-            first = priming_frame(manager, stream_id, cursor, options, resumed=resumed)
-            async with anyio.create_task_group() as task_group:
-                if run is not None:
-                    task_group.start_soon(run.drive)
+                    stop_listening(connection)
+                await end_body(send, reason)
+            finally:
                 if attached is not None:
-                    attached.attach()
-                try:
-                    await serve(connection, first, receive, send, task_group)
-                finally:
-                    if attached is not None:
-                        with anyio.CancelScope(shield=True):
-                            await attached.release()
+                    attached.release()
         finally:
             if self.background is not None:
                 await self.background()
@@ -311,14 +295,6 @@ class AgentStreamResponse(Response):
             # another process may be the creator, so there is no local event to wait on
             while await manager.store.info(stream_id) is None:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
-
-
-def _on_asyncio() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def stream_routes(

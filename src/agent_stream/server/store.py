@@ -19,25 +19,21 @@ Semantics every implementation keeps:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
-
-if TYPE_CHECKING:
-    import asyncio
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..emitter import encode_frame_bytes
 from ..errors import ResumeError
 
 __all__ = [
-    "GivingUpStore",
-    "LocalStore",
     "ReadResult",
     "StoredEvent",
     "StreamInfo",
     "StreamStore",
-    "SyncAppendStore",
     "check_cursor",
+    "read_waiting",
 ]
 
 
@@ -81,7 +77,15 @@ class StreamInfo:
 
 @runtime_checkable
 class StreamStore(Protocol):
-    """Async replay buffer shared by a run (producer) and its connections (consumers)."""
+    """Replay buffer shared by a run (producer) and its connections (consumers). asyncio only.
+
+    A run appends with :meth:`append_frames_nowait`: the events it produced while its task ran
+    without suspending are appended together just before it suspends, so no connection can
+    see (or send) anything out of order, and the per-event cost stays small. A connection reads
+    with :meth:`read_nowait` (falling back to :meth:`read` when that needs I/O) and, once it
+    has caught up, hands :meth:`watch` a future to resolve at the next change, racing it
+    against its heartbeat and the client's disconnect with one ``await``.
+    """
 
     async def create(
         self, stream_id: str, *, owner: str, meta: Mapping[str, str] | None = None
@@ -90,13 +94,43 @@ class StreamStore(Protocol):
         ...
 
     async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
-        """Store ``events`` (consecutive seqs) at the end of the stream."""
+        """Store ``events`` (consecutive seqs) at the end of the stream; returns once stored."""
+        ...
+
+    def append_frames_nowait(
+        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
+    ) -> None:
+        """Like ``append`` with the events' frames only, without waiting; ``is_done`` says
+        the last frame is the stream's ``done``. They become readable once stored."""
         ...
 
     async def read(
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
     ) -> ReadResult:
         """Up to ``limit`` events with seq > ``after_seq``, waiting up to ``wait_s`` for one."""
+        ...
+
+    def read_nowait(
+        self, stream_id: str, after_seq: int, *, limit: int = 4096
+    ) -> ReadResult | None:
+        """Like ``read`` with ``wait_s=0``, synchronously; ``None`` when answering needs I/O
+        (then call ``read``)."""
+        ...
+
+    def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
+        """Resolve ``future`` (unless done) at the stream's next append, end or expiry.
+
+        Returns False, and keeps nothing, when a read after ``after_seq`` would not wait:
+        there is more, the stream ended, or it is gone. A store that waits with I/O stops
+        waiting when the caller resolves or cancels ``future`` itself.
+        """
+        ...
+
+    def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, soon after (never inside) the store gives ``stream_id`` up
+        while its run is live (RedisStore: Redis stayed down past ``append_retry_s``, or the
+        stream was ended elsewhere); at once (soon) if it already has. The store then drops
+        the stream's appends and its readers get the interrupted end."""
         ...
 
     async def info(self, stream_id: str) -> StreamInfo | None:
@@ -115,58 +149,33 @@ class StreamStore(Protocol):
         ...
 
 
-@runtime_checkable
-class SyncAppendStore(Protocol):
-    """A store that can also append without awaiting (in-process stores such as MemoryStore).
-
-    A run then stores events in batches: those produced while its task runs without
-    suspending are appended together just before it suspends, so no connection can see (or
-    send) anything out of order, and the per-event cost stays small.
-    """
-
-    def append_frames_nowait(
-        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
-    ) -> None:
-        """Like ``append`` with the events' frames only, synchronously; ``is_done`` says the
-        last frame is the stream's ``done``."""
-        ...
-
-
-@runtime_checkable
-class LocalStore(Protocol):
-    """A store in this process that can also be read without awaiting (MemoryStore).
-
-    A connection on asyncio then needs no task of its own to wait for the store: it reads
-    synchronously and, when it has caught up, hands the store a future to resolve at the next
-    change, racing it against the heartbeat and the disconnect with one ``await``.
-    """
-
-    def read_nowait(self, stream_id: str, after_seq: int, *, limit: int = 4096) -> ReadResult:
-        """Like ``read`` with ``wait_s=0``, synchronously."""
-        ...
-
-    def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
-        """Resolve ``future`` (unless done) at the stream's next append, end or expiry.
-
-        Returns False, and keeps nothing, when a read after ``after_seq`` would not wait:
-        there is more, the stream ended, or it is gone.
-        """
-        ...
+async def read_waiting(
+    store: StreamStore, stream_id: str, after_seq: int, *, limit: int, wait_s: float
+) -> ReadResult:
+    """``read`` in terms of ``read_nowait`` and ``watch``: what every store's ``read`` does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        result = store.read_nowait(stream_id, after_seq, limit=limit)
+        if result is None:
+            result = await store.read(stream_id, after_seq, limit=limit)
+        remaining = deadline - loop.time()
+        if result.frames or result.is_done or remaining <= 0:
+            return result
+        future = loop.create_future()
+        if store.watch(stream_id, after_seq, future):
+            timer = loop.call_later(remaining, _resolve, future)
+            try:
+                await future
+            finally:
+                timer.cancel()
+                if not future.done():
+                    future.cancel()
 
 
-@runtime_checkable
-class GivingUpStore(Protocol):
-    """A store that may give up a stream while its run is still live (RedisStore, when Redis
-    stays down past ``append_retry_s``, or the stream was ended elsewhere).
-
-    It then drops that stream's later appends, so its run registers a callback and cancels the
-    agent instead of running it to the end for nothing.
-    """
-
-    def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once, soon after (never inside) the store gives ``stream_id`` up;
-        at once (soon) if it already has."""
-        ...
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def check_cursor(stream_id: str, after_seq: int, *, last_seq: int, earliest_seq: int) -> None:
