@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.client.processes import ServerProcess, serve, uvicorn
+from tests.uvicorn_helpers import UvicornProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_STREAM = [sys.executable, "-m", "agent_stream.cli"]
@@ -116,3 +118,60 @@ def test_tail_jsonl_prints_one_event_per_line(test_app: ServerProcess) -> None:
     assert [line["event"] for line in lines][:2] == ["start", "turn"]
     assert lines[-1]["event"] == "done" and lines[-1]["id"].endswith(f":{len(lines) - 1}")
     assert [line["event"] for line in lines].count("token") == 3
+
+
+@pytest.fixture(scope="module")
+def demo_app() -> Iterator[UvicornProcess]:
+    with UvicornProcess(
+        "agent_stream.demo.app:create_app_from_env", factory=True, args=["--no-access-log"]
+    ) as server:
+        yield server
+
+
+ASK = {"ask": True, "tools": 0, "tokens": 4, "token_delay_ms": 0, "thinking": False}
+
+
+def test_tail_asks_the_question_in_the_terminal_and_answers_it(
+    demo_app: UvicornProcess, terminal: Terminal
+) -> None:
+    terminal.start([*AGENT_STREAM, "tail", f"{demo_app.url}/api/chat", "--data", json.dumps(ASK),
+                    "-H", "Authorization: Bearer tmux"])  # fmt: skip
+    asked = terminal.wait_for(lambda s: "answer>" in s)
+    assert "Which city should I plan for?" in asked
+    assert "1) Lisbon" in asked and "2) Porto" in asked and "3) Faro" in asked
+    assert "or type your own answer" in asked and re.search(r"\d+s left", asked)
+    terminal.tmux("send-keys", "-t", terminal.session, "2", "Enter")
+    finished = terminal.wait_for(lambda s: re.search(r"EXIT=\d", s) is not None, timeout_s=20)
+    assert 'answered: "Porto"' in finished
+    assert "You chose Porto." in finished
+    assert "EXIT=0" in finished
+
+
+def test_tail_without_a_terminal_prints_the_question(demo_app: UvicornProcess) -> None:
+    headers = {"Authorization": "Bearer piped"}
+    with subprocess.Popen(
+        [*AGENT_STREAM, "tail", f"{demo_app.url}/api/chat", "--data", json.dumps(ASK),
+         "-H", "Authorization: Bearer piped"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+    ) as tail:  # fmt: skip
+        assert tail.stdout is not None
+        seen = []
+        for line in tail.stdout:  # bounded: the process ends once answered, or times out
+            seen.append(line)
+            found = re.search(r'POST (\S+) \{"request_id": "([^"]+)"', line)
+            if found:
+                reply = httpx.post(
+                    demo_app.url + found.group(1),
+                    json={"request_id": found.group(2), "answer": "Évora"},
+                    headers=headers,
+                    timeout=10,
+                )
+                assert reply.status_code == 200, reply.text
+                break
+        rest = tail.stdout.read()
+        assert tail.wait(timeout=20) == 0
+    output = "".join(seen) + rest
+    assert "Which city should I plan for?" in output
+    assert 'question answered: "Évora"' in output
+    assert "You chose Évora." in output

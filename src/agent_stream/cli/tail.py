@@ -3,8 +3,10 @@
 Shows the streaming text, a spinner per running tool, the progress bar, the error and a summary
 at ``done``; the screen is redrawn at most ``--fps`` times a second however fast tokens come.
 ``--jsonl`` prints each event as one JSON line instead (for piping into ``jq`` or
-``agent-stream validate -``). Exit status: 0 when the run completed, 1 when it failed or was
-interrupted, 2 when the server refused the request.
+``agent-stream validate -``). The agent's questions are asked at the terminal when stdin is one
+(numbered choices or free text; ``--no-ask`` only shows them) and shown otherwise. Exit status:
+0 when the run completed, 1 when it failed or was interrupted, 2 when the server refused the
+request.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from rich.text import Text
 
 from ..client import AgentStreamClient, StreamEvent
 from ..errors import HTTPStatusError
-from ..events import Done, JSONValue
+from ..events import Done, InputRequired, JSONValue
 from ..state import StreamState
+from .tail_questions import ask_at_terminal, render_question
 
 __all__ = ["TailView", "add_arguments", "main", "parse_header", "run"]
 
@@ -112,6 +115,9 @@ class TailView:
             below.append(
                 Panel(Text(error.message), title=f"error: {error.error_type}", style="red")
             )
+        for answered in state.answers[-2:]:
+            value = "" if answered.status != "answered" else f": {_json(answered.answer)}"
+            below.append(Text(f"question {answered.status}{value}", style="magenta"))
         if state.done is not None:
             below.append(self._summary())
         room = max(3, height - 2 - sum(_rows(item) for item in below))
@@ -165,7 +171,10 @@ class TailView:
 
 
 def _rows(item: RenderableType) -> int:
-    return 3 if isinstance(item, Panel) else 1
+    if isinstance(item, Panel):
+        renderable = item.renderable
+        return 2 + (len(renderable.renderables) if isinstance(renderable, Group) else 1)
+    return 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,6 +196,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--jsonl", action="store_true", help="print raw events as JSON lines")
     parser.add_argument("--fps", type=float, default=10.0, help="screen refreshes per second")
+    parser.add_argument(
+        "--no-ask",
+        action="store_true",
+        help="show the agent's questions without prompting (the default when stdin is no TTY)",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -241,12 +255,48 @@ async def _watch(
 ) -> None:
     console = Console(file=out)
     view = TailView(args.url, console=console)
-    with Live(view, console=console, refresh_per_second=args.fps, transient=False):
-        async for event in stream:
-            view.events += 1
-            view.state = client.state
-            view.reconnects = client.reconnects
-            view.synthetic = event.is_synthetic
+    asking: anyio.CancelScope | None = None
+    # questions are answered here when a person is at the keyboard, else printed
+    can_ask = not args.no_ask and sys.stdin.isatty()
+    live = Live(view, console=console, refresh_per_second=args.fps, transient=False)
+
+    async def ask(question: InputRequired) -> None:
+        nonlocal asking
+        answered = False
+        with anyio.CancelScope() as asking:
+            live.stop()
+            answered = await ask_at_terminal(client, question, console)
+        if asking.cancel_called and not answered:
+            console.print("(the question was closed elsewhere)")
+        asking = None
+        live.start()
+
+    refused: HTTPStatusError | None = None
+    with live:
+        async with anyio.create_task_group() as tasks:
+            try:
+                async for event in stream:
+                    view.events += 1
+                    view.state = client.state
+                    view.reconnects = client.reconnects
+                    view.synthetic = event.is_synthetic
+                    question = view.state.input_required
+                    if event.type == "input_required" and question is not None:
+                        if asking is not None:
+                            asking.cancel()
+                        if can_ask:
+                            tasks.start_soon(ask, question)
+                        else:
+                            console.print(render_question(question, respond_hint=True))
+                    elif asking is not None and question is None:
+                        asking.cancel()
+            except HTTPStatusError as exc:
+                refused = exc  # raised below, not as an ExceptionGroup of the task group
+            finally:
+                if asking is not None:
+                    asking.cancel()
+    if refused is not None:
+        raise refused
 
 
 def _json(value: object) -> str:

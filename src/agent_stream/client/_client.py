@@ -20,6 +20,7 @@ from ..events import (
     AgentEvent,
     Done,
     DoneReason,
+    JSONValue,
     Start,
     Thinking,
     Token,
@@ -29,6 +30,7 @@ from ..sse import SSEDecoder
 from ..state import StreamState, fold
 from ._body import open_body
 from ._event import StreamEvent
+from ._respond import post_answer, respond_target
 from ._retry import RetryPolicy, parse_retry_after
 
 __all__ = ["AgentStreamClient"]
@@ -185,6 +187,35 @@ class AgentStreamClient:
         scope = self._read_scope
         if scope is not None:
             scope.deadline = min(scope.deadline, anyio.current_time() + self.stop_grace_s)
+
+    async def respond(
+        self,
+        answer: JSONValue = None,
+        *,
+        cancel: bool = False,
+        request_id: str | None = None,
+        url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, JSONValue]:
+        """Answer the pending ``input_required`` (``state.input_required``): POST
+        ``{"request_id", "answer"}`` to its ``respond_url`` with the stream's headers.
+
+        Returns the server's 200 body; the stream then shows the ``input_response``. Raises
+        :class:`~agent_stream.errors.HTTPStatusError` (404 / 409 / 410 / 422) and UsageError
+        when nothing is pending. Network failures are retried with one Idempotency-Key.
+        """
+        request_id, target = respond_target(
+            self.state.input_required, request_id, url, self._stop_url
+        )
+        return await post_answer(
+            self._http,
+            target,
+            request_id,
+            answer,
+            cancel=cancel,
+            headers=self._stop_headers,
+            idempotency_key=idempotency_key,
+        )
 
     async def stream(
         self,

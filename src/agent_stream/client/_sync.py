@@ -9,6 +9,7 @@ from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from ..events import JSONValue
 from ..state import StreamState
 from ._client import AgentStreamClient
 from ._event import StreamEvent
@@ -64,6 +65,26 @@ class SyncAgentStreamClient:
                     return
         finally:
             self._portal.call(agen.aclose)
+
+    def respond(
+        self,
+        answer: JSONValue = None,
+        *,
+        cancel: bool = False,
+        request_id: str | None = None,
+        url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, JSONValue]:
+        """Answer the pending ``input_required`` (see :meth:`AgentStreamClient.respond`)."""
+        return self._portal.call(
+            lambda: self._client.respond(
+                answer,
+                cancel=cancel,
+                request_id=request_id,
+                url=url,
+                idempotency_key=idempotency_key,
+            )
+        )
 
     def stop(self) -> None:
         """Cancel the current run on the server (see :meth:`AgentStreamClient.stop`)."""

@@ -13,6 +13,7 @@
 import { type Batching, TokenBatcher } from "./batching.js";
 import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
+import type { JSONValue } from "./generated/events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
@@ -53,6 +54,31 @@ export interface VisibilitySource {
   readonly visibilityState: string;
   addEventListener(type: "visibilitychange", listener: () => void): void;
   removeEventListener(type: "visibilitychange", listener: () => void): void;
+}
+
+/** Options of `respond()`. */
+export interface RespondOptions {
+  /** POST here instead of the request's respond_url. */
+  url?: string;
+  /** Answer this request instead of the pending one. */
+  requestId?: string;
+  /** Decline the question instead of answering it (the agent gets a cancellation). */
+  cancel?: boolean;
+  /** Reuse a key to retry an answer safely (default: a fresh random key per call). */
+  idempotencyKey?: string;
+}
+
+/** The server's 200 answer to `respond()`. */
+export interface RespondResult {
+  readonly request_id: string;
+  readonly status: "answered" | "cancelled";
+  readonly answer?: JSONValue;
+}
+
+function randomKey(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export interface AgentStreamClientOptions {
@@ -230,18 +256,22 @@ export class AgentStreamClient {
   }
 
   /**
-   * Answer the pending `input_required`: POST `{request_id, answer}` as JSON to its respond_url
-   * (or `url`, or the client's `respondUrl`). Throws UsageError when nothing is pending and
-   * HTTPStatusError for an answer of 400 or more.
+   * Answer the pending `input_required`: POST `{request_id, answer}` (or `{request_id, cancel: true}`
+   * with `{ cancel: true }`) as JSON to its respond_url (or `url`, or the client's `respondUrl`),
+   * with the client's headers and an `Idempotency-Key`; a network failure is retried once with the
+   * same key. Resolves to the server's 200 body; the stream then shows the `input_response`.
+   * Throws UsageError when nothing is pending and HTTPStatusError for 400 or more (404 unknown,
+   * 409 already answered, 410 expired or closed, 422 refused: the body says why).
    */
-  async respond(answer: unknown, options: { url?: string } = {}): Promise<void> {
+  async respond(answer: unknown, options: RespondOptions = {}): Promise<RespondResult> {
     const request = this.#state.inputRequired;
-    if (request === null) {
+    const requestId = options.requestId ?? request?.request_id;
+    if (requestId === undefined) {
       throw new UsageError("respond() needs a pending input_required request; the stream has none", {
         code: "no-input-required",
       });
     }
-    const target = options.url ?? request.respond_url ?? this.#options.respondUrl;
+    const target = options.url ?? request?.respond_url ?? this.#options.respondUrl;
     if (target === undefined || target === null) {
       throw new UsageError("respond() needs a URL: the input_required event named none; pass { url } or the respondUrl option", {
         code: "no-respond-url",
@@ -250,19 +280,24 @@ export class AgentStreamClient {
     const url = this.#run?.resolve(target) ?? target;
     const headers = new Headers(this.#options.headers);
     headers.set("Content-Type", "application/json");
-    const response = await this.#options.fetch(url, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ request_id: request.request_id, answer }),
-    });
+    headers.set("Idempotency-Key", options.idempotencyKey ?? randomKey());
+    const body = JSON.stringify(options.cancel === true ? { request_id: requestId, cancel: true } : { request_id: requestId, answer });
+    let response: Response;
+    try {
+      response = await this.#options.fetch(url, { method: "POST", headers, body });
+    } catch {
+      // the same Idempotency-Key: a repeat of an accepted answer gets its 200, not 409
+      response = await this.#options.fetch(url, { method: "POST", headers, body });
+    }
+    const text = await response.text().catch(() => "");
     if (response.status >= 400) {
-      const text = await response.text().catch(() => "");
       throw new HTTPStatusError(`POST ${url} answered ${response.status}: ${text.slice(0, 200)}`, {
         status: response.status,
         body: text,
         url,
       });
     }
+    return (text === "" ? { request_id: requestId, status: "answered" } : JSON.parse(text)) as RespondResult;
   }
 
   /** Hooks for one run; they go quiet once another run replaced it. */

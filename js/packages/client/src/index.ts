@@ -4,6 +4,8 @@ export type {
   ClientSnapshot,
   ConnectionStatus,
   LivenessOptions,
+  RespondOptions,
+  RespondResult,
   StreamCallbacks,
   VisibilitySource,
 } from "./client.js";

@@ -416,6 +416,44 @@ describe("AgentStreamClient: stop, reset, visibility", () => {
     expect(client.getSnapshot()).toMatchObject({ isDone: true, isStreaming: false, done: { reason: "cancelled", synthetic: true } });
   });
 
+  test("respond POSTs the pending request_id with the stream's headers and an Idempotency-Key, retried once on a network error", async () => {
+    const { server, client } = setup({ headers: { Authorization: "Bearer x" }, batching: "none" });
+    const body = server.stream();
+    void client.start("https://example.com/api/chat", {});
+    const ask = { request_id: "r1", prompt: "Which city?", choices: ["Lisbon", "Porto"], respond_url: `/api/streams/${SID}/respond` };
+    body.push(startFrame() + frame(1, "input_required", ask));
+    await settle();
+    expect(client.getSnapshot().inputRequired?.request_id).toBe("r1");
+    server.reject();
+    server.status(200, '{"request_id": "r1", "status": "answered", "answer": "Porto"}');
+    const reply = await client.respond("Porto");
+    expect(reply).toEqual({ request_id: "r1", status: "answered", answer: "Porto" });
+    const [, lost, retried] = server.requests;
+    expect(retried).toMatchObject({ method: "POST", url: `https://example.com/api/streams/${SID}/respond` });
+    expect(JSON.parse(String(retried?.body))).toEqual({ request_id: "r1", answer: "Porto" });
+    expect(retried?.headers.get("authorization")).toBe("Bearer x");
+    const key = retried?.headers.get("idempotency-key");
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(lost?.headers.get("idempotency-key")).toBe(key);
+    body.push(frame(2, "input_response", { request_id: "r1", answer: "Porto" }));
+    await settle();
+    expect(client.getSnapshot()).toMatchObject({ inputRequired: null, answers: [{ request_id: "r1", status: "answered", answer: "Porto" }] });
+  });
+
+  test("respond surfaces 409 / 422 as HTTPStatusError and needs a pending question", async () => {
+    const { server, client } = setup({ batching: "none" });
+    await expect(client.respond("x")).rejects.toMatchObject({ code: "no-input-required" });
+    const body = server.stream();
+    void client.start("https://example.com/api/chat", {});
+    body.push(startFrame() + frame(1, "input_required", { request_id: "r1", prompt: "?", respond_url: "/respond" }));
+    await settle();
+    server.status(422, '{"error": {"code": "invalid-answer", "reason": "not one of the choices"}}');
+    await expect(client.respond("Braga")).rejects.toMatchObject({ status: 422 });
+    server.status(200, '{"request_id": "r1", "status": "cancelled"}');
+    expect(await client.respond(null, { cancel: true })).toEqual({ request_id: "r1", status: "cancelled" });
+    expect(JSON.parse(String(server.requests.at(-1)?.body))).toEqual({ request_id: "r1", cancel: true });
+  });
+
   test("reset goes back to the initial state", async () => {
     const { server, client } = setup({ batching: "none" });
     const body = server.stream();

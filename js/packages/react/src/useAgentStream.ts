@@ -2,6 +2,8 @@ import {
   AgentStreamClient,
   type AgentStreamClientOptions,
   type ClientSnapshot,
+  type RespondOptions,
+  type RespondResult,
   type StreamCallbacks,
 } from "@agent-stream/client";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
@@ -20,8 +22,11 @@ export interface UseAgentStreamResult extends ClientSnapshot {
   stop: () => Promise<void>;
   /** Abort any run and clear the state. */
   reset: () => void;
-  /** Answer the pending input_required request (POSTs `{request_id, answer}`). */
-  respond: (answer: unknown) => Promise<void>;
+  /**
+   * Answer the pending question (`inputRequired`, from the snapshot): POSTs `{request_id, answer}`
+   * to its respond_url; the answer then arrives as an `input_response` (in `answers`).
+   */
+  respond: (answer: unknown, options?: RespondOptions) => Promise<RespondResult>;
   /** The client behind the hook (made once per hook instance). */
   client: AgentStreamClient;
 }
@@ -65,7 +70,7 @@ export function useAgentStream(options: UseAgentStreamOptions): UseAgentStreamRe
   );
   const stop = useCallback(() => client.stop(), [client]);
   const reset = useCallback(() => client.reset(), [client]);
-  const respond = useCallback((answer: unknown) => client.respond(answer), [client]);
+  const respond = useCallback((answer: unknown, options?: RespondOptions) => client.respond(answer, options), [client]);
 
   return useMemo(
     () => ({ ...snapshot, startStream, stop, reset, respond, client }),

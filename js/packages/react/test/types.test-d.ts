@@ -1,4 +1,4 @@
-import type { AgentEvent, ClientSnapshot, EventData, FinishedTool, ProgressData } from "@agent-stream/client";
+import type { AgentEvent, ClientSnapshot, EventData, FinishedTool, ProgressData, RespondResult } from "@agent-stream/client";
 import { expectTypeOf, test } from "vitest";
 import { useAgentStream, type UseAgentStreamResult } from "../src/index";
 
@@ -15,6 +15,9 @@ test("the hook returns the original's names plus the new ones", () => {
   expectTypeOf<UseAgentStreamResult["stop"]>().returns.toEqualTypeOf<Promise<void>>();
   expectTypeOf<UseAgentStreamResult["reset"]>().returns.toEqualTypeOf<void>();
   expectTypeOf<UseAgentStreamResult["respond"]>().parameter(0).toEqualTypeOf<unknown>();
+  expectTypeOf<UseAgentStreamResult["respond"]>().returns.toEqualTypeOf<Promise<RespondResult>>();
+  expectTypeOf<UseAgentStreamResult["inputRequired"]>().toEqualTypeOf<EventData<"input_required"> | null>();
+  expectTypeOf<UseAgentStreamResult["answers"]>().toEqualTypeOf<readonly EventData<"input_response">[]>();
 });
 
 test("batching takes the demo's mode names", () => {
