@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -43,7 +44,10 @@ def test_round_trip(tmp_path: Path) -> None:
             recorder.record(*event)
     lines = path.read_bytes().splitlines()
     assert json.loads(lines[0])["kind"] == "meta"
-    assert json.loads(lines[1]) == {
+    run_note = json.loads(lines[1])
+    assert run_note["kind"] == "run" and run_note["stream_id"] == "s1"
+    assert abs(run_note["at"] - time.time()) < 60
+    assert json.loads(lines[2]) == {
         "stream_id": "s1",
         "seq": 1,
         "type": "token",
@@ -56,7 +60,7 @@ def test_round_trip(tmp_path: Path) -> None:
     ]
     assert got[0].event().text == "héllo 🎉\n"  # type: ignore[union-attr]
     # the lines re-encode to themselves
-    assert b"".join(e.to_line() for e in got) == b"\n".join(lines[1:]) + b"\n"
+    assert b"".join(e.to_line() for e in got) == b"\n".join(lines[2:]) + b"\n"
 
 
 def test_appending_sessions_keeps_every_line(tmp_path: Path) -> None:
@@ -143,7 +147,7 @@ async def test_recording_never_blocks_the_event_loop(tmp_path: Path) -> None:
     stalled.gate.set()
     await recorder.aclose()
     lines = stalled.getvalue().splitlines()
-    assert len(lines) == 1 + 40_000 and recorder.dropped == 0
+    assert len(lines) == 2 + 40_000  # meta, the run note, the events and recorder.dropped == 0
     assert json.loads(lines[-1])["seq"] == 40_000
 
 
@@ -157,7 +161,7 @@ async def test_a_stalled_writer_drops_lines_instead_of_growing(tmp_path: Path) -
     assert recorder.dropped == 4_000
     stalled.gate.set()
     await recorder.aclose()
-    assert len(stalled.getvalue().splitlines()) == 1 + 1_000
+    assert len(stalled.getvalue().splitlines()) == 2 + 1_000  # meta, the run note, the events kept
 
 
 def test_flush_hands_lines_to_the_os(tmp_path: Path) -> None:

@@ -69,8 +69,8 @@ def _read_jsonl(lines: Iterable[str]) -> Iterator[Frame | Problem]:
         if not isinstance(record, dict):
             yield Problem(number, "json", "a recording line is a JSON object")
             continue
-        if record.get("kind") == "meta" or ("session" in record and "event" not in record):
-            continue  # a header line carries metadata, not an event
+        if "kind" in record or ("session" in record and "event" not in record):
+            continue  # a header or note line (meta, run, connection, client_report)
         kind = record.get("type", record.get("event"))
         if not isinstance(kind, str):
             yield Problem(number, "json", 'the line names no event type ("type" or "event")')
