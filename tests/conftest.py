@@ -49,3 +49,14 @@ def original_emitter_module() -> ModuleType:
 def original_batcher_module() -> ModuleType:
     """The original 0.1.0 ``batcher`` module."""
     return load_original_module("batcher")
+
+
+@pytest.fixture(scope="session")
+def demo_recording(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The rotated files of a 1,000-run demo recording with known figures (built once).
+
+    See tests/recording/demo_recording.py for what it holds.
+    """
+    from tests.recording.demo_recording import make_recording
+
+    return make_recording(tmp_path_factory.mktemp("demo-recording"))

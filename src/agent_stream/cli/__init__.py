@@ -1,4 +1,5 @@
-"""The ``agent-stream`` command: ``demo``, ``replay``, ``tail``, ``validate``.
+"""The ``agent-stream`` command: ``demo``, ``replay``, ``tail``, ``validate``, ``stats``,
+``query``, ``report``.
 
 Each subcommand imports what it needs only when it runs, so a missing extra fails with the
 ``pip install`` line that fixes it instead of a traceback.
@@ -17,7 +18,20 @@ from .._extras import install_hint
 
 __all__ = ["build_parser", "main"]
 
-_EXTRA_OF = {"demo": "cli", "replay": "cli", "tail": "cli", "validate": "cli"}
+_EXTRA_OF = {
+    "demo": "cli",
+    "replay": "cli",
+    "tail": "cli",
+    "validate": "cli",
+    "stats": "cli",
+    "query": "query",
+    "report": "cli",
+}
+_RECORDING_COMMANDS = {
+    "stats": "figures of recordings: runs by end reason, time to first token, tool latency, …",
+    "query": "run SQL over recordings with DuckDB (views: runs, events, tool_calls, …)",
+    "report": "write one self-contained HTML page of recordings: figures and timelines",
+}
 _DELEGATED = {
     "tail": "watch a live stream in the terminal: agent-stream tail URL [--data JSON]",
     "validate": "check a recording (.jsonl) or capture (.sse) against the protocol",
@@ -53,9 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .replay import add_arguments as add_replay_arguments
 
     add_replay_arguments(replay)
+    for name, text in _RECORDING_COMMANDS.items():
+        command = sub.add_parser(name, help=text, description=text)
+        _add_recording_arguments(name, command)
     for name, text in _DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def _add_recording_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    # the argument definitions import nothing optional (query imports duckdb when it runs)
+    module = importlib.import_module(f"agent_stream.cli.{name}")
+    module.add_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
