@@ -23,13 +23,12 @@ encode_json = msgspec.json.Encoder().encode
 
 def join_blocks(bodies: Sequence[bytes], stream_id: bytes, seq: int) -> bytes:
     """``data: <body>`` blocks; the last (or a bare one, if none) with ``id: <sid>:<seq>``."""
-    last = b"id: %b:%d\n" % (stream_id, seq)
+    if len(bodies) == 1:  # most events (a token in an open message): one format, no joins
+        return b"id: %b:%d\ndata: %b\n\n" % (stream_id, seq, bodies[0])
     if not bodies:
-        return last + b"\n"
-    if len(bodies) == 1:
-        return b"%bdata: %b\n\n" % (last, bodies[0])
+        return b"id: %b:%d\n\n" % (stream_id, seq)
     head = b"".join([b"data: %b\n\n" % body for body in bodies[:-1]])
-    return b"%b%bdata: %b\n\n" % (head, last, bodies[-1])
+    return b"%bid: %b:%d\ndata: %b\n\n" % (head, stream_id, seq, bodies[-1])
 
 
 def priming_block(stream_id: str, cursor: int, retry_ms: int) -> bytes:

@@ -1,0 +1,193 @@
+"""Bridge encode throughput: our events -> AG-UI frames and -> AI SDK chunks, against peers.
+
+Every contender turns the same run (``bench/corpus.py``: ``corpus_events(n)``, ~92 % tokens) into
+wire bytes, in one process, round-robin, median of ``--rounds``; fresh encoders per run, GC
+collected before and disabled during a run. Two input shapes, as a server meets them:
+
+- **stored**: ``(seq, type, compact JSON data)`` as the store holds them (what a resume or a
+  second process reads);
+- **typed**: the agent's typed events (``Token(...)``), as a run produces them.
+
+Contenders:
+
+- ``AG-UI bridge``: :class:`AGUIEncoder` (``encode`` / ``encode_event``), frames with our ids;
+- ``ag-ui EventEncoder + pydantic``: a bridge written with ag-ui-protocol: our data decoded
+  (``json.loads``, stored input only), then for each AG-UI event the same bridge emits, its
+  pydantic model built (``TextMessageContentEvent(**fields)``, ...) and ``EventEncoder().encode``
+  d. The mapping itself is precomputed and not timed (the peer gets it for free); no ids;
+- ``AI SDK bridge``: :class:`AISDKEncoder`, UI message stream chunks with our ids;
+- ``our framing``: our own SSE frames for the same events (``encode_frame_bytes`` for stored
+  input, ``AgentStreamEmitter.emit_bytes`` for typed input), ids.
+
+Run: ``.venv/bin/python bench/bench_bridges.py [--events 100000] [--rounds 7] [--markdown]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from ag_ui.core import Event
+from ag_ui.encoder import EventEncoder
+from pydantic import TypeAdapter
+
+from agent_stream.bridges.ag_ui import AGUIEncoder
+from agent_stream.bridges.ai_sdk import AISDKEncoder
+from agent_stream.emitter import AgentStreamEmitter, encode_frame_bytes
+from agent_stream.events import AgentEvent, encode_data, parse_event
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from corpus import DEFAULT_STREAM_ID, corpus_events  # noqa: E402
+
+SID = DEFAULT_STREAM_ID
+Stored = list[tuple[int, str, bytes]]
+
+
+def stored_run(n: int) -> Stored:
+    return [
+        (seq, event_type, encode_data(parse_event(event_type, data)))
+        for seq, (event_type, data) in enumerate(corpus_events(n), 1)
+    ]
+
+
+def pydantic_plan(stored: Stored) -> list[list[tuple[type[Any], dict[str, Any]]]]:
+    """For each of our events, the AG-UI events our bridge emits, as (model class, fields)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(Event)
+    encoder = AGUIEncoder(SID, thread_id="t", run_id="r")
+    plan = []
+    for seq, event_type, data in stored:
+        models = []
+        for line in encoder.encode(seq, event_type, data).split(b"\n"):
+            if line.startswith(b"data: "):
+                fields = json.loads(line[6:])
+                model = type(adapter.validate_python(fields))
+                del fields["type"]
+                models.append((model, fields))
+        plan.append(models)
+    return plan
+
+
+def make_contenders(stored: Stored, typed: list[AgentEvent]) -> dict[str, Callable[[], object]]:
+    plan = pydantic_plan(stored)
+
+    def ag_ui_stored() -> object:
+        encode = AGUIEncoder(SID, thread_id="t", run_id="r").encode
+        return [encode(seq, event_type, data) for seq, event_type, data in stored]
+
+    def ag_ui_typed() -> object:
+        encode = AGUIEncoder(SID, thread_id="t", run_id="r").encode_event
+        return [encode(seq, event) for seq, event in enumerate(typed, 1)]
+
+    def event_encoder(*, decode: bool) -> Callable[[], object]:
+        def run() -> object:
+            encode = EventEncoder().encode
+            loads = json.loads
+            out = []
+            for (_, _, data), models in zip(stored, plan, strict=True):
+                if decode:
+                    loads(data)
+                out.append("".join([encode(model(**fields)) for model, fields in models]))
+            return out
+
+        return run
+
+    def ai_sdk_stored() -> object:
+        encode = AISDKEncoder(SID).encode
+        return [encode(seq, event_type, data) for seq, event_type, data in stored]
+
+    def ai_sdk_typed() -> object:
+        encode = AISDKEncoder(SID).encode_event
+        return [encode(seq, event) for seq, event in enumerate(typed, 1)]
+
+    def framing_stored() -> object:
+        return [
+            encode_frame_bytes(event_type, data, f"{SID}:{seq}")
+            for seq, event_type, data in stored
+        ]
+
+    def framing_typed() -> object:
+        emit = AgentStreamEmitter(SID).emit_bytes
+        return [emit(event) for event in typed]
+
+    return {
+        "stored: AG-UI bridge (ids)": ag_ui_stored,
+        "stored: ag-ui EventEncoder + pydantic (no ids)": event_encoder(decode=True),
+        "stored: AI SDK bridge (ids)": ai_sdk_stored,
+        "stored: our framing (ids)": framing_stored,
+        "typed: AG-UI bridge (ids)": ag_ui_typed,
+        "typed: ag-ui EventEncoder + pydantic (no ids)": event_encoder(decode=False),
+        "typed: AI SDK bridge (ids)": ai_sdk_typed,
+        "typed: our framing (ids)": framing_typed,
+    }
+
+
+def measure(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+            finally:
+                gc.enable()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--markdown", action="store_true", help="print RESULTS.md tables")
+    args = parser.parse_args()
+
+    stored = stored_run(args.events)
+    typed = [parse_event(event_type, data) for _, event_type, data in stored]
+    medians = {
+        name: statistics.median(ts)
+        for name, ts in measure(make_contenders(stored, typed), args.rounds).items()
+    }
+    versions = ", ".join(
+        f"{dist} {version(dist)}" for dist in ("msgspec", "ag-ui-protocol", "pydantic")
+    )
+    print(
+        f"# {len(stored):,} events, median of {args.rounds} rounds, round-robin; "
+        f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"{versions}; load average {os.getloadavg()[0]:.1f}"
+    )
+    for shape in ("stored", "typed"):
+        rows = {name: t for name, t in medians.items() if name.startswith(shape)}
+        peer = rows[f"{shape}: ag-ui EventEncoder + pydantic (no ids)"]
+        framing = rows[f"{shape}: our framing (ids)"]
+        if args.markdown:
+            print(f"\n| {shape} input | events/s | vs EventEncoder | time vs our framing |")
+            print("| --- | ---: | ---: | ---: |")
+        for name, median in sorted(rows.items(), key=lambda item: item[1]):
+            rate, label = len(stored) / median, name.split(": ", 1)[1]
+            if args.markdown:
+                print(
+                    f"| {label} | {rate:,.0f} | {peer / median:.2f}x | {median / framing:.2f}x |"
+                )
+            else:
+                print(
+                    f"{name:48} {rate:>11,.0f} events/s  {peer / median:5.2f}x EventEncoder  "
+                    f"{median / framing:5.2f}x framing time"
+                )
+
+
+if __name__ == "__main__":
+    main()
