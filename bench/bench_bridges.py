@@ -113,8 +113,7 @@ def make_contenders(stored: Stored, typed: list[AgentEvent]) -> dict[str, Callab
 
     def framing_stored() -> object:
         return [
-            encode_frame_bytes(event_type, data, f"{SID}:{seq}")
-            for seq, event_type, data in stored
+            encode_frame_bytes(event_type, data, f"{SID}:{seq}") for seq, event_type, data in stored
         ]
 
     def framing_typed() -> object:
@@ -179,9 +178,7 @@ def main() -> None:
         for name, median in sorted(rows.items(), key=lambda item: item[1]):
             rate, label = len(stored) / median, name.split(": ", 1)[1]
             if args.markdown:
-                print(
-                    f"| {label} | {rate:,.0f} | {peer / median:.2f}x | {median / framing:.2f}x |"
-                )
+                print(f"| {label} | {rate:,.0f} | {peer / median:.2f}x | {median / framing:.2f}x |")
             else:
                 print(
                     f"{name:48} {rate:>11,.0f} events/s  {peer / median:5.2f}x EventEncoder  "
