@@ -302,3 +302,41 @@ async def test_ask_outside_a_run_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as caught:
         await ask("Which city?")
     assert caught.value.code == "no-run"
+
+
+@pytest.fixture(scope="module")
+def approval_server() -> Iterator[UvicornProcess]:
+    with UvicornProcess(
+        "tests.server.approval_app:create_app", factory=True, args=["--no-access-log"]
+    ) as process:
+        yield process
+
+
+@pytest.mark.parametrize("verdict", ["approve", "deny"])
+async def test_tool_loop_needs_approval_asks_before_the_call(
+    approval_server: UvicornProcess, verdict: str
+) -> None:
+    who = owner()
+    async with httpx.AsyncClient(base_url=approval_server.url) as client:
+        with anyio.fail_after(15):
+            async with asking(client, who, kind="tool_loop") as asked:
+                question = asked.question
+                answered = await post_answer(client, question, verdict, who)
+                events = await asked.rest()
+    assert answered.status_code == 200
+    assert (question["tool_name"], question["tool_use_id"]) == ("divide", "call_divide")
+    assert question["tool_input"] == {"a": 1, "b": 0}
+    before = [f.event for f in asked.seen]
+    assert before.count("tool_use") == 3  # the model's calls, then the question
+    results = {
+        data["tool_use_id"]: data
+        for data in (json.loads(f.data or "") for f in events if f.event == "tool_result")
+    }
+    sent_back = json.loads(json.loads(events[-2].data or "")["text"])
+    divided = next(m for m in sent_back if m.get("tool_call_id") == "call_divide")
+    if verdict == "deny":
+        assert results["call_divide"]["output"] == "the user refused this call"
+        assert divided["content"] == "the user refused this call"
+    else:
+        assert results["call_divide"]["output"] == "ZeroDivisionError: division by zero"
+    assert results["call_clock"]["output"] == "12:00"

@@ -13,7 +13,7 @@ See ``docs/adapters.md`` for the mapping tables.
 
 from __future__ import annotations
 
-from ._loop import BeforeTool, tool_loop
+from ._loop import BeforeTool, NeedsApproval, tool_loop
 from ._tools import Tool
 from ._turn import ToolCall
 from ._usage import DEFAULT_PRICES, Price, Usage, cost_usd
@@ -21,6 +21,7 @@ from ._usage import DEFAULT_PRICES, Price, Usage, cost_usd
 __all__ = [
     "DEFAULT_PRICES",
     "BeforeTool",
+    "NeedsApproval",
     "Price",
     "Tool",
     "ToolCall",

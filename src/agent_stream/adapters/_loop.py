@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
@@ -15,10 +16,43 @@ from ._tools import Tool, ToolFunction, ToolOutcome, as_tools, run_tool
 from ._turn import ToolCall, TurnResult, provider_error
 from ._usage import Prices, Usage, done_event
 
-__all__ = ["BeforeTool", "tool_loop"]
+__all__ = ["BeforeTool", "NeedsApproval", "tool_loop"]
 
 BeforeTool: TypeAlias = Callable[[ToolCall], Awaitable[bool | str | None]]
 """Awaited before each call runs: ``True``/``None`` runs it; ``False`` or a reason skips it."""
+
+NeedsApproval: TypeAlias = bool | Callable[[ToolCall], bool | Awaitable[bool]]
+"""Whether a person must approve a call first: for every call, or per call (e.g. by name)."""
+
+REFUSED = "the user refused this call"
+UNANSWERED = "nobody approved this call in time"
+
+
+def _with_approval(
+    needs_approval: NeedsApproval, before_tool: BeforeTool | None
+) -> BeforeTool | None:
+    """``before_tool`` preceded by ``approve()`` (agent_stream.server) for calls that need it."""
+    if needs_approval is False:
+        return before_tool
+
+    async def check(call: ToolCall) -> bool | str | None:
+        wanted = needs_approval(call) if callable(needs_approval) else needs_approval
+        if inspect.isawaitable(wanted):
+            wanted = await wanted
+        if wanted:
+            # the server is needed only here: asking runs inside a RunManager's run
+            from ..errors import InputError
+            from ..server.questions import approve
+
+            try:
+                if not await approve(call.name, call.input, tool_use_id=call.id):
+                    return REFUSED
+            except InputError:
+                return UNANSWERED
+        return None if before_tool is None else await before_tool(call)
+
+    return check
+
 
 Message: TypeAlias = dict[str, Any]
 
@@ -184,6 +218,7 @@ async def tool_loop(
     max_turns: int = 10,
     tool_timeout_s: float = 30.0,
     before_tool: BeforeTool | None = None,
+    needs_approval: NeedsApproval = False,
     prices: Prices | None = None,
     **params: Any,
 ) -> AsyncGenerator[AgentEvent, None]:
@@ -193,7 +228,10 @@ async def tool_loop(
     any OpenAI-compatible server). ``tools`` are async functions (or :class:`Tool`) run
     concurrently, each within ``tool_timeout_s``; a failure or timeout goes back to the model as
     an error result. ``before_tool`` is awaited before each call (an approval step): ``False``
-    or a reason string skips the call. Other keyword arguments go to the SDK call
+    or a reason string skips the call. ``needs_approval`` (True, or a function of the call)
+    asks a person first with :func:`agent_stream.server.approve` (the run must be served by a
+    ``RunManager``): a refusal or no answer in time goes back to the model as the call's error
+    result. Other keyword arguments go to the SDK call
     (``max_tokens``, ``system``, ``temperature`` ...).
 
     Yields ``turn`` per model call, ``thinking``/``token``, one ``tool_use`` per call, a
@@ -214,6 +252,7 @@ async def tool_loop(
     if max_turns < 1:
         raise UsageError(f"max_turns={max_turns} must be at least 1", code="invalid-option")
     by_name = as_tools(list(tools))
+    before_tool = _with_approval(needs_approval, before_tool)
     turns: _AnthropicTurns | _OpenAITurns
     if hasattr(client, "messages") and not hasattr(client, "chat"):
         turns = _AnthropicTurns(client, model, by_name, params)
