@@ -12,6 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Tests never reach a real model: without these the demo (and every server a test starts, which
+# inherits this environment) runs the scripted agent. Tests that want the model-agent path set
+# a key and point the SDK's base URL at a loopback server.
+for _key in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+    os.environ.pop(_key, None)
+
 
 def original_package_dir() -> Path:
     """Where agent-event-stream 0.1.0 is unpacked (scripts/fetch-original.sh fills it)."""

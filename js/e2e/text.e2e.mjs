@@ -54,6 +54,9 @@ describe("streamed text", () => {
     proxy.options.dripBytes = true;
     proxy.options.byteDelayMs = 1;
     const page = await openPage({ tokens: 30, token_delay_ms: 0, tools: 1 });
+    // no API key in the server's environment: the page says the scripted agent answers
+    await page.getByTestId("agent-mode").waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId("agent-mode").textContent(), "Scripted agent");
     // Typed like a person, with text whose UTF-8 spans several bytes per character.
     await page.getByTestId("message-input").fill("Grüße aus Lisboa 👋🏽 — 東京 → café ✓");
     await page.getByTestId("send").click();

@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "react";
+import { agentLabel, useAgentInfo } from "./agent-info";
 import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
 import { Controls } from "./Controls";
 import { createDroppableFetch } from "./droppable-fetch";
@@ -13,6 +14,7 @@ export function App() {
   const network = useMemo(() => createDroppableFetch(), []);
   const agent = useDemoAgent({ batching: knobs.batching, maxRetries: knobs.maxRetries, authorization: knobs.authorization, fetch: network.fetch });
   const [drops, setDrops] = useState(0);
+  const agentInfo = useAgentInfo();
 
   const send = (message: string) => {
     const text = message.trim();
@@ -43,6 +45,15 @@ export function App() {
           <span className="logo" aria-hidden="true" />
           <span className="brand-name">agent-stream</span>
           <span className="brand-tag">demo</span>
+          {agentInfo !== null && (
+            <span
+              className={`agent-mode agent-mode-${agentInfo.agent}`}
+              data-testid="agent-mode"
+              title={agentInfo.agent === "scripted" ? "Set ANTHROPIC_API_KEY or OPENAI_API_KEY before agent-stream demo to run a real model" : "A real model with a clock and a calculator tool"}
+            >
+              {agentLabel(agentInfo)}
+            </span>
+          )}
         </div>
         <StatusPill status={agent.status} />
       </header>
@@ -66,7 +77,7 @@ export function App() {
                 <article className="bubble bubble-agent" aria-busy={busy}>
                   <div className="agent-head">
                     <span className="avatar" aria-hidden="true" />
-                    <span className="agent-name">Scripted agent</span>
+                    <span className="agent-name">{agentInfo?.agent === "model" ? agentInfo.model : "Scripted agent"}</span>
                     {agent.turn > 0 ? <span className="muted">turn {agent.turn}</span> : null}
                   </div>
                   <ThinkingPanel thinking={agent.thinking} isStreaming={busy && agent.text === ""} />

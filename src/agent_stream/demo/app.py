@@ -1,4 +1,4 @@
-"""The demo app: the scripted agent behind ``/api/chat``, resume and stop routes, the page.
+"""The demo app: the agent behind ``/api/chat``, resume and stop routes, the page.
 
 Routes:
 
@@ -11,7 +11,12 @@ Routes:
 - ``POST /api/ag-ui`` (+ ``GET /api/ag-ui/{thread_id}/stream``) and ``POST /api/ai-sdk/chat``
   (+ ``GET .../{id}/stream``, ``POST .../{id}/stop``): the same agent as AG-UI and as the AI SDK
   UI message stream (:mod:`agent_stream.demo.bridges`).
-- ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``.
+- ``GET /api/agent``: which agent answers ``/api/chat``: ``{"agent": "scripted"}``, or
+  ``{"agent": "model", "provider", "model"}`` when ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY``
+  is set (:mod:`agent_stream.demo.model_agent`: a real model with a clock and a calculator;
+  ``"agent": "scripted"`` in a request still runs the scripted agent).
+- ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``,
+  ``agent``.
 - ``GET /``: the built page (``demo/static/``, from ``js/demo``) or a placeholder that says how
   to build it (and still runs a stream).
 
@@ -50,6 +55,7 @@ from ..server._asgi import error_body, error_status
 from ..starlette import AgentStreamResponse, mount_stream_routes
 from .agent import DemoOptions, demo_agent
 from .bridges import bridge_routes
+from .model_agent import ModelAgent, model_agent_from_env
 
 __all__ = ["STATIC_DIR", "create_app", "create_app_from_env", "owner_of"]
 
@@ -113,6 +119,12 @@ def _placeholder() -> Response:
     return HTMLResponse(_PLACEHOLDER.read_text("utf-8"))
 
 
+def _agent_info(model_agent: ModelAgent | None) -> dict[str, str]:
+    if model_agent is None:
+        return {"agent": "scripted", "provider": "", "model": ""}
+    return {"agent": "model", "provider": model_agent.provider, "model": model_agent.model}
+
+
 def create_app(
     *,
     store: StreamStore | None = None,
@@ -122,8 +134,12 @@ def create_app(
     recorder: RecorderOption = None,
     static_dir: str | os.PathLike[str] | None = None,
     debug: bool = False,
+    model_agent: ModelAgent | None = None,
 ) -> Starlette:
     """The demo app. ``recorder`` may be a path: a :class:`JsonlRecorder` the app closes.
+
+    With ``model_agent``, ``/api/chat`` runs that real model on the message (unless the request
+    asks for ``"agent": "scripted"``); ``GET /api/agent`` says which agent answers.
 
     Example::
 
@@ -149,16 +165,23 @@ def create_app(
 
     async def chat(request: Request) -> Response:
         try:
-            options = DemoOptions.from_mapping(await _knobs(request))
+            knobs = await _knobs(request)
+            options = DemoOptions.from_mapping(knobs)
         except AgentStreamError as exc:
             return _error(exc)
+        if model_agent is not None and knobs.get("agent") != "scripted":
+            return AgentStreamResponse(model_agent.run(options.message), manager=manager)
         return AgentStreamResponse(demo_agent(options), manager=manager)
+
+    async def agent_info(request: Request) -> Response:
+        return JSONResponse(_agent_info(model_agent))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse(
             {
                 **manager.stats(),
                 "bridge_agents_closed": bridge_stats.agents_closed,
+                "agent": _agent_info(model_agent)["agent"],
                 "pid": os.getpid(),
                 "store": type(manager.store).__name__,
                 "recording": str(owned_recorder.path) if owned_recorder else None,
@@ -188,6 +211,7 @@ def create_app(
     routes: list[BaseRoute] = [
         Route("/api/chat", chat, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/agent", agent_info, methods=["GET"]),
         *bridged,
         Route("/", index, methods=["GET"]),
     ]
@@ -215,9 +239,11 @@ def create_app_from_env() -> Starlette:
 
     ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_REDIS_URL``,
     ``AGENT_STREAM_RECORD`` (a ``.jsonl`` path), ``AGENT_STREAM_STATIC_DIR``,
-    ``AGENT_STREAM_DEBUG=1``.
+    ``AGENT_STREAM_DEBUG=1``; ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY`` (and optionally
+    ``AGENT_STREAM_MODEL``) switch ``/api/chat`` to a real model.
     """
     return create_app(
+        model_agent=model_agent_from_env(os.environ),
         heartbeat_s=_env_float("AGENT_STREAM_HEARTBEAT_S", 15.0),
         resume_grace_s=_env_float("AGENT_STREAM_RESUME_GRACE_S", 30.0),
         redis_url=os.environ.get("AGENT_STREAM_REDIS_URL") or None,

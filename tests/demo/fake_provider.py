@@ -1,0 +1,55 @@
+"""A loopback stand-in for the Anthropic and OpenAI HTTP APIs, serving recorded wire bytes.
+
+The demo's real-model agent is pointed here with ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL``:
+the official SDK clients talk HTTP to it exactly as to the providers. A request whose last
+message carries tool results gets the answer turn; any other the tool-calling turn.
+``GET /requests`` returns the JSON bodies received so far.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+WIRE = Path(__file__).resolve().parent.parent / "adapters" / "wire"
+
+
+def _answers_tools(body: dict[str, Any]) -> bool:
+    last = body["messages"][-1]
+    if last.get("role") == "tool":
+        return True
+    content = last.get("content")
+    return isinstance(content, list) and any(b.get("type") == "tool_result" for b in content)
+
+
+def create_app() -> Starlette:
+    received: list[dict[str, Any]] = []
+
+    def serve(prefix: str, body: dict[str, Any]) -> Response:
+        received.append(body)
+        turn = 2 if _answers_tools(body) else 1
+        wire = (WIRE / f"{prefix}_demo_turn{turn}.sse").read_bytes()
+        return Response(wire, media_type="text/event-stream")
+
+    async def messages(request: Request) -> Response:
+        return serve("anthropic", json.loads(await request.body()))
+
+    async def chat_completions(request: Request) -> Response:
+        return serve("chat", json.loads(await request.body()))
+
+    async def requests(request: Request) -> Response:
+        return JSONResponse(received)
+
+    return Starlette(
+        routes=[
+            Route("/v1/messages", messages, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/requests", requests, methods=["GET"]),
+        ]
+    )

@@ -1,0 +1,106 @@
+"""The demo's real-model agent: its tools, and the demo server driving an SDK over loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from agent_stream.demo.model_agent import calculator, clock, model_agent_from_env
+from agent_stream.errors import UsageError
+from tests.uvicorn_helpers import UvicornProcess
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_calculator_evaluates_arithmetic_only():
+    assert await calculator("27 * 453") == "12231"
+    assert await calculator("2 * (3 + 4) - 1 / 4") == "13.75"
+    assert await calculator("2 ^ 10") == "1024"
+    for bad in ("__import__('os')", "x + 1", "[1, 2]", "9 ** 99999"):
+        with pytest.raises(ValueError):
+            await calculator(bad)
+
+
+async def test_clock_is_utc_iso():
+    assert (await clock()).endswith("+00:00")
+
+
+def test_no_key_means_the_scripted_agent():
+    assert model_agent_from_env({}) is None
+    agent = model_agent_from_env({"OPENAI_API_KEY": "sk-x", "AGENT_STREAM_MODEL": "qwen3"})
+    assert agent is not None and (agent.provider, agent.model) == ("openai", "qwen3")
+    agent = model_agent_from_env({"ANTHROPIC_API_KEY": "k", "OPENAI_API_KEY": "k"})
+    assert agent is not None and agent.provider == "anthropic"
+
+
+def test_a_key_without_its_sdk_names_the_extra(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "anthropic", None)
+    with pytest.raises(UsageError, match=r"agent-event-stream\[anthropic\]"):
+        model_agent_from_env({"ANTHROPIC_API_KEY": "k"})
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[UvicornProcess]:
+    with UvicornProcess(
+        "tests.demo.fake_provider:create_app", factory=True, args=["--no-access-log"]
+    ) as server:
+        yield server
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in body.split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("env", "provider_name", "model"),
+    [
+        ({"ANTHROPIC_API_KEY": "sk-ant-test"}, "anthropic", "claude-haiku-4-5"),
+        ({"OPENAI_API_KEY": "sk-test"}, "openai", "gpt-4o-mini"),
+    ],
+)
+def test_the_demo_runs_the_model_with_its_tools(provider, env, provider_name, model):
+    urls = {"ANTHROPIC_BASE_URL": provider.url, "OPENAI_BASE_URL": f"{provider.url}/v1"}
+    with UvicornProcess(
+        "agent_stream.demo.app:create_app_from_env", factory=True, env={**env, **urls}
+    ) as demo:
+        info = httpx.get(f"{demo.url}/api/agent", timeout=5).json()
+        assert info == {"agent": "model", "provider": provider_name, "model": model}
+        assert httpx.get(f"{demo.url}/healthz", timeout=5).json()["agent"] == "model"
+        response = httpx.post(
+            f"{demo.url}/api/chat", json={"message": "What is 27 * 453?"}, timeout=30
+        )
+        scripted = httpx.post(
+            f"{demo.url}/api/chat", json={"agent": "scripted", "tokens": 3}, timeout=30
+        )
+    events = sse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("turn") == 2
+    uses = {data["tool_name"]: data for kind, data in events if kind == "tool_use"}
+    results = {data["tool_name"]: data for kind, data in events if kind == "tool_result"}
+    assert uses["calculator"]["input"] == {"expression": "27 * 453"}
+    # the demo's own tools ran: the calculator's answer went back to the model
+    assert results["calculator"]["output"] == "12231" and results["calculator"]["status"] == "done"
+    assert str(results["clock"]["output"]).endswith("+00:00")
+    text = "".join(str(data["text"]) for kind, data in events if kind == "token")
+    assert text == "27 \u00d7 453 = 12231, and it is past noon UTC."
+    done = events[-1][1]
+    assert done["num_turns"] == 2 and done["tool_count"] == 2
+    sent = httpx.get(f"{provider.url}/requests", timeout=5).json()
+    assert sent[-2]["model"] == model and sent[-1]["model"] == model
+    assert "12231" in json.dumps(sent[-1]["messages"])
+    scripted_events = sse_events(scripted.text)
+    scripted_text = "".join(str(d["text"]) for kind, d in scripted_events if kind == "token")
+    assert scripted_text == "Here is a " and scripted_events[-1][0] == "done"
