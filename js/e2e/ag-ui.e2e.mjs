@@ -105,6 +105,29 @@ describe("AG-UI", () => {
     assert.equal(afterRuns - before, 1, "one run on the server");
   });
 
+  test("a question is an AG-UI interrupt: HttpAgent answers it with the next run's resume", async () => {
+    const headers = { Authorization: `Bearer ${randomUUID()}` };
+    const knobs = { ...KNOBS, ask: true, tokens: 20 };
+    const agent = new HttpAgent({ url: `${server.url}/api/ag-ui`, headers, initialMessages: [userMessage("hi")] });
+    const first = await runCollecting(agent, knobs);
+    assert.deepEqual(first.at(-1).outcome.type, "interrupt");
+    assert.equal(agent.pendingInterrupts.length, 1);
+    const [question] = agent.pendingInterrupts;
+    assert.equal(question.message, "Which city should I plan for?");
+
+    const second = await agent.runAgent({
+      runId: randomUUID(),
+      forwardedProps: knobs,
+      resume: [{ interruptId: question.id, status: "resolved", payload: "Faro" }],
+    });
+    assert.deepEqual(agent.pendingInterrupts, []);
+    const text = second.newMessages
+      .filter((m) => m.role === "assistant" && typeof m.content === "string")
+      .map((m) => m.content)
+      .join("");
+    assert.ok(text.startsWith("You chose Faro. "), text);
+  });
+
   test("ResumableHttpAgent.connectAgent re-attaches to a thread's run in progress", async () => {
     const headers = { Authorization: `Bearer ${randomUUID()}` };
     const threadId = `thread-${randomUUID()}`;

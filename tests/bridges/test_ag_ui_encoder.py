@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from agent_stream.bridges.ag_ui import AGUIEncoder
-from agent_stream.events import AgentEvent, Done, Thinking, Token, ToolResult, ToolUse, Turn
+from agent_stream.events import (
+    AgentEvent,
+    Done,
+    InputRequired,
+    Thinking,
+    Token,
+    ToolResult,
+    ToolUse,
+    Turn,
+)
 
 from .runs import ALL_RUNS, EVERY_TYPE, decoded, stored, wire
 
@@ -48,6 +57,10 @@ def check_order(events: list[dict[str, Any]]) -> None:
     ended = False
     for event in events[1:]:
         kind = event["type"]
+        if kind == "RUN_STARTED":  # a new run may follow a finished one (AG-UI's verifier too)
+            assert ended, "RUN_STARTED while a run is active"
+            ended = False
+            continue
         assert not ended, f"{kind} after the run ended"
         if kind == "TEXT_MESSAGE_START":
             assert not text
@@ -104,11 +117,17 @@ def test_every_type_maps_as_documented() -> None:
         assert kind in kinds
     assert kinds[-1] == "RUN_FINISHED"
     customs = {event["name"] for event in events if event["type"] == "CUSTOM"}
-    assert customs == {"progress", "creation", "input_required", "custom_thing", "error"}
+    assert customs == {"progress", "creation", "custom_thing", "error"}
     args = [event for event in events if event["type"] == "TOOL_CALL_ARGS"]
     assert [msgspec.json.decode(a["delta"]) for a in args] == [{"q": "Lisbon"}, {}]
     results = [event for event in events if event["type"] == "TOOL_CALL_RESULT"]
     assert [r["content"] for r in results] == ['["a","b"]', "boom"]
+    interrupted = next(e for e in events if e["type"] == "RUN_FINISHED")
+    assert interrupted["outcome"]["type"] == "interrupt"
+    (interrupt,) = interrupted["outcome"]["interrupts"]
+    assert interrupt["id"] == "rq_1" and interrupt["message"] == "Which city?"
+    assert interrupt["responseSchema"] == {"type": "string", "enum": ["Lisbon", "Porto"]}
+    assert kinds.count("RUN_STARTED") == 2  # the answer's run goes on after the interrupt
     finished = events[-1]
     assert finished["outcome"] == {"type": "success"}
     assert finished["result"]["model"] == "demo"
@@ -170,6 +189,41 @@ def encoder_after(cursor: int) -> AGUIEncoder:
         if seq <= cursor:
             enc.skip(seq, event_type, data)
     return enc
+
+
+def test_input_required_ends_the_ag_ui_run_with_an_interrupt_and_pauses() -> None:
+    approval = InputRequired(
+        request_id="rq_9",
+        prompt="Run search?",
+        choices=["approve", "deny"],
+        tool_name="search",
+        tool_use_id="tu_9",
+        tool_input={"q": "x"},
+        expires_at="2030-01-01T00:00:00Z",
+    )
+    run: list[AgentEvent] = [Turn(turn_number=1), Token(text="Let me check. "), approval]
+    enc = encoder()
+    for seq, event_type, data in stored(run):
+        enc.encode(seq, event_type, data)
+    assert enc.is_paused and not enc.is_finished
+    events = ag_ui_events(run)
+    kinds = [e["type"] for e in events]
+    assert kinds[-3:] == ["TEXT_MESSAGE_END", "STEP_FINISHED", "RUN_FINISHED"]
+    (interrupt,) = events[-1]["outcome"]["interrupts"]
+    assert interrupt["reason"] == "tool_approval" and interrupt["toolCallId"] == "tu_9"
+    assert interrupt["expiresAt"] == "2030-01-01T00:00:00Z"
+    assert interrupt["metadata"]["agent_stream"]["tool_input"] == {"q": "x"}
+    check_schema(events[-1])
+    # the answer's run: a new RUN_STARTED with the encoder's (the resuming request's) run id
+    later = AGUIEncoder(SID, thread_id="thread-1", run_id="run-2")
+    for seq, event_type, data in stored(run):
+        later.skip(seq, event_type, data)
+    states = [later.is_paused]
+    body = later.encode(4, "token", b'{"text":"ok"}')
+    states.append(later.is_paused)
+    assert states == [True, False]
+    first = msgspec.json.decode(decoded(body)[0].data)
+    assert first == {"type": "RUN_STARTED", "threadId": "thread-1", "runId": "run-2"}
 
 
 def test_priming_block_names_the_cursor_and_is_not_dispatched() -> None:

@@ -229,3 +229,41 @@ async def test_ai_sdk_stop_cancels_the_run_and_its_finally_runs(server: UvicornP
     assert again.json() == {"stopped": False} and unknown.json() == {"stopped": False}
     assert stats["bridge_agents_closed"] >= before + 1
     assert sum(isinstance(c, dict) and c["type"] == "text-delta" for c in out) < 400
+
+
+async def test_ag_ui_question_is_an_interrupt_answered_by_the_next_runs_resume(
+    server: UvicornProcess,
+) -> None:
+    who = auth()
+    thread = f"q-{uuid.uuid4().hex[:6]}"
+    body = run_input(thread, ask=True, tokens=5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        with anyio.fail_after(10):
+            _, first = await read_frames(client, "POST", "/api/ag-ui", json=body, headers=who)
+        events = payloads(first)
+        check_ag_ui_order(events)
+        finished = events[-1]
+        assert finished["type"] == "RUN_FINISHED" and finished["runId"] == body["runId"]
+        (interrupt,) = finished["outcome"]["interrupts"]
+        assert interrupt["message"] == "Which city should I plan for?"
+        assert not any(e["type"] == "TEXT_MESSAGE_CONTENT" for e in events)  # it asks first
+
+        wrong = await client.post(
+            "/api/ag-ui",
+            json={**run_input(thread), "resume": [{"interruptId": "nope", "status": "resolved"}]},
+            headers=who,
+        )
+        assert wrong.status_code == 404
+        answer = {
+            **run_input(thread, ask=True, tokens=5),
+            "resume": [{"interruptId": interrupt["id"], "status": "resolved", "payload": "Porto"}],
+        }
+        _, second = await read_frames(client, "POST", "/api/ag-ui", json=answer, headers=who)
+        again = await client.post("/api/ag-ui", json=answer, headers=who)
+    events = payloads(second)
+    check_ag_ui_order(events)
+    assert events[0] == {"type": "RUN_STARTED", "threadId": thread, "runId": answer["runId"]}
+    text = "".join(e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT")
+    assert text.startswith("You chose Porto. ")
+    assert events[-1]["type"] == "RUN_FINISHED" and events[-1]["outcome"] == {"type": "success"}
+    assert again.status_code == 409  # answered already

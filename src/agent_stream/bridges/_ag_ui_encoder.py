@@ -10,9 +10,11 @@ Mapping (docs/bridges.md has the tables): ``RUN_STARTED`` before the first event
 ``token`` -> ``TEXT_MESSAGE_START/CONTENT/END``; runs of ``thinking`` -> ``REASONING_START``,
 ``REASONING_MESSAGE_START/CONTENT/END``, ``REASONING_END``; ``tool_use`` ->
 ``TOOL_CALL_START/ARGS/END``; ``tool_result`` -> ``TOOL_CALL_RESULT``; ``turn`` and progress
-steps -> ``STEP_STARTED/FINISHED``; ``progress``, ``creation``, ``error``, ``input_required`` and
-unknown types -> ``CUSTOM``; ``done`` -> ``RUN_FINISHED`` (``success`` or ``cancelled``) or
-``RUN_ERROR`` (failed or interrupted runs).
+steps -> ``STEP_STARTED/FINISHED``; ``input_required`` -> ``RUN_FINISHED`` with an ``interrupt``
+outcome (the AG-UI run ends; the next event, once answered, starts the next AG-UI run with the
+encoder's ``run_id``: the id of the run that sent the answer as ``resume``); ``progress``,
+``creation``, ``error``, ``input_response`` and unknown types -> ``CUSTOM``; ``done`` ->
+``RUN_FINISHED`` (``success`` or ``cancelled``) or ``RUN_ERROR`` (failed or interrupted runs).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class AGUIEncoder:
         "_content_head",
         "_error",
         "_is_finished",
+        "_is_paused",
         "_is_started",
         "_reasoning_id",
         "_sid",
@@ -83,6 +86,7 @@ class AGUIEncoder:
         self._sid = stream_id.encode()
         self._is_started = False
         self._is_finished = False
+        self._is_paused = False
         self._text_id: str | None = None
         self._content_head = b""
         self._reasoning_id: str | None = None
@@ -94,6 +98,12 @@ class AGUIEncoder:
     def is_finished(self) -> bool:
         """True once ``RUN_FINISHED`` or ``RUN_ERROR`` was produced."""
         return self._is_finished
+
+    @property
+    def is_paused(self) -> bool:
+        """True when the last event was an ``input_required``: its AG-UI run ended with an
+        interrupt, and nothing follows until the question is answered."""
+        return self._is_paused
 
     def priming(self, cursor: int) -> bytes:
         """The first bytes of a response that continues after ``cursor``."""
@@ -114,6 +124,7 @@ class AGUIEncoder:
     def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
         if self._is_finished:
             return []
+        self._is_paused = False
         out: list[bytes] = []
         if not self._is_started and not isinstance(event, Start | Reconnect):
             self._is_started = True
@@ -210,7 +221,7 @@ class AGUIEncoder:
             case Creation():
                 out.append(_custom("creation", event_to_dict(event)))
             case InputRequired():
-                out.append(_custom("input_required", event_to_dict(event)))
+                self._interrupt(out, event)
             case InputResponse():
                 out.append(_custom("input_response", event_to_dict(event)))
             case Error():
@@ -253,7 +264,7 @@ class AGUIEncoder:
         self._close_text(out)
         self._close_reasoning(out)
 
-    def _finish(self, out: list[bytes], done: Done) -> None:
+    def _close_all(self, out: list[bytes]) -> None:
         self._close_blocks(out)
         for step in self._steps:
             out.append(_step("STEP_FINISHED", step))
@@ -261,6 +272,38 @@ class AGUIEncoder:
         if self._turn_step is not None:
             out.append(_step("STEP_FINISHED", self._turn_step))
             self._turn_step = None
+
+    def _interrupt(self, out: list[bytes], event: InputRequired) -> None:
+        self._close_all(out)
+        interrupt: dict[str, JSONValue] = {
+            "id": event.request_id,
+            "reason": "tool_approval" if isinstance(event.tool_name, str) else "input_required",
+            "message": event.prompt,
+        }
+        if isinstance(event.tool_use_id, str):
+            interrupt["toolCallId"] = event.tool_use_id
+        if not isinstance(event.schema, UnsetType):
+            interrupt["responseSchema"] = event.schema
+        elif not isinstance(event.choices, UnsetType) and event.allows_free_text is not True:
+            interrupt["responseSchema"] = {"type": "string", "enum": list(event.choices)}
+        if isinstance(event.expires_at, str):
+            interrupt["expiresAt"] = event.expires_at
+        interrupt["metadata"] = {"agent_stream": event_to_dict(event)}
+        out.append(
+            encode_json(
+                {
+                    "type": "RUN_FINISHED",
+                    "threadId": self.thread_id,
+                    "runId": self.run_id,
+                    "outcome": {"type": "interrupt", "interrupts": [interrupt]},
+                }
+            )
+        )
+        self._is_started = False  # the answer's run starts with the next event
+        self._is_paused = True
+
+    def _finish(self, out: list[bytes], done: Done) -> None:
+        self._close_all(out)
         self._is_finished = True
         reason = done.reason if isinstance(done.reason, str) else "completed"
         if reason in ("error", "interrupted"):

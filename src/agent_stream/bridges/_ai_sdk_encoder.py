@@ -105,6 +105,11 @@ class AISDKEncoder:
         """True once ``finish`` and ``[DONE]`` were produced."""
         return self._is_finished
 
+    @property
+    def is_paused(self) -> bool:
+        """Always False: an ``input_required`` does not end the message (yet)."""
+        return False
+
     def priming(self, cursor: int) -> bytes:
         """The first bytes of a response that continues after ``cursor``."""
         return priming_block(self.stream_id, cursor, self.retry_ms)

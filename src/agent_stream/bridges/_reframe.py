@@ -18,9 +18,11 @@ try:
 except ImportError as exc:
     raise missing_extra("agent_stream.bridges", exc, "server") from exc
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -29,12 +31,14 @@ from ..server.manager import RunManager
 from ..server.store import StreamStore
 from ..starlette import AgentStreamResponse
 
-__all__ = ["BridgedResponse", "FrameEncoder"]
+__all__ = ["BridgedResponse", "FrameEncoder", "find_event"]
 
 _READ_LIMIT = 4096
 
 
 class FrameEncoder(Protocol):
+    @property
+    def is_paused(self) -> bool: ...
     def priming(self, cursor: int) -> bytes: ...
     def encode(self, seq: int, event_type: str, data: bytes) -> bytes: ...
     def skip(self, seq: int, event_type: str, data: bytes) -> None: ...
@@ -65,13 +69,20 @@ class _Reframer:
     """Our SSE body -> the bridged format, frame by frame (frames never span two writes, but
     a partial tail is kept all the same)."""
 
-    __slots__ = ("_buffer", "_encoder", "_make_encoder", "_store")
+    __slots__ = ("_buffer", "_encoder", "_has_sent", "_make_encoder", "_store")
+
+    @property
+    def is_paused(self) -> bool:
+        """This response sent an interrupt and nothing after it: it should end here. (A
+        response that resumes right after an interrupt goes on: it carries the answer's run.)"""
+        return self._has_sent and self._encoder is not None and self._encoder.is_paused
 
     def __init__(self, make_encoder: Callable[[str], FrameEncoder], store: StreamStore) -> None:
         self._make_encoder = make_encoder
         self._store = store
         self._encoder: FrameEncoder | None = None
         self._buffer = b""
+        self._has_sent = False
 
     async def feed(self, chunk: bytes) -> bytes:
         data = self._buffer + chunk if self._buffer else chunk
@@ -95,6 +106,7 @@ class _Reframer:
                 out.append(encoder.priming(seq))
             elif self._encoder is not None:
                 out.append(self._encoder.encode(seq, event.decode(), payload))
+                self._has_sent = True
         return b"".join(out)
 
     async def _replay_into(self, encoder: FrameEncoder, stream_id: str, cursor: int) -> None:
@@ -128,14 +140,55 @@ class BridgedResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         reframer = _Reframer(self.make_encoder, self.manager.store)
         is_stream = False
+        # Set once the body ended at an interrupt (the bridged run is over; ours waits for
+        # its answer): the response tells its connection the client left, and sends nothing.
+        ended = asyncio.Event()
+
+        async def bridged_receive() -> Message:
+            if ended.is_set():
+                return {"type": "http.disconnect"}
+            receiving = asyncio.ensure_future(receive())
+            waiting = asyncio.ensure_future(ended.wait())
+            try:
+                await asyncio.wait((receiving, waiting), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiting.cancel()
+            if receiving.done():
+                return receiving.result()
+            receiving.cancel()
+            return {"type": "http.disconnect"}
 
         async def bridged_send(message: Message) -> None:
             nonlocal is_stream
+            if ended.is_set():
+                return
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers", []))
                 is_stream = headers.get(b"content-type", b"").startswith(b"text/event-stream")
             elif message["type"] == "http.response.body" and is_stream:
-                message = {**message, "body": await reframer.feed(message.get("body", b""))}
+                body = await reframer.feed(message.get("body", b""))
+                if reframer.is_paused:
+                    ended.set()
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    return
+                message = {**message, "body": body}
             await send(message)
 
-        await self.inner(scope, receive, bridged_send)
+        await self.inner(scope, bridged_receive, bridged_send)
+
+
+async def find_event(
+    store: StreamStore, stream_id: str, event_type: str, key: str, value: str
+) -> int:
+    """The seq of the first stored ``event_type`` whose data has ``key == value``; 0 if none."""
+    seq = 0
+    wanted = event_type.encode()
+    while True:
+        result = await store.read(stream_id, seq, limit=_READ_LIMIT)
+        for frame in result.frames:
+            seq += 1
+            _, event, payload = _fields(frame.rstrip(b"\n"))
+            if event == wanted and msgspec.json.decode(payload).get(key) == value:
+                return seq
+        if not result.frames or (result.is_done and seq >= result.last_seq):
+            return 0

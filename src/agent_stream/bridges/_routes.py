@@ -13,7 +13,7 @@ except ImportError as exc:
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import AgentStreamError, UsageError
+from ..errors import AgentStreamError, AnswerError, UsageError
 from ..server._asgi import error_body, error_status
 from ..server.manager import RunManager
 
@@ -29,7 +29,8 @@ def manager_for(manager: RunManager | None, request: Request) -> RunManager:
 def error_response(exc: AgentStreamError) -> Response:
     """``{"error": {"code", "message"}}`` with the status the error calls for (never 5xx for
     bad input)."""
-    return Response(error_body(exc), error_status(exc), media_type="application/json")
+    status = exc.status_code if isinstance(exc, AnswerError) else error_status(exc)
+    return Response(error_body(exc), status, media_type="application/json")
 
 
 def last_event_id(request: Request) -> str | None:

@@ -33,6 +33,7 @@ except ImportError as exc:
 
 from collections.abc import AsyncIterable, Callable
 
+import msgspec
 import pydantic
 from ag_ui.core import RunAgentInput
 from starlette.requests import Request
@@ -42,11 +43,12 @@ from starlette.routing import BaseRoute, Route
 from ..emitter import new_stream_id
 from ..errors import AgentStreamError, UsageError, truncate
 from ..server.manager import RunManager
+from ..server.respond import answer_question
 from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ag_ui_encoder import AGUIEncoder
-from ._reframe import BridgedResponse
+from ._reframe import BridgedResponse, find_event
 from ._routes import error_response, last_event_id, manager_for, read_body
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
@@ -104,7 +106,9 @@ def ag_ui_routes(
         try:
             run_input = _parse_input(await read_body(request))
             resume_from = last_event_id(request)
-            if resume_from is None:
+            if resume_from is None and run_input.resume:
+                inner = await answered(active, request, run_input)
+            elif resume_from is None:
                 stream_id = new_stream_id()
                 who = await resolve_owner(owner, active, request)
                 key = index_key("ag-ui", who, run_input.thread_id)
@@ -125,6 +129,39 @@ def ag_ui_routes(
             return AGUIEncoder(stream_id, thread_id=thread_id, run_id=run_id, retry_ms=retry_ms)
 
         return BridgedResponse(inner, encoder, active)
+
+    async def answered(
+        active: RunManager, request: Request, run_input: RunAgentInput
+    ) -> AgentStreamResponse:
+        # A run whose AG-UI run ended at an interrupt: answer the question(s) of our stream,
+        # then continue it after the last one, as this request's AG-UI run.
+        who = await resolve_owner(owner, active, request)
+        key = index_key("ag-ui", who, run_input.thread_id)
+        found = await threads.get(key)
+        if found is None:
+            raise UsageError(
+                f"thread {truncate(run_input.thread_id, 60)} has no interrupted run to resume",
+                code="invalid-request",
+            )
+        stream_id = found.partition(" ")[0]
+        resume = run_input.resume or []
+        for entry in resume:
+            answer: dict[str, object] = {"request_id": entry.interrupt_id}
+            if entry.status == "cancelled":
+                answer["cancel"] = True
+            else:
+                answer["answer"] = entry.payload
+            await answer_question(active, stream_id, who, msgspec.json.encode(answer))
+        last = resume[-1].interrupt_id
+        cursor = await find_event(active.store, stream_id, "input_required", "request_id", last)
+        await threads.set(key, f"{stream_id} {run_input.run_id}", ttl_s=index_ttl_s)
+        return AgentStreamResponse(
+            None,
+            manager=active,
+            owner=owner,
+            stream_id=stream_id,
+            last_event_id=f"{stream_id}:{cursor}",
+        )
 
     async def attach(request: Request) -> Response:
         active = manager_for(manager, request)
