@@ -41,6 +41,7 @@ class UvicornProcess:
         args: Sequence[str] = (),
         ready_timeout_s: float = 20.0,
         backlog: int = 4096,
+        cwd: Path | None = None,
     ) -> None:
         self.app = app
         self.factory = factory
@@ -48,6 +49,7 @@ class UvicornProcess:
         self.args = list(args)
         self.ready_timeout_s = ready_timeout_s
         self.backlog = backlog
+        self.cwd = cwd
         self.port = 0
         self.log: list[bytes] = []
         self._proc: subprocess.Popen[bytes] | None = None
@@ -89,7 +91,7 @@ class UvicornProcess:
                 argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                cwd=ROOT,
+                cwd=self.cwd or ROOT,
                 env=env,
                 pass_fds=(fd,),
             )
