@@ -15,7 +15,7 @@ DOC = ROOT / "docs" / "bridges.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
+    return re.findall(r"```python[^\n]*\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
 
 
 def test_the_example_app_serves_ours_ag_ui_and_ai_sdk(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -77,6 +78,9 @@ def test_app_block_serves(block: Block, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("block", SCRIPTS, ids=lambda b: b.id)
 def test_script_block_runs(block: Block, tmp_path: Path) -> None:
+    assert not re.search(r"^app\s*[:=]", block.code, re.M), (
+        f'{block.id} defines an app: mark it ```python title="app.py" so that it is served'
+    )
     with page_redis(block, tmp_path) as redis_url:
         write_page_modules(block, tmp_path, redis_url)
         with serving(app_for(block), tmp_path, redis_url) as origin:
