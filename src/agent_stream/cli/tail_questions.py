@@ -13,7 +13,14 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import anyio
+from .._extras import missing_extra
+
+try:
+    import anyio
+    import rich  # noqa: F401
+except ImportError as exc:
+    raise missing_extra("agent-stream tail", exc, "cli") from exc
+
 import msgspec
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
