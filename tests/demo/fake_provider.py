@@ -1,8 +1,9 @@
 """A loopback stand-in for the Anthropic and OpenAI HTTP APIs, serving recorded wire bytes.
 
 The demo's real-model agent is pointed here with ``ANTHROPIC_BASE_URL`` / ``OPENAI_BASE_URL``:
-the official SDK clients talk HTTP to it exactly as to the providers. A request whose last
-message carries tool results gets the answer turn; any other the tool-calling turn.
+the official SDK clients talk HTTP to it exactly as to the providers. A Messages or Chat
+Completions request whose last message carries tool results gets the answer turn, any other
+the tool-calling turn; ``/v1/responses`` streams a reasoning summary and a short text.
 ``GET /requests`` returns the JSON bodies received so far.
 """
 
@@ -43,6 +44,11 @@ def create_app() -> Starlette:
     async def chat_completions(request: Request) -> Response:
         return serve("chat", json.loads(await request.body()))
 
+    async def responses(request: Request) -> Response:
+        received.append(json.loads(await request.body()))
+        wire = (WIRE / "responses_text.sse").read_bytes()
+        return Response(wire, media_type="text/event-stream")
+
     async def requests(request: Request) -> Response:
         return JSONResponse(received)
 
@@ -50,6 +56,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/v1/messages", messages, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
             Route("/requests", requests, methods=["GET"]),
         ]
     )

@@ -116,9 +116,10 @@ class LangGraphMapper:
         if is_chunk or message_id not in self._messages:
             self._content(message, out)
             self._count_usage(message, is_chunk)
-            # a new message with something to show starts a turn (empty closing chunks
+            # a new message with text or a tool call starts a turn (empty closing chunks
             # carry ids of their own)
-            if message_id not in self._messages and (out or not is_chunk):
+            starts = out or not is_chunk or getattr(message, "tool_call_chunks", None)
+            if message_id not in self._messages and starts:
                 self._messages.add(message_id)
                 self.num_turns += 1
                 out.insert(0, Turn(turn_number=self.num_turns, total_tools=self.tool_count))
