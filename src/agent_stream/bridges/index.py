@@ -71,12 +71,20 @@ class RedisStreamIndex:
         self.prefix = prefix
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = "agent-stream:bridge") -> RedisStreamIndex:
+    def from_url(cls, url: str, *, prefix: str | None = None) -> RedisStreamIndex:
+        """An index on the Redis at ``url``; a ``RedisStore`` URL works as is (its options,
+        such as ``?prefix=...&lease_s=...``, are not redis-py's: they are taken out, and its
+        ``prefix`` namespaces the index too)."""
         try:
             import redis.asyncio as redis_asyncio
+
+            from ..server.redis import _split_store_options  # the store's own URL options
         except ImportError as exc:
             raise UsageError(_MISSING, code="missing-extra") from exc
-        client: Any = redis_asyncio.from_url(url)
+        plain, options = _split_store_options(url)
+        if prefix is None:
+            prefix = f"{options.get('prefix', 'agent-stream')}:bridge"
+        client: Any = redis_asyncio.from_url(plain)
         return cls(client, prefix=prefix)
 
     async def set(self, key: str, value: str, *, ttl_s: float) -> None:

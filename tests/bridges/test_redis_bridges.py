@@ -1,0 +1,122 @@
+"""The AI SDK resume route across processes: real redis-server, two demo processes. The resume
+lands on the process that did not run the agent, and survives the producer's death."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.redis_helpers import RedisServer
+from tests.server.conftest import frames
+from tests.uvicorn_helpers import UvicornProcess
+
+from .test_ai_sdk_encoder import check_order
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+LEASE_S = 1.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+def chat_body(chat_id: str, **knobs: Any) -> dict[str, Any]:
+    return {
+        "id": chat_id,
+        "messages": [{"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Faro"}]}],
+        "trigger": "submit-message",
+        "tools": 1,
+        **knobs,
+    }
+
+
+async def chunks(response: httpx.Response, *, stop_after: int | None = None) -> list[Any]:
+    out: list[Any] = []
+    async for frame in frames(response):
+        if frame.data is not None:
+            out.append(frame.data if frame.data == "[DONE]" else json.loads(frame.data))
+            if stop_after is not None and len(out) >= stop_after:
+                break
+    return out
+
+
+def text(out: list[Any]) -> str:
+    return "".join(c["delta"] for c in out if isinstance(c, dict) and c["type"] == "text-delta")
+
+
+async def test_resume_lands_on_the_other_process(redis_server: RedisServer) -> None:
+    who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
+    chat = f"c-{uuid.uuid4().hex[:6]}"
+    # both processes share one prefix: the same store, the same chat index
+    query = f"prefix=pair-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
+    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
+    app = "agent_stream.demo.app:create_app_from_env"
+    with (
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as a,
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as b,
+    ):
+        async with httpx.AsyncClient(timeout=10, headers=who) as client:
+            body = chat_body(chat, tokens=40, token_delay_ms=20)
+            with anyio.fail_after(20):
+                async with client.stream("POST", f"{a.url}/api/ai-sdk/chat", json=body) as first:
+                    partial = await chunks(first, stop_after=8)
+                async with client.stream(
+                    "GET", f"{b.url}/api/ai-sdk/chat/{chat}/stream"
+                ) as resumed:
+                    assert resumed.status_code == 200
+                    replay = await chunks(resumed)
+                full = await client.post(
+                    f"{a.url}/api/ai-sdk/chat", json=chat_body("other", tokens=40, token_delay_ms=0)
+                )
+            stats_a = (await client.get(f"{a.url}/healthz")).json()
+            stats_b = (await client.get(f"{b.url}/healthz")).json()
+    check_order(replay)
+    assert replay[:8] == partial
+    expected = [
+        json.loads(line[6:]) for line in full.text.split("\n") if line.startswith("data: {")
+    ]
+    assert text(replay) == text(expected) and "Faro" in text(replay)
+    assert replay[-2]["finishReason"] == "stop"
+    assert (stats_a["runs_started"], stats_b["runs_started"]) == (2, 0)
+
+
+async def test_resume_after_the_producer_died_ends_interrupted(redis_server: RedisServer) -> None:
+    who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
+    chat = f"k-{uuid.uuid4().hex[:6]}"
+    query = f"prefix=kill-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
+    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
+    app = "agent_stream.demo.app:create_app_from_env"
+    with (
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as producer,
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as other,
+    ):
+        async with httpx.AsyncClient(timeout=10, headers=who) as client:
+            body = chat_body(chat, tokens=2000, token_delay_ms=20)
+            with anyio.fail_after(20):
+                async with client.stream(
+                    "POST", f"{producer.url}/api/ai-sdk/chat", json=body
+                ) as first:
+                    await chunks(first, stop_after=12)
+                producer.stop(signal.SIGKILL)
+                async with client.stream(
+                    "GET", f"{other.url}/api/ai-sdk/chat/{chat}/stream"
+                ) as resumed:
+                    assert resumed.status_code == 200
+                    replay = await chunks(resumed)
+    check_order(replay)
+    assert replay[-2]["type"] == "finish" and replay[-2]["finishReason"] == "interrupted"
+    assert replay[-1] == "[DONE]"
