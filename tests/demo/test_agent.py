@@ -59,6 +59,9 @@ def test_options_from_query_strings() -> None:
         thinking=False, input_required=True
     )
     assert DemoOptions.from_mapping({"unknown": 1}) == DemoOptions()
+    assert DemoOptions.from_mapping({"ask": "1", "approve": True, "ask_timeout_s": "2.5"}) == (
+        DemoOptions(ask=True, approve=True, ask_timeout_s=2.5)
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,6 +70,8 @@ def test_options_from_query_strings() -> None:
         {"tokens": 1_000_001},
         {"tokens": True},
         {"tools": 101},
+        {"ask_timeout_s": 0},
+        {"ask": "maybe"},
         {"token_delay_ms": -1},
         {"fail_after": "x"},
         {"message": "x" * 4001},

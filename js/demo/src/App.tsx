@@ -3,7 +3,8 @@ import { agentLabel, useAgentInfo } from "./agent-info";
 import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
 import { Controls } from "./Controls";
 import { createDroppableFetch } from "./droppable-fetch";
-import { type Knobs, knobsFromQuery, requestBody } from "./knobs";
+import { type Knobs, knobsFromQuery, requestBody, watchLink } from "./knobs";
+import { Answers, QuestionCard } from "./questions";
 import { useDemoAgent } from "./use-demo-agent";
 
 export function App() {
@@ -12,7 +13,13 @@ export function App() {
   const [draft, setDraft] = useState(initial.message);
   const [asked, setAsked] = useState<string | null>(null);
   const network = useMemo(() => createDroppableFetch(), []);
-  const agent = useDemoAgent({ batching: knobs.batching, maxRetries: knobs.maxRetries, authorization: knobs.authorization, fetch: network.fetch });
+  const agent = useDemoAgent({
+    batching: knobs.batching,
+    maxRetries: knobs.maxRetries,
+    authorization: knobs.authorization,
+    fetch: network.fetch,
+    watch: initial.watch,
+  });
   const [drops, setDrops] = useState(0);
   const agentInfo = useAgentInfo();
 
@@ -29,8 +36,14 @@ export function App() {
   // effect run from asking twice; the hook itself must also keep it to one run.
   const autostarted = useRef(false);
   useEffect(() => {
-    if (!initial.autostart || autostarted.current) return;
+    if ((!initial.autostart && initial.watch === null) || autostarted.current) return;
     autostarted.current = true;
+    if (initial.watch !== null) {
+      // a watch link: follow the run from its first event (GET, no body)
+      setAsked("(watching a run)");
+      agent.start();
+      return;
+    }
     setAsked(initial.message);
     agent.start(requestBody(initial));
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -83,6 +96,10 @@ export function App() {
                   <ThinkingPanel thinking={agent.thinking} isStreaming={busy && agent.text === ""} />
                   <ToolBadges tools={agent.tools} />
                   <ProgressBar progress={agent.progress} status={agent.status} />
+                  <Answers answers={agent.answers} />
+                  {agent.inputRequired !== null && !agent.doneSummary ? (
+                    <QuestionCard question={agent.inputRequired} respond={agent.respond} />
+                  ) : null}
                   <AgentText text={agent.text} isStreaming={busy} />
                   {agent.error !== null ? <ErrorBanner title={agent.error.title} message={agent.error.message} /> : null}
                   {agent.doneSummary !== null ? (
@@ -134,7 +151,12 @@ export function App() {
           onChange={setKnobs}
           busy={busy}
           onDrop={() => setDrops((count) => count + network.drop())}
-          stats={{ streamId: agent.streamId, reconnects: agent.reconnects, drops }}
+          stats={{
+            streamId: agent.streamId,
+            reconnects: agent.reconnects,
+            drops,
+            watchLink: agent.streamId === null ? null : watchLink(agent.streamId, knobs.authorization),
+          }}
         />
       </main>
     </div>

@@ -3,6 +3,8 @@ import type { Batching, Knobs } from "./knobs";
 
 interface Stats {
   streamId: string | null;
+  /** Opens this stream in another tab (same owner). */
+  watchLink: string | null;
   reconnects: number;
   drops: number;
 }
@@ -120,6 +122,22 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         ) : null}
       </div>
 
+      <div className="field">
+        <label className="toggle">
+          <input type="checkbox" data-testid="ask-toggle" checked={knobs.ask} onChange={(event) => set("ask", event.target.checked)} />
+          <span>Ask me which city</span>
+        </label>
+        <label className="toggle">
+          <input
+            type="checkbox"
+            data-testid="approve-toggle"
+            checked={knobs.approve}
+            onChange={(event) => set("approve", event.target.checked)}
+          />
+          <span>Ask before each tool call</span>
+        </label>
+      </div>
+
       <label className="field">
         <span className="field-label">Batching</span>
         <select
@@ -144,6 +162,16 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         <dt>stream id</dt>
         <dd className="mono" data-testid="stream-id" title={stats.streamId ?? ""}>
           {stats.streamId ? `${stats.streamId.slice(0, 10)}…` : "—"}
+        </dd>
+        <dt>watch</dt>
+        <dd>
+          {stats.watchLink !== null ? (
+            <a href={stats.watchLink} target="_blank" rel="noreferrer" data-testid="watch-link">
+              open in a new tab
+            </a>
+          ) : (
+            "—"
+          )}
         </dd>
         <dt>reconnects</dt>
         <dd data-testid="reconnects">{stats.reconnects}</dd>

@@ -15,6 +15,14 @@ export interface Knobs {
   autostart: boolean;
   /** The client's reconnection budget (`retry.maxRetries`); null keeps the client's default. */
   maxRetries: number | null;
+  /** The agent asks "Which city should I plan for?" before writing. */
+  ask: boolean;
+  /** The agent asks before each tool call and skips refused ones. */
+  approve: boolean;
+  /** How long its questions wait for an answer, in seconds (null: the server's default). */
+  askTimeoutS: number | null;
+  /** Follow this existing stream (a watch link) instead of starting a run. */
+  watch: string | null;
 }
 
 export const DEFAULT_KNOBS: Knobs = {
@@ -27,7 +35,16 @@ export const DEFAULT_KNOBS: Knobs = {
   authorization: "",
   autostart: false,
   maxRetries: null,
+  ask: false,
+  approve: false,
+  askTimeoutS: null,
+  watch: null,
 };
+
+function flag(params: URLSearchParams, name: string): boolean {
+  const raw = params.get(name);
+  return raw !== null && raw !== "0" && raw !== "false";
+}
 
 function intParam(params: URLSearchParams, name: string, fallback: number): number {
   const raw = params.get(name);
@@ -50,17 +67,31 @@ export function knobsFromQuery(search: string): Knobs {
     authorization: params.get("auth") ?? DEFAULT_KNOBS.authorization,
     autostart: params.get("autostart") === "1",
     maxRetries: params.has("max_retries") ? intParam(params, "max_retries", 0) : null,
+    ask: flag(params, "ask"),
+    approve: flag(params, "approve"),
+    askTimeoutS: params.has("ask_timeout_s") ? intParam(params, "ask_timeout_s", 300) : null,
+    watch: params.get("stream"),
   };
 }
 
 /** The JSON body of `POST /api/chat` (wire names stay snake_case). */
-export function requestBody(knobs: Knobs): Record<string, string | number> {
-  const body: Record<string, string | number> = {
+export function requestBody(knobs: Knobs): Record<string, string | number | boolean> {
+  const body: Record<string, string | number | boolean> = {
     message: knobs.message,
     tokens: knobs.tokens,
     token_delay_ms: knobs.tokenDelayMs,
     tools: knobs.tools,
   };
   if (knobs.failAfter !== null) body.fail_after = knobs.failAfter;
+  if (knobs.ask) body.ask = true;
+  if (knobs.approve) body.approve = true;
+  if (knobs.askTimeoutS !== null) body.ask_timeout_s = knobs.askTimeoutS;
   return body;
+}
+
+/** A link that follows this stream from another tab or device (same owner). */
+export function watchLink(streamId: string, authorization: string): string {
+  const params = new URLSearchParams({ stream: streamId });
+  if (authorization !== "") params.set("auth", authorization);
+  return `${window.location.pathname}?${params.toString()}`;
 }

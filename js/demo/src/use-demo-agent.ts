@@ -1,3 +1,4 @@
+import type { EventData } from "@agent-stream/client";
 import { useAgentStream } from "@agent-stream/react";
 import type { ProgressView, Status, ToolView } from "./components";
 import type { Batching } from "./knobs";
@@ -13,7 +14,12 @@ export interface DemoAgent {
   doneSummary: string | null;
   streamId: string | null;
   reconnects: number;
-  start(body: Record<string, string | number>): void;
+  /** The agent's open question, or null. */
+  inputRequired: EventData<"input_required"> | null;
+  /** Closed questions, in order. */
+  answers: readonly EventData<"input_response">[];
+  respond(answer: unknown): Promise<unknown>;
+  start(body?: Record<string, string | number | boolean>): void;
   stop(): void;
 }
 
@@ -22,6 +28,8 @@ interface Options {
   maxRetries: number | null;
   authorization: string;
   fetch: typeof fetch;
+  /** Follow this stream (GET its resume URL from the start) instead of POSTing /api/chat. */
+  watch: string | null;
 }
 
 const ERROR_TITLES: Record<string, string> = {
@@ -40,9 +48,10 @@ const DONE_LABELS: Record<string, string> = {
 };
 
 /** The page's view of useAgentStream: names and shapes the components want. */
-export function useDemoAgent({ batching, maxRetries, authorization, fetch }: Options): DemoAgent {
+export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch }: Options): DemoAgent {
   const stream = useAgentStream({
-    url: "/api/chat",
+    url: watch === null ? "/api/chat" : `/api/streams/${encodeURIComponent(watch)}`,
+    method: watch === null ? "POST" : "GET",
     batching,
     ...(maxRetries === null ? {} : { retry: { maxRetries } }),
     headers: authorization === "" ? {} : { Authorization: authorization },
@@ -109,6 +118,9 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch }: Opt
     doneSummary,
     streamId: stream.streamId,
     reconnects: stream.reconnects,
+    inputRequired: stream.inputRequired,
+    answers: stream.answers,
+    respond: (answer) => stream.respond(answer),
     start: (body) => void stream.startStream(body),
     stop: () => void stream.stop(),
   };
