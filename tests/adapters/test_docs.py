@@ -22,7 +22,7 @@ DOC = ROOT / "docs" / "adapters.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
+    return re.findall(r"```python[^\n]*\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
 
 
 @pytest.fixture(scope="module")
