@@ -107,6 +107,30 @@ describe("AI SDK useChat", () => {
       }
     });
 
+    test("a tool approval: the message stops at the question, approving continues it, one run", async () => {
+      const owner = randomUUID();
+      const chat = `chat-${randomUUID()}`;
+      const knobs = { ...KNOBS, tools: 1, approve: 1, token_delay_ms: 5 };
+      const { runs_started: before } = await server.healthz();
+      const t0 = performance.now();
+      const page = await browser.newPage();
+      try {
+        await page.goto(chatUrl(proxy.url, chat, owner, knobs));
+        await waitForChat(page, (read) => read("chat-status") === "ready");
+        await page.getByTestId("send").click();
+        await page.getByTestId("approve").waitFor();
+        assert.match(await testText(page, "tools"), /web_search approval-requested/);
+        await page.getByTestId("approve").click();
+        await waitForChat(page, (read) => read("chat-status") === "ready" && read("assistant-text").includes("✨"));
+        assert.match(await testText(page, "tools"), /^web_search output-available$/m);
+        assert.equal(await testText(page, "message-count"), "2", "one user message, one answer");
+        assert.equal((await server.healthz()).runs_started - before, 1, "one run on the server");
+        assert.equal(proxy.requests("/api/ai-sdk/chat", t0).length, 2, "the approval was the second POST");
+      } finally {
+        await page.close();
+      }
+    });
+
     test("stop cancels the run on the server: its finally runs, the answer stays partial", async () => {
       const owner = randomUUID();
       const chat = `chat-${randomUUID()}`;

@@ -256,3 +256,66 @@ def test_any_run_is_in_order_and_resumable(events: list[AgentEvent], reason: str
     after = len(triples) // 2
     resumed = _resumed(triples, after)
     assert full.endswith(resumed[len(AISDKEncoder(SID).priming(after)) :])
+
+
+def test_tool_approval_ends_the_message_and_the_answer_continues_it() -> None:
+    from agent_stream.events import InputRequired, InputResponse
+
+    ask = InputRequired(
+        request_id="rq_1",
+        prompt="Allow search?",
+        choices=["approve", "deny"],
+        tool_name="search",
+        tool_use_id="tu_1",
+        tool_input={"q": "x"},
+    )
+    run: list[AgentEvent] = [
+        Turn(turn_number=1),
+        ask,
+        InputResponse(request_id="rq_1", answer="approve"),
+        ToolUse(tool_name="search", tool_use_id="tu_1", input={"q": "x"}),
+        ToolResult(tool_name="search", tool_use_id="tu_1", output="3 hits"),
+        Token(text="Done."),
+        Done(),
+    ]
+    triples = stored(run)
+    first = AISDKEncoder(SID)
+    body = b"".join(first.encode(*e) for e in triples[:2])
+    assert first.is_paused
+    out: list[Any] = [
+        ev.data if ev.data == "[DONE]" else msgspec.json.decode(ev.data) for ev in decoded(body)
+    ]
+    assert [c if c == "[DONE]" else c["type"] for c in out] == [
+        "start",
+        "start-step",
+        "tool-input-start",
+        "tool-input-available",
+        "tool-approval-request",
+        "finish-step",
+        "finish",
+        "[DONE]",
+    ]
+    assert out[4] == {"type": "tool-approval-request", "approvalId": "rq_1", "toolCallId": "tu_1"}
+    assert out[3]["input"] == {"q": "x"}
+    # the POST with the approval continues after the question: the same message, no second
+    # tool-input for the call it already showed, then its output
+    rest = chunks(run, after=2)
+    assert rest[0] == {"type": "start", "messageId": first.message_id}
+    kinds = [c if c == "[DONE]" else c["type"] for c in rest]
+    assert "tool-input-start" not in kinds and "tool-output-available" in kinds
+    output = next(c for c in rest if c != "[DONE]" and c["type"] == "tool-output-available")
+    assert output["toolCallId"] == "tu_1" and output["output"] == "3 hits"
+    assert rest[-2]["finishReason"] == "stop" and rest[-1] == "[DONE]"
+
+
+def test_denied_tool_call_is_marked_denied() -> None:
+    from agent_stream.events import InputRequired, InputResponse
+
+    run: list[AgentEvent] = [
+        InputRequired(request_id="rq_2", prompt="?", tool_name="rm", tool_use_id="tu_2"),
+        InputResponse(request_id="rq_2", answer="deny"),
+        Token(text="Skipped."),
+        Done(),
+    ]
+    rest = chunks(run, after=1)
+    assert {"type": "tool-output-denied", "toolCallId": "tu_2"} in rest

@@ -267,3 +267,40 @@ async def test_ag_ui_question_is_an_interrupt_answered_by_the_next_runs_resume(
     assert text.startswith("You chose Porto. ")
     assert events[-1]["type"] == "RUN_FINISHED" and events[-1]["outcome"] == {"type": "success"}
     assert again.status_code == 409  # answered already
+
+
+async def test_ai_sdk_tool_approval_round_trip(server: UvicornProcess) -> None:
+    who = auth()
+    chat = f"a-{uuid.uuid4().hex[:6]}"
+    body = chat_body(chat, approve=True, tools=1, tokens=5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        with anyio.fail_after(10):
+            _, first = await read_frames(client, "POST", "/api/ai-sdk/chat", json=body, headers=who)
+        out = payloads(first)
+        request = next(c for c in out if c != "[DONE]" and c["type"] == "tool-approval-request")
+        assert out[-2:] == [{"type": "finish", "finishReason": "tool-calls"}, "[DONE]"]
+        assistant = {
+            "id": out[0]["messageId"],
+            "role": "assistant",
+            "parts": [
+                {
+                    "type": "dynamic-tool",
+                    "toolName": "web_search",
+                    "toolCallId": request["toolCallId"],
+                    "state": "approval-responded",
+                    "input": {},
+                    "approval": {"id": request["approvalId"], "approved": True},
+                }
+            ],
+        }
+        answer = {**body, "messages": [*body["messages"], assistant], "messageId": assistant["id"]}
+        started = (await client.get("/healthz")).json()["runs_started"]
+        _, second = await read_frames(client, "POST", "/api/ai-sdk/chat", json=answer, headers=who)
+        stats = (await client.get("/healthz")).json()
+    rest = payloads(second)
+    assert rest[0] == {"type": "start", "messageId": assistant["id"]}
+    output = next(c for c in rest if c != "[DONE]" and c["type"] == "tool-output-available")
+    assert output["toolCallId"] == request["toolCallId"]
+    assert not any(c != "[DONE]" and c["type"] == "tool-input-start" for c in rest)
+    assert rest[-2]["finishReason"] == "stop"
+    assert stats["runs_started"] == started  # the answer continued the run, started none

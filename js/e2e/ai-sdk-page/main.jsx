@@ -2,7 +2,7 @@
 // tests. The chat id lives in the URL (?chat=), so a reload resumes the same chat; the other query
 // parameters are the demo's knobs, sent as useChat's extra body fields.
 import { useChat } from "@ai-sdk/react";
-import { DefaultChatTransport } from "ai";
+import { DefaultChatTransport, lastAssistantMessageIsCompleteWithApprovalResponses } from "ai";
 import { useMemo } from "react";
 import { createRoot } from "react-dom/client";
 
@@ -11,14 +11,21 @@ const params = new URLSearchParams(location.search);
 const chatId = params.get("chat") ?? crypto.randomUUID();
 const owner = params.get("owner") ?? "e2e";
 const knobs = {};
-for (const name of ["tokens", "token_delay_ms", "tools", "fail_after", "message"]) {
-  if (params.has(name)) knobs[name] = name === "message" ? params.get(name) : Number(params.get(name));
+for (const name of ["tokens", "token_delay_ms", "tools", "fail_after", "message", "approve"]) {
+  if (!params.has(name)) continue;
+  const value = params.get(name);
+  knobs[name] = name === "message" ? value : name === "approve" ? value === "1" : Number(value);
 }
 
 function Chat() {
   const headers = { Authorization: `Bearer ${owner}` };
   const transport = useMemo(() => new DefaultChatTransport({ api: API, headers, body: knobs }), []);
-  const { messages, status, error, sendMessage, stop } = useChat({ id: chatId, transport, resume: true });
+  const { messages, status, error, sendMessage, stop, addToolApprovalResponse } = useChat({
+    id: chatId,
+    transport,
+    resume: true,
+    sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+  });
   const assistant = messages.filter((m) => m.role === "assistant").at(-1);
   const text = assistant?.parts.filter((p) => p.type === "text").map((p) => p.text).join("") ?? "";
   const tools = assistant?.parts.filter((p) => p.type === "dynamic-tool") ?? [];
@@ -43,6 +50,15 @@ function Chat() {
         {tools.map((t) => (
           <li key={t.toolCallId}>
             {t.toolName} {t.state}
+            {t.state === "approval-requested" ? (
+              <button
+                type="button"
+                data-testid="approve"
+                onClick={() => addToolApprovalResponse({ id: t.approval.id, approved: true })}
+              >
+                approve
+              </button>
+            ) : null}
           </li>
         ))}
       </ul>

@@ -70,9 +70,12 @@ class AISDKEncoder:
     """
 
     __slots__ = (
+        "_announced",
+        "_approvals",
         "_delta_head",
         "_error",
         "_is_finished",
+        "_is_paused",
         "_is_started",
         "_open",
         "_reasoning_id",
@@ -92,6 +95,9 @@ class AISDKEncoder:
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
         self._is_started = False
+        self._is_paused = False
+        self._approvals: dict[str, str] = {}  # request_id -> tool_use_id of approval questions
+        self._announced: set[str] = set()  # tool calls shown with their approval request
         self._is_finished = False
         self._step_open = False
         self._text_id: str | None = None
@@ -107,8 +113,9 @@ class AISDKEncoder:
 
     @property
     def is_paused(self) -> bool:
-        """Always False: an ``input_required`` does not end the message (yet)."""
-        return False
+        """True when the last event asked to approve a tool call: the message ended there
+        (``tool-approval-request``, ``finish``), and the next POST answers it."""
+        return self._is_paused
 
     def priming(self, cursor: int) -> bytes:
         """The first bytes of a response that continues after ``cursor``."""
@@ -129,6 +136,7 @@ class AISDKEncoder:
     def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
         if self._is_finished:
             return []
+        self._is_paused = False
         out: list[bytes] = []
         if not self._is_started and not isinstance(event, Start | Reconnect):
             self._is_started = True
@@ -150,6 +158,8 @@ class AISDKEncoder:
                     self._close(out)
                     self._open_part(out, "reasoning", derived_id("rsn", self.stream_id, seq))
                 out.append(b"%b%b}" % (self._delta_head, encode_json(event.text)))
+            case ToolUse() if event.tool_use_id in self._announced:
+                self._close(out)  # shown with its approval request already
             case ToolUse():
                 self._close(out)
                 self._ensure_step(out)
@@ -218,8 +228,16 @@ class AISDKEncoder:
                 out.append(_data("progress", event_to_dict(event), part_id=event.step))
             case Creation():
                 out.append(_data("creation", event_to_dict(event)))
+            case InputRequired() if isinstance(event.tool_name, str) and isinstance(
+                event.tool_use_id, str
+            ):
+                self._approval(out, event, event.tool_name, event.tool_use_id)
             case InputRequired():
                 out.append(_data("input-required", event_to_dict(event), part_id=event.request_id))
+            case InputResponse() if event.request_id in self._approvals:
+                if event.status == "answered" and event.answer == "deny":
+                    call_id = self._approvals[event.request_id]
+                    out.append(encode_json({"type": "tool-output-denied", "toolCallId": call_id}))
             case InputResponse():
                 out.append(_data("input-response", event_to_dict(event), part_id=event.request_id))
             case Error():
@@ -234,6 +252,43 @@ class AISDKEncoder:
             case _:
                 assert_never(event)
         return out
+
+    def _approval(
+        self, out: list[bytes], event: InputRequired, tool_name: str, call_id: str
+    ) -> None:
+        # The AI SDK asks for approval of a tool call it knows, then the message ends; the
+        # POST that carries the answer continues this stream as the same message.
+        self._close(out)
+        self._ensure_step(out)
+        if call_id not in self._announced:
+            self._announced.add(call_id)
+            tool_input = {} if isinstance(event.tool_input, UnsetType) else event.tool_input
+            for kind in ("tool-input-start", "tool-input-available"):
+                chunk: dict[str, JSONValue] = {
+                    "type": kind,
+                    "toolCallId": call_id,
+                    "toolName": tool_name,
+                    "dynamic": True,
+                }
+                if kind == "tool-input-available":
+                    chunk["input"] = tool_input
+                out.append(encode_json(chunk))
+        self._approvals[event.request_id] = call_id
+        out.append(
+            encode_json(
+                {
+                    "type": "tool-approval-request",
+                    "approvalId": event.request_id,
+                    "toolCallId": call_id,
+                }
+            )
+        )
+        out.append(_FINISH_STEP)
+        self._step_open = False
+        out.append(encode_json({"type": "finish", "finishReason": "tool-calls"}))
+        out.append(_DONE_LINE)
+        self._is_started = False  # the answer's response starts the message again
+        self._is_paused = True
 
     def _ensure_step(self, out: list[bytes]) -> None:
         if not self._step_open:

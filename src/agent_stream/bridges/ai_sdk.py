@@ -44,11 +44,12 @@ from ..emitter import new_stream_id
 from ..errors import AgentStreamError, UsageError, truncate
 from ..events import JSONValue
 from ..server.manager import RunManager
+from ..server.respond import answer_question
 from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ai_sdk_encoder import UI_MESSAGE_STREAM_HEADERS, AISDKEncoder
-from ._reframe import BridgedResponse
+from ._reframe import BridgedResponse, find_event
 from ._routes import error_response, last_event_id, manager_for, read_body
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
@@ -95,6 +96,24 @@ def last_user_text(chat: ChatRequest) -> str:
     return ""
 
 
+def _approval_answers(chat: ChatRequest) -> list[tuple[str, bool]]:
+    """(approval id, approved) of the tool parts answered in the chat's last message, which
+    is the assistant message that ended at the approval request."""
+    if not chat.messages or chat.messages[-1].get("role") != "assistant":
+        return []
+    parts = chat.messages[-1].get("parts")
+    answers: list[tuple[str, bool]] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict) or part.get("state") != "approval-responded":
+            continue
+        approval = part.get("approval")
+        if isinstance(approval, dict):
+            approval_id, approved = approval.get("id"), approval.get("approved")
+            if isinstance(approval_id, str) and isinstance(approved, bool):
+                answers.append((approval_id, approved))
+    return answers
+
+
 def _parse_chat(body: bytes) -> ChatRequest:
     try:
         raw = _BODY.decode(body)
@@ -133,14 +152,46 @@ def ai_sdk_routes(
 
         return BridgedResponse(inner, encoder, active)
 
-    async def chat_stream_id(active: RunManager, request: Request) -> tuple[str, str | None]:
+    async def chat_stream_id(
+        active: RunManager, request: Request, chat_id: str | None = None
+    ) -> tuple[str, str | None]:
         who = await resolve_owner(owner, active, request)
-        return who, await chats.get(index_key("ai-sdk", who, request.path_params["chat_id"]))
+        name = chat_id if chat_id is not None else request.path_params["chat_id"]
+        return who, await chats.get(index_key("ai-sdk", who, name))
+
+    async def answer_approvals(
+        active: RunManager, request: Request, chat: ChatRequest, approvals: list[tuple[str, bool]]
+    ) -> Response:
+        # The message ended at a tool approval; this POST carries the answer: give it to our
+        # question and continue the stream after it, as the same message.
+        who, found = await chat_stream_id(active, request, chat.id)
+        if found is None:
+            raise UsageError(
+                f"chat {truncate(chat.id, 60)} has no run waiting for an approval",
+                code="invalid-request",
+            )
+        for request_id, approved in approvals:
+            body = {"request_id": request_id, "answer": "approve" if approved else "deny"}
+            await answer_question(active, found, who, msgspec.json.encode(body))
+        last = approvals[-1][0]
+        cursor = await find_event(active.store, found, "input_required", "request_id", last)
+        inner = AgentStreamResponse(
+            None,
+            manager=active,
+            owner=owner,
+            stream_id=found,
+            last_event_id=f"{found}:{cursor}",
+            headers=UI_MESSAGE_STREAM_HEADERS,
+        )
+        return bridged(inner, active)
 
     async def start(request: Request) -> Response:
         active = manager_for(manager, request)
         try:
             chat = _parse_chat(await read_body(request))
+            approvals = _approval_answers(chat)
+            if approvals:
+                return await answer_approvals(active, request, chat, approvals)
             source = agent(chat)  # an agent may check the request here and raise UsageError
             stream_id = new_stream_id()
             who = await resolve_owner(owner, active, request)
