@@ -123,6 +123,18 @@ PIECES = [
     b"id: s:2\nevent: t\ndata: a\n",
     b"retry: 100\n",
     b": ping\n\n",
+    # Every frame shape the decoder's fast path reads, and near misses of it.
+    b"event: token\ndata: {}\n\n",
+    b'data: {"type":"x"}\n\n',
+    b"event: t\nid: s:3\ndata: b\n\n",
+    b"id: s:4\r\nevent: t\r\ndata: c\r\n\r\n",
+    b"event:t\rdata:d\r\r",
+    b"id:\ndata:\n\n",
+    b"id: a\nevent: e\nid: b\ndata:  two spaces\n\n",
+    b"event: \ndata: e\n\n",
+    b"data: a\ndata: b\n\n",
+    b"data\n\n",
+    b"id: s\x00:5\ndata: f\n\n",
 ]
 streams = st.lists(st.sampled_from(PIECES), max_size=40).map(b"".join)
 cut_points = st.lists(st.integers(min_value=0, max_value=10_000), max_size=12)
@@ -140,6 +152,36 @@ def test_any_chunking_matches_the_reference(stream: bytes, points: list[int]) ->
 @given(stream=streams)
 def test_byte_by_byte_matches_the_reference(stream: bytes) -> None:
     assert decode([stream[i : i + 1] for i in range(len(stream))]) == reference(stream)
+
+
+@examples
+@given(stream=streams, points=cut_points)
+def test_events_arrive_with_the_chunk_that_ends_them(stream: bytes, points: list[int]) -> None:
+    # feed() parks chunks that cannot end a blank line: it must never park one that does, so
+    # after each chunk the events so far are the reference's for the bytes so far.
+    decoder = SSEDecoder()
+    got: list[Event] = []
+    fed = b""
+    for piece in cut(stream, points):
+        fed += piece
+        got.extend((e.event, e.data, e.id, e.retry) for e in decoder.feed(piece))
+        assert got == reference(fed)[0], fed
+
+
+@examples
+@given(stream=streams)
+def test_events_arrive_with_the_byte_that_ends_them(stream: bytes) -> None:
+    decoder = SSEDecoder()
+    got: list[Event] = []
+    for i in range(len(stream)):
+        got.extend((e.event, e.data, e.id, e.retry) for e in decoder.feed(stream[i : i + 1]))
+        assert got == reference(stream[: i + 1])[0], stream[: i + 1]
+
+
+def test_a_blank_line_split_as_lf_then_crlf_dispatches_at_once() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\n") == []
+    assert decoder.feed(b"\r\nid: 2\n") == [ServerSentEvent(data="a")]
 
 
 def decode_frames(pieces: list[bytes], mix: list[bool]) -> tuple[list[Event], str, int | None]:
