@@ -2,10 +2,9 @@
  * An incremental SSE line parser over decoded text: WHATWG HTML, "Interpreting an event stream".
  *
  * Text in, messages out; no I/O, no UTF-8 (see `sse.ts` for bytes). Compared with
- * eventsource-parser 3.1.1 it keeps the last event ID buffer across blocks, so a block holding
- * only `id:` still moves the last event ID, and a block holding only `retry:` does not lend its
- * retry to the next event; it bounds every line and every event's data, also when they arrive
- * in one chunk.
+ * eventsource-parser (4.1.3: `js/bench/peer-conformance.mjs`), a block holding only `retry:`
+ * does not lend its retry to the next event, and every line and every event's data is bounded,
+ * also when it arrives in one chunk or is a field nobody reads.
  */
 import { ProtocolError, truncate } from "./errors.js";
 
