@@ -19,6 +19,7 @@ encoder's ``run_id``: the id of the run that sent the answer as ``resume``); ``p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import assert_never
 
 from ..events import (
@@ -61,6 +62,7 @@ class AGUIEncoder:
 
     __slots__ = (
         "_content_head",
+        "_cursor",
         "_error",
         "_is_finished",
         "_is_paused",
@@ -84,6 +86,7 @@ class AGUIEncoder:
         self.run_id = run_id
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
+        self._cursor = 0  # events up to it are folded, not sent (see read_after)
         self._is_started = False
         self._is_finished = False
         self._is_paused = False
@@ -120,6 +123,38 @@ class AGUIEncoder:
     def skip(self, seq: int, event_type: str, data: bytes) -> None:
         """Advance past an event the client already has, sending nothing."""
         self._bodies(seq, parse_event(event_type, data))
+
+    # The wire-format interface a connection writes through (agent_stream.framing.Framing).
+
+    media_type = "text/event-stream"
+
+    def read_after(self, cursor: int) -> int:
+        """Read from the start: the output after ``cursor`` depends on every earlier event,
+        which :meth:`events` folds without sending."""
+        self._cursor = cursor
+        return 0
+
+    def open(self, start: Start, *, cursor: int, retry_ms: int) -> bytes:
+        """The priming block for ``cursor`` (our ``start`` event has no counterpart)."""
+        self.retry_ms = retry_ms
+        return self.priming(cursor)
+
+    def events(self, first_seq: int, events: Sequence[tuple[str, bytes]], /) -> bytes:
+        """The bytes of stored events from ``first_seq`` on; those up to the cursor only fold."""
+        out = []
+        for seq, (event_type, data) in enumerate(events, first_seq):
+            if seq <= self._cursor:
+                self.skip(seq, event_type, data)
+            else:
+                out.append(self.encode(seq, event_type, data))
+        return b"".join(out)
+
+    def ping(self) -> bytes:
+        return b": ping\n\n"
+
+    def reconnect(self) -> bytes:
+        """Nothing: a bridged client sees the connection end and resumes."""
+        return b""
 
     def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
         if self._is_finished:
