@@ -23,7 +23,7 @@ import pytest
 from tests.client.processes import serve
 from tests.redis_helpers import free_port
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_MARKERS = ('<div id="root">', "<title>agent-stream demo</title>")
