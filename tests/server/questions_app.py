@@ -3,8 +3,8 @@
 ``POST /ask?kind=K&timeout_s=S`` streams an agent that asks one question, then writes
 ``got <answer as JSON>`` (or ``timeout`` / ``cancelled``) and ends. Kinds: ``choices`` (strict
 Lisbon / Porto / Faro), ``schema`` (an object with an integer ``nights`` from 1 to 14),
-``approve`` (the tool ``book``). The owner is the ``Authorization`` header;
-``AGENT_STREAM_GRACE_S`` sets the disconnect grace.
+``approve`` (the tool ``book``); ``disconnect=cancel`` picks that policy. The owner is the
+``Authorization`` header; ``AGENT_STREAM_GRACE_S`` sets the disconnect grace.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def create_app() -> Starlette:
     async def chat(request: Request) -> Response:
         q = request.query_params
         source = agent(q.get("kind", "choices"), float(q.get("timeout_s", "30")))
+        policy = q.get("disconnect")
+        if policy == "cancel":
+            return AgentStreamResponse(source, manager=manager, disconnect="cancel")
         return AgentStreamResponse(source, manager=manager)
 
     async def healthz(request: Request) -> Response:

@@ -14,7 +14,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.server.conftest import Frame, frames
+from tests.server.conftest import Frame, frames, parse_block
 from tests.uvicorn_helpers import UvicornProcess
 
 pytestmark = pytest.mark.anyio
@@ -340,3 +340,22 @@ async def test_tool_loop_needs_approval_asks_before_the_call(
     else:
         assert results["call_divide"]["output"] == "ZeroDivisionError: division by zero"
     assert results["call_clock"]["output"] == "12:00"
+
+
+async def test_cancel_policy_waits_for_the_open_question(hitl_server: UvicornProcess) -> None:
+    """With disconnect=cancel too, a run that asks outlives its only connection until answered."""
+    who = owner()
+    async with httpx.AsyncClient(base_url=hitl_server.url) as client:
+        with anyio.fail_after(15):
+            async with asking(client, who, disconnect="cancel") as asked:
+                question, stream_id = asked.question, asked.stream_id
+            # the connection is gone; the server saw it go once its connection count drops
+            while (await client.get("/healthz")).json()["connections"] > 0:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+            answered = await post_answer(client, question, "Lisbon", who)
+            resumed = await client.get(f"/api/streams/{stream_id}", headers=who)
+    assert answered.status_code == 200, answered.text
+    events = [parse_block(block) for block in resumed.content.split(b"\n\n") if block]
+    types = [f.event for f in events if f.event not in (None, "start")]
+    # without the hold the policy would have cancelled the run at the disconnect (answer: 410)
+    assert "input_response" in types and types[-1] == "done"
