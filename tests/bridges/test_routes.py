@@ -272,7 +272,7 @@ async def test_ag_ui_question_is_an_interrupt_answered_by_the_next_runs_resume(
 async def test_ai_sdk_tool_approval_round_trip(server: UvicornProcess) -> None:
     who = auth()
     chat = f"a-{uuid.uuid4().hex[:6]}"
-    body = chat_body(chat, approve=True, tools=1, tokens=5)
+    body = chat_body(chat, approve=True, tools=1, tokens=30, token_delay_ms=20)
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
         with anyio.fail_after(10):
             _, first = await read_frames(client, "POST", "/api/ai-sdk/chat", json=body, headers=who)
@@ -304,3 +304,37 @@ async def test_ai_sdk_tool_approval_round_trip(server: UvicornProcess) -> None:
     assert not any(c != "[DONE]" and c["type"] == "tool-input-start" for c in rest)
     assert rest[-2]["finishReason"] == "stop"
     assert stats["runs_started"] == started  # the answer continued the run, started none
+
+
+async def test_ai_sdk_resume_after_an_answered_approval_replays_past_it(
+    server: UvicornProcess,
+) -> None:
+    who = auth()
+    chat = f"r-{uuid.uuid4().hex[:6]}"
+    body = chat_body(chat, approve=True, tools=1, tokens=40, token_delay_ms=30)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        with anyio.fail_after(15):
+            _, first = await read_frames(client, "POST", "/api/ai-sdk/chat", json=body, headers=who)
+            out = payloads(first)
+            request = next(c for c in out if c != "[DONE]" and c["type"] == "tool-approval-request")
+            part = {
+                "type": "dynamic-tool",
+                "toolName": "web_search",
+                "toolCallId": request["toolCallId"],
+                "state": "approval-responded",
+                "input": {},
+                "approval": {"id": request["approvalId"], "approved": True},
+            }
+            assistant = {"id": out[0]["messageId"], "role": "assistant", "parts": [part]}
+            answer = {**body, "messages": [*body["messages"], assistant]}
+            await read_frames(
+                client, "POST", "/api/ai-sdk/chat", json=answer, headers=who, stop_after=3
+            )
+            _, replay = await read_frames(
+                client, "GET", f"/api/ai-sdk/chat/{chat}/stream", headers=who
+            )
+    chunks_ = payloads(replay)
+    kinds = [c if c == "[DONE]" else c["type"] for c in chunks_]
+    assert kinds.count("start") == 2 and "tool-approval-request" in kinds
+    assert chunks_[-2]["finishReason"] == "stop" and chunks_[-1] == "[DONE]"
+    assert "text-delta" in kinds[kinds.index("tool-approval-request") :]

@@ -69,7 +69,15 @@ class _Reframer:
     """Our SSE body -> the bridged format, frame by frame (frames never span two writes, but
     a partial tail is kept all the same)."""
 
-    __slots__ = ("_buffer", "_encoder", "_has_sent", "_make_encoder", "_store")
+    __slots__ = (
+        "_buffer",
+        "_encoder",
+        "_has_sent",
+        "_make_encoder",
+        "_store",
+        "last_seq",
+        "stream_id",
+    )
 
     @property
     def is_paused(self) -> bool:
@@ -83,6 +91,8 @@ class _Reframer:
         self._encoder: FrameEncoder | None = None
         self._buffer = b""
         self._has_sent = False
+        self.stream_id = ""
+        self.last_seq = 0  # the last event sent
 
     async def feed(self, chunk: bytes) -> bytes:
         data = self._buffer + chunk if self._buffer else chunk
@@ -102,11 +112,13 @@ class _Reframer:
             stream_id, seq = _seq(event_id)
             if event == b"start":
                 encoder = self._encoder = self._make_encoder(stream_id)
+                self.stream_id = stream_id
                 await self._replay_into(encoder, stream_id, seq)
                 out.append(encoder.priming(seq))
             elif self._encoder is not None:
                 out.append(self._encoder.encode(seq, event.decode(), payload))
                 self._has_sent = True
+                self.last_seq = seq
         return b"".join(out)
 
     async def _replay_into(self, encoder: FrameEncoder, stream_id: str, cursor: int) -> None:
@@ -158,6 +170,11 @@ class BridgedResponse(Response):
             receiving.cancel()
             return {"type": "http.disconnect"}
 
+        async def is_answered() -> bool:
+            # A replay reaches the interrupt with the rest already stored: go on then.
+            info = await self.manager.store.info(reframer.stream_id)
+            return info is not None and info.last_seq > reframer.last_seq
+
         async def bridged_send(message: Message) -> None:
             nonlocal is_stream
             if ended.is_set():
@@ -167,7 +184,7 @@ class BridgedResponse(Response):
                 is_stream = headers.get(b"content-type", b"").startswith(b"text/event-stream")
             elif message["type"] == "http.response.body" and is_stream:
                 body = await reframer.feed(message.get("body", b""))
-                if reframer.is_paused:
+                if reframer.is_paused and not await is_answered():
                     ended.set()
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
