@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-CORE_MODULES = ["events", "sse", "emitter", "batching", "state", "errors", "schema"]
+CORE_MODULES = ["events", "sse", "emitter", "batching", "state", "errors", "schema", "resume"]
 FORBIDDEN = ["asyncio", "anyio", "starlette", "fastapi", "httpx", "redis", "uvicorn", "sniffio"]
 
 

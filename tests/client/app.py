@@ -8,7 +8,8 @@ but keep the socket open), ``heartbeat_ms``, ``drop_after`` (end the response wi
 after that many events, once per stream; with ``forget`` the stream is then unknown, so the
 resume gets 404), ``reconnect_after`` (send ``reconnect`` then end, once per stream),
 ``unknown`` (send an event of an unknown type first), ``slow`` (10 ms between events),
-``tool_ms`` (how long each tool runs). A stop ends the stream with
+``tool_ms`` (how long each tool runs), ``bad_token`` (that seq is a token with no ``text``).
+A stop ends the stream with
 ``done{reason: "cancelled"}``. ``GET /counts`` answers how many requests each path and status saw.
 """
 
@@ -50,6 +51,8 @@ def _frames(stream_id: str, knobs: dict[str, Any]) -> list[bytes]:
     for i in range(tokens):
         if i < thinking:
             frames.append(emitter.thinking(f"hmm {i} "))
+        if i == int(knobs.get("bad_token", -1)):
+            frames.append(emitter.emit(UnknownEvent("token", {"txt": "no text"})))
         frames.append(emitter.token(f"{TEXT}{i} "))
         if tools and i == tokens // 2:
             for t in range(tools):
@@ -91,6 +94,8 @@ async def chat(request: Request) -> Response:
     if status >= 400:
         return JSONResponse({"error": {"code": "test", "message": "asked for"}}, status)
     last_event_id = request.headers.get("last-event-id")
+    if request.headers.get("idempotency-key"):
+        counts["idempotency-keys " + ("resume" if last_event_id else "first")] += 1
     if last_event_id is None:
         counts["runs_started"] += 1
         stream_id = secrets.token_urlsafe(16)

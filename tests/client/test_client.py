@@ -358,3 +358,31 @@ async def test_a_retry_field_sets_the_backoff_of_the_resume() -> None:
         events = await collect(client, "http://test/api/chat")
     assert [e.type for e in events] == ["start", "token", "done"] and events[-1].is_synthetic
     assert len(sleeps.calls) == 1 and sleeps.calls[0] <= 0.25
+
+
+async def test_the_first_request_carries_an_idempotency_key_and_resumes_do_not(
+    test_app: ServerProcess,
+) -> None:
+    before = counts(test_app)
+    async with AgentStreamClient(sleep=Sleeps()) as client:
+        events = await collect(
+            client, f"{test_app.url}/api/chat", json={"tokens": 20, "drop_after": 5}
+        )
+    after = counts(test_app)
+    assert text_of(events) == expected_text(20) and client.reconnects == 1
+    assert after["idempotency-keys first"] == before.get("idempotency-keys first", 0) + 1
+    assert after.get("idempotency-keys resume", 0) == before.get("idempotency-keys resume", 0)
+
+
+async def test_an_invalid_event_is_skipped_reported_and_the_stream_goes_on(
+    test_app: ServerProcess,
+) -> None:
+    async with AgentStreamClient() as client:
+        events = await collect(
+            client, f"{test_app.url}/api/chat", json={"tokens": 10, "tools": 0, "bad_token": 3}
+        )
+    assert text_of(events) == expected_text(10) and client.state.is_done
+    assert [e.code for e in client.invalid_events] == ["invalid-event"]
+    assert client.invalid_events[0].line == '{"txt":"no text"}'
+    # the bad event (seq 5: after start, turn and three tokens) is not handed on
+    assert [e.type for e in events].count("token") == 10 and 5 not in [e.seq for e in events]

@@ -15,9 +15,8 @@ try:
 except ImportError as exc:
     raise missing_extra("agent_stream.client", exc, "client") from exc
 
+from ..resume import RetryPolicy, StreamEvent, parse_retry_after
 from ._client import AgentStreamClient
-from ._event import StreamEvent
-from ._retry import RetryPolicy, parse_retry_after
 from ._sync import SyncAgentStreamClient, stream_sync
 
 ClientEvent = StreamEvent

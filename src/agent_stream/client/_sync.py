@@ -10,9 +10,9 @@ from typing import Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ..events import JSONValue
+from ..resume import StreamEvent
 from ..state import StreamState
 from ._client import AgentStreamClient
-from ._event import StreamEvent
 
 __all__ = ["SyncAgentStreamClient", "stream_sync"]
 

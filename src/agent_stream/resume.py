@@ -1,0 +1,593 @@
+"""The client's resume state machine, sans I/O: what to send, what to deliver, what to do next.
+
+:class:`ResumeCore` holds one stream's cursor and decides every step the client takes; the
+adapter (``agent_stream.client``) owns the sockets, the clock and the sleeping. The loop::
+
+    core = ResumeCore(policy=RetryPolicy())
+    while True:
+        plan = core.request()                  # Last-Event-ID, resume URL, Idempotency-Key
+        ...send it; on a failure before an answer: action = core.lost("network")
+        action = core.response(status, headers, body=..., now_s=time.time())
+        if action is None:                     # a 2xx event stream: read it
+            for chunk in body:                 # each read bounded by core.liveness_s
+                events = core.feed(chunk)      # deliver these, then look at core.outcome
+        ...on EOF, an error or a silent socket: action = core.lost("eof" | "network" | "stalled")
+        # action: Retry(delay_s) -> sleep, go round; GiveUp -> end with action.done
+
+The TypeScript client runs the same machine (``js/packages/client/src/resume.ts``); both are
+driven by the vectors in ``spec/conformance/client/`` (format in ``spec/conformance/README.md``).
+Event ids follow the server's rule (``<stream_id>:<seq>``, stream id ``[A-Za-z0-9_-]{1,128}``,
+seq ``0`` or 1-18 ASCII digits without a leading zero); any other id is opaque: passed on without
+a seq and used as the cursor as it is.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import msgspec
+
+from .emitter import parse_event_id
+from .errors import (
+    AgentStreamError,
+    HTTPStatusError,
+    ProtocolError,
+    ResumeError,
+)
+from .events import (
+    EVENT_TYPES,
+    AgentEvent,
+    Done,
+    DoneReason,
+    JSONValue,
+    Start,
+    Thinking,
+    Token,
+    event_to_dict,
+    parse_event,
+)
+from .sse import SSEDecoder
+from .state import StreamState, fold
+
+__all__ = [
+    "GiveUp",
+    "LostKind",
+    "RequestPlan",
+    "ResumeCore",
+    "Retry",
+    "RetryPolicy",
+    "StreamEvent",
+    "parse_retry_after",
+]
+
+logger = logging.getLogger("agent_stream")
+
+DEFAULT_HEARTBEAT_MS: Final = 15_000
+#: How a connection was lost: refused before sending (``connect``), a network error
+#: (``network``), silence past the liveness deadline (``stalled``), the body ended before
+#: ``done`` (``eof``), or the server's ``reconnect`` event (``reconnect``).
+LostKind = Literal["connect", "network", "stalled", "eof", "reconnect"]
+_LOST_CODES: Final[dict[str, str]] = {
+    "connect": "connection-lost",
+    "network": "connection-lost",
+    "stalled": "stalled",
+    "eof": "connection-lost",
+    "reconnect": "connection-lost",
+}
+_RESUME_CODES: Final = {400: "malformed-id", 404: "unknown-stream", 410: "expired"}
+# Decoders for the types whose events need nothing but decoding (parse_event without its
+# call layers, the hot path); start, reconnect and unknown types go through parse_event.
+_DECODERS: Final[dict[str, Callable[[str], AgentEvent]]] = {
+    name: msgspec.json.Decoder(cls).decode
+    for name, cls in EVENT_TYPES.items()
+    if name not in ("start", "reconnect")
+}
+_decode_token: Final = msgspec.json.Decoder(Token).decode
+
+
+class StreamEvent(msgspec.Struct, gc=False, repr_omit_defaults=True):
+    """A received event: ``type`` (the SSE event name), ``data`` (a dict), ``id``, ``seq``.
+
+    ``event`` is the typed object (:class:`agent_stream.Token`, :class:`agent_stream.Done`, ...);
+    ``data`` is built from it on first access. ``id`` is ``<stream_id>:<seq>`` (``""`` for a
+    server that sends no ids and for a synthetic ``done``), ``seq`` is ``None`` without an id.
+
+    A msgspec Struct rather than a plain class: the client makes one per event, and a
+    Struct's C-level ``__init__`` costs a third of a Python one (``bench/bench_client.py``).
+    """
+
+    event: AgentEvent
+    id: str = ""
+    seq: int | None = None
+    # data built from ``event`` on first access; not an argument to pass
+    _data: dict[str, JSONValue] | None = None
+
+    @property
+    def type(self) -> str:
+        return self.event.type
+
+    @property
+    def data(self) -> dict[str, JSONValue]:
+        data = self._data
+        if data is None:
+            data = self._data = event_to_dict(self.event)
+        return data
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True for the ``done`` the client made up because the server could not finish."""
+        return self.event.type == "done" and getattr(self.event, "synthetic", False) is True
+
+    def __repr__(self) -> str:
+        return f"StreamEvent(type={self.type!r}, id={self.id!r}, data={self.data!r})"
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, StreamEvent):
+            return NotImplemented
+        return bool(self.event == other.event and self.id == other.id)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to wait before reconnecting.
+
+    ``max_retries`` bounds consecutive failed attempts (a connection that delivers a new event
+    resets the count). Attempt ``n`` (from 1) waits ``random() * min(backoff_max_s,
+    base * 2 ** (n - 1))`` seconds, where ``base`` is the server's ``retry:`` interval when it
+    sent one, else ``backoff_base_s`` (full jitter: reconnecting clients spread out instead of
+    arriving together).
+    """
+
+    max_retries: int = 8
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+    def delay_s(
+        self, attempt: int, *, server_retry_ms: int | None, random: Callable[[], float]
+    ) -> float:
+        """Seconds to wait before attempt ``attempt`` (1 for the first retry)."""
+        base = server_retry_ms / 1000 if server_retry_ms is not None else self.backoff_base_s
+        ceiling = min(self.backoff_max_s, base * 2.0 ** min(attempt - 1, 62))
+        return max(0.0, random() * ceiling)
+
+
+def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date).
+
+    ``now_s`` is the current Unix time (for the date form). ``None`` when absent or malformed.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now_s)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """The next request: the original one, or a resume from ``last_event_id``.
+
+    ``resume_url`` (a reference as the server named it, to resolve against the request URL) is
+    set when the resume is a GET of the stream's resume URL instead of the same request again.
+    ``idempotency_key`` goes with the original request and every re-send of it, never with a
+    resume.
+    """
+
+    last_event_id: str | None
+    resume_url: str | None
+    idempotency_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Wait ``delay_s`` seconds, then send :meth:`ResumeCore.request` again."""
+
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """The stream cannot go on: end it with ``done`` (synthetic, with ``reason``).
+
+    ``reason`` is ``"error"`` for a failure that is the server's answer (an HTTP status on the
+    first request, bytes that break the protocol), ``"interrupted"`` when the connection could
+    not be resumed, ``"cancelled"`` after a stop. ``code`` is the failure's stable code,
+    ``failure`` the error itself (``None`` after a stop).
+    """
+
+    reason: DoneReason
+    code: str
+    failure: Exception | None
+
+    @property
+    def done(self) -> Done:
+        return Done(reason=self.reason, synthetic=True)
+
+
+class ResumeCore:
+    """One stream's resume state machine: cursor, dedupe by seq, retries and giving up.
+
+    ``random`` draws the backoff jitter; time comes in as arguments (``now_s``, Unix seconds,
+    for ``Retry-After`` dates). ``liveness_s`` fixes the dead-connection deadline; by default
+    it is 2.5 heartbeat intervals (from the ``start`` event) plus one second.
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        random: Callable[[], float],
+        retry_statuses: frozenset[int] = frozenset(),
+        resume_with: Literal["request", "resume_url"] = "request",
+        liveness_s: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.retry_statuses = retry_statuses
+        self.resume_with = resume_with
+        self._random = random
+        self._liveness_s = liveness_s
+        self.idempotency_key = idempotency_key
+        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        #: The stream id, once a header, the priming frame or an event id named it.
+        self.stream_id: str | None = None
+        #: The resume cursor: the id of the last complete event ("" before any).
+        self.last_id = ""
+        self.max_seq = -1
+        self.resume_url: str | None = None
+        self.stop_url: str | None = None
+        self.server_retry_ms: int | None = None
+        #: Consecutive attempts without a new event; reset by progress.
+        self.failures = 0
+        #: Reconnections made (resumes and re-sends).
+        self.reconnects = 0
+        #: Why the stream ended early, or ``None``.
+        self.failure: Exception | None = None
+        #: Events skipped because their payload did not match their type (typed errors, in
+        #: order, each with the raw data in ``line``); the stream goes on past them.
+        self.invalid_events: list[ProtocolError] = []
+        #: After :meth:`feed`: ``"done"``, ``"reconnect"``, a :class:`GiveUp`, or ``None``.
+        self.outcome: Literal["done", "reconnect"] | GiveUp | None = None
+        self.is_stopping = False
+        self._answered = False
+        self._sent_start = False
+        self._progress_mark = 0
+        self._decoder = SSEDecoder()
+        self._prev_id = ""
+        self._next_seq = -1
+        self._next_id: str | None = None
+        self._state = StreamState()
+        # token / thinking texts not folded into _state yet: folded as one chunk when the
+        # state is read or another event comes (the same state, one fold instead of n)
+        self._tokens: list[str] = []
+        self._thinking: list[str] = []
+        #: Fold a delivered token's text (``fold`` for any event; this for the hot path).
+        self.add_token: Callable[[str], None] = self._tokens.append
+
+    @property
+    def liveness_s(self) -> float:
+        """Seconds of silence after which the connection counts as dead."""
+        if self._liveness_s is not None:
+            return self._liveness_s
+        return self.heartbeat_ms * 2.5 / 1000 + 1.0
+
+    @property
+    def is_answered(self) -> bool:
+        """Whether the server answered the original request (from then on: resumes only)."""
+        return self._answered
+
+    @property
+    def state(self) -> StreamState:
+        """The :class:`~agent_stream.state.StreamState` folded from the events delivered."""
+        if self._tokens or self._thinking:
+            self._fold_pending()
+        return self._state
+
+    def fold(self, event: AgentEvent) -> None:
+        """Fold a delivered event into :attr:`state` (tokens: :attr:`add_token`, cheaper)."""
+        if type(event) is Token:
+            self._tokens.append(event.text)
+        elif type(event) is Thinking:
+            self._thinking.append(event.text)
+        else:
+            self._state = fold(self.state, event)
+
+    def _fold_pending(self) -> None:
+        state = self._state
+        if self._tokens:
+            state = fold(state, Token(text="".join(self._tokens)))
+            self._tokens.clear()
+        if self._thinking:
+            state = fold(state, Thinking(text="".join(self._thinking)))
+            self._thinking.clear()
+        self._state = state
+
+    def request(self) -> RequestPlan:
+        """What to send next."""
+        self._progress_mark = max(self.max_seq, 0)
+        if not self._answered:
+            return RequestPlan(None, None, self.idempotency_key)
+        via_url = self.resume_url if self.resume_with == "resume_url" else None
+        return RequestPlan(self.last_id, via_url, None)
+
+    def stop(self) -> None:
+        """The user stopped the run: the next loss ends the stream as ``cancelled``."""
+        self.is_stopping = True
+
+    def response(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        *,
+        body: str = "",
+        method: str = "",
+        url: str = "",
+        reason_phrase: str = "",
+        now_s: float,
+    ) -> Retry | GiveUp | None:
+        """The answer's status line and headers (lower-case names): ``None`` means read the body.
+
+        For a status of 400 or more pass its ``body``; the error built names ``method`` and
+        ``url``.
+        """
+        resuming = self._answered
+        if status >= 400:
+            if status in self.retry_statuses and self.failures < self.policy.max_retries:
+                self.failures += 1
+                self.reconnects += 1
+                delay = parse_retry_after(headers.get("retry-after"), now_s=now_s)
+                if delay is None:
+                    delay = self._backoff()
+                return Retry(min(delay, self.policy.backoff_max_s))
+            error: AgentStreamError = _status_error(
+                status, body, headers, method=method, url=url, reason_phrase=reason_phrase
+            )
+            if resuming:
+                error = _resume_error(status, body, self.last_id) or error
+            return self._give_up("interrupted" if resuming else "error", error.code, error)
+        if not resuming:
+            self._answered = True
+            header_id = headers.get("x-agent-stream-id")
+            if header_id and self.stream_id is None:
+                # resumable even if the priming frame gets lost
+                self.stream_id = header_id
+                if not self.last_id:
+                    self.last_id = f"{header_id}:0"
+                    self.max_seq = 0
+        header_url = headers.get("x-agent-stream-resume-url")
+        if header_url and self.resume_url is None:
+            self.resume_url = header_url
+        content_type = headers.get("content-type", "")
+        if content_type and not content_type.lower().startswith("text/event-stream"):
+            error = ProtocolError(
+                f"expected a text/event-stream response, got {content_type!r} "
+                f"(status {status}); is {url or 'the URL'} an agent-stream endpoint?",
+                code="not-event-stream",
+                line=content_type,
+            )
+            return self._give_up("error", error.code, error)
+        self._decoder = SSEDecoder()
+        self._prev_id = ""
+        self.outcome = None
+        # seq + 1 as an id: a match needs no parsing
+        if self.stream_id is not None and self.max_seq >= 0:
+            self._next_seq = self.max_seq + 1
+            self._next_id = f"{self.stream_id}:{self._next_seq}"
+        else:
+            self._next_seq = -1
+            self._next_id = None
+        return None
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        """Body bytes in, the events to deliver out (new, known or unknown, in order).
+
+        Fold each into :attr:`state` as it is handed on (:meth:`fold`), so that the state
+        matches what the consumer has seen.
+
+        Afterwards :attr:`outcome` says whether the stream ended (``"done"``), the server asked
+        for a reconnect (``"reconnect"``: call :meth:`lost`), or it broke the protocol (a
+        :class:`GiveUp` with reason ``"error"``); events after that are not read.
+        """
+        out: list[StreamEvent] = []
+        deliver = out.append
+        decoders = _DECODERS
+        stream_id = self.stream_id
+        max_seq = self.max_seq
+        last_id = self.last_id
+        prev_id = self._prev_id
+        next_id = self._next_id
+        next_seq = self._next_seq
+        seq: int | None
+        try:
+            frames = self._decoder.feed_frames(data)
+        except ProtocolError as exc:  # the events before the bad bytes came in an earlier call
+            self.outcome = self._give_up("error", exc.code, exc)
+            return out
+        try:
+            # The hot loop: a token with the next id takes the first branches and nothing else.
+            for kind, text, eid, _ in frames:
+                if eid == next_id:  # the next seq of this stream: the usual case
+                    seq = max_seq = next_seq
+                    prev_id = last_id = eid
+                    next_seq += 1
+                    next_id = f"{stream_id}:{next_seq}"
+                elif eid != prev_id and eid:  # a block with an id line of its own
+                    prev_id = eid
+                    parsed = parse_event_id(eid)
+                    if parsed is None:
+                        seq = None
+                        last_id = eid  # an opaque id from another server
+                    else:
+                        sid, seq = parsed
+                        if sid != stream_id:
+                            if stream_id is not None:
+                                error = _foreign(eid, stream_id)
+                                self.outcome = self._give_up("error", error.code, error)
+                                return out
+                            stream_id = self.stream_id = sid
+                        if seq > max_seq:
+                            max_seq = seq
+                            last_id = eid
+                            next_seq = seq + 1
+                            next_id = f"{sid}:{next_seq}"
+                        elif kind != "start":
+                            continue  # already delivered before the reconnect
+                else:
+                    seq = None
+                if kind == "token":
+                    try:
+                        token = _decode_token(text)
+                    except msgspec.MsgspecError:
+                        self._invalid(kind, text, eid)
+                        continue
+                    deliver(StreamEvent(token, eid, seq))
+                    continue
+                decode = decoders.get(kind)
+                event: AgentEvent
+                try:
+                    if decode is not None:
+                        event = decode(text)
+                    elif kind == "reconnect":
+                        self.outcome = "reconnect"
+                        return out
+                    else:
+                        event = parse_event(kind, text)  # start, unknown types
+                except (msgspec.MsgspecError, ProtocolError):
+                    self._invalid(kind, text, eid)
+                    continue
+                if type(event) is Start:
+                    self.heartbeat_ms = event.heartbeat_ms
+                    if event.resume_url:
+                        self.resume_url = event.resume_url
+                    if event.stop_url:
+                        self.stop_url = event.stop_url
+                    if self._sent_start:
+                        continue
+                    self._sent_start = True
+                deliver(StreamEvent(event, eid, seq))
+                if kind == "done":
+                    self.outcome = "done"
+                    return out
+            # WHATWG: a retry field takes effect when its line is parsed
+            if self._decoder.retry is not None:
+                self.server_retry_ms = self._decoder.retry
+            return out
+        finally:
+            self.max_seq = max_seq
+            self.last_id = last_id
+            self._prev_id = prev_id
+            self._next_id = next_id
+            self._next_seq = next_seq
+
+    def lost(self, kind: LostKind, error: Exception | None = None) -> Retry | GiveUp:
+        """The connection was lost (or never made): retry after a delay, or give up."""
+        if error is None:
+            error = AgentStreamError(_lost_message(kind, self.liveness_s), code=_LOST_CODES[kind])
+        code = getattr(error, "code", None) or _LOST_CODES[kind]
+        if self.max_seq > self._progress_mark:
+            self.failures = 0  # progress: a new event arrived
+        if self.is_stopping:
+            return self._give_up("cancelled", "cancelled", None)
+        if kind == "reconnect":
+            if not self.last_id:
+                message = "the server asked to reconnect before naming an event id"
+                return self._give_up("interrupted", code, AgentStreamError(message, code=code))
+            logger.info("server asked to reconnect; resuming from %s", self.last_id)
+            self.reconnects += 1
+            return Retry(0.0)
+        if self._answered and not self.last_id:
+            logger.info("stream lost and cannot resume (the server sent no ids): %s", error)
+            return self._give_up("interrupted", code, error)
+        if self.failures >= self.policy.max_retries:
+            logger.info("stream lost; %d retries exhausted: %s", self.failures, error)
+            return self._give_up("interrupted", code, error)
+        self.failures += 1
+        self.reconnects += 1
+        delay = self._backoff()
+        logger.info("stream lost (%s); resuming from %r in %.2fs", error, self.last_id, delay)
+        return Retry(delay)
+
+    def _backoff(self) -> float:
+        return self.policy.delay_s(
+            self.failures, server_retry_ms=self.server_retry_ms, random=self._random
+        )
+
+    def _give_up(self, reason: DoneReason, code: str, failure: Exception | None) -> GiveUp:
+        self.failure = failure
+        give_up = GiveUp(reason, code, failure)
+        self._state = fold(self.state, give_up.done)
+        return give_up
+
+    def _invalid(self, kind: str, text: str, eid: str) -> None:
+        try:
+            parse_event(kind, text)
+        except ProtocolError as exc:
+            error = exc
+        else:  # pragma: no cover - the fast decoder and parse_event agree on what is valid
+            error = ProtocolError(f"invalid {kind!r} event", code="invalid-event")
+        error.line = text[:200]
+        logger.warning("skipped an invalid %r event (id %r): %s", kind, eid, error)
+        self.invalid_events.append(error)
+
+
+def _lost_message(kind: LostKind, liveness_s: float) -> str:
+    if kind == "stalled":
+        return f"connection stalled: no bytes for {liveness_s:.1f}s"
+    if kind == "eof":
+        return "connection lost: the response ended before done"
+    return f"connection lost ({kind})"
+
+
+def _foreign(event_id: str, stream_id: str) -> ProtocolError:
+    return ProtocolError(
+        f"event id {event_id!r} names another stream than {stream_id!r}; a response carries "
+        "one stream",
+        code="foreign-id",
+        line=event_id,
+    )
+
+
+def _status_error(
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    method: str,
+    url: str,
+    reason_phrase: str,
+) -> HTTPStatusError:
+    return HTTPStatusError(
+        f"{method} {url} answered {status} {reason_phrase}: {body[:200]!r}",
+        status_code=status,
+        body=body,
+        headers=dict(headers),
+        url=url,
+    )
+
+
+def _resume_error(status: int, body: str, last_id: str) -> ResumeError | None:
+    code = _RESUME_CODES.get(status)
+    if code is None:
+        return None
+    earliest: object = None
+    try:
+        detail = json.loads(body).get("error", {})
+        earliest = detail.get("earliest_id")
+    except (ValueError, AttributeError):
+        pass
+    return ResumeError(
+        f"cannot resume from {last_id!r}: the server answered {status} ({code})",
+        code=code,
+        last_event_id=last_id,
+        earliest_id=earliest if isinstance(earliest, str) else None,
+    )
