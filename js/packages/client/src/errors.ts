@@ -54,7 +54,7 @@ export class InvalidEventError extends ProtocolError {
   readonly eventType: string;
   readonly field: string | null;
 
-  constructor(message: string, options: AgentStreamErrorOptions & { eventType: string; field?: string | null }) {
+  constructor(message: string, options: AgentStreamErrorOptions & { eventType: string; field?: string | null; line?: string | null }) {
     super(message, options);
     this.eventType = options.eventType;
     this.field = options.field ?? null;

@@ -239,26 +239,47 @@ export function parseEventId(id: string): { streamId: string; seq: number } | nu
   return colon === -1 ? null : { streamId: id.slice(0, colon), seq: idSeq(id, colon) };
 }
 
-// 15 digits stay below Number.MAX_SAFE_INTEGER
-const SEQ_DIGITS_MAX = 15;
+// The server's rule: a seq is 0 or 1-18 ASCII digits with no leading zero (seqs past 2^53 lose
+// precision as numbers but keep their order, so dedupe still holds), a stream id 1-128 of
+// [A-Za-z0-9_-].
+const SEQ_DIGITS_MAX = 18;
+// 15 digits stay below Number.MAX_SAFE_INTEGER: read in place; longer seqs take the slow path
+const SEQ_DIGITS_EXACT = 15;
+const STREAM_ID_MAX = 128;
+
+function isStreamIdChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+}
+
+/** Whether `value` is a stream id by the server's rule: 1-128 characters of [A-Za-z0-9_-]. */
+export function isStreamId(value: string): boolean {
+  if (value.length === 0 || value.length > STREAM_ID_MAX) return false;
+  for (let i = 0; i < value.length; i += 1) if (!isStreamIdChar(value.charCodeAt(i))) return false;
+  return true;
+}
 
 // The transport reads every event's id with the helpers below: they scan it in place, with no
 // slice, regex or result object (lastIndexOf and startsWith cost more at this length).
 
-/** Where the colon of `<stream_id>:<seq>` is (1-15 ASCII digits after a non-empty id), else -1. */
+/** Where the colon of `<stream_id>:<seq>` is (the server's rule, see above), else -1. */
 export function seqColon(id: string): number {
   const length = id.length;
   for (let i = length - 1; i >= 0; i -= 1) {
     const c = id.charCodeAt(i);
     if (c >= 48 && c <= 57) continue;
     const digits = length - 1 - i;
-    return c === 58 && i > 0 && digits >= 1 && digits <= SEQ_DIGITS_MAX ? i : -1;
+    if (c !== 58 || i === 0 || i > STREAM_ID_MAX || digits < 1 || digits > SEQ_DIGITS_MAX) return -1;
+    if (digits > 1 && id.charCodeAt(i + 1) === 48) return -1; // a leading zero
+    for (let k = 0; k < i; k += 1) if (!isStreamIdChar(id.charCodeAt(k))) return -1;
+    return i;
   }
   return -1;
 }
 
 /** The seq after the colon at `colon` (found by {@link seqColon}). */
 export function idSeq(id: string, colon: number): number {
+  // past 15 digits a running sum may round differently from the correctly rounded parse
+  if (id.length - colon - 1 > SEQ_DIGITS_EXACT) return Number(id.slice(colon + 1));
   let seq = 0;
   for (let i = colon + 1; i < id.length; i += 1) seq = seq * 10 + id.charCodeAt(i) - 48;
   return seq;
@@ -314,7 +335,7 @@ export class EventIdTracker {
     const prefix = this.#prefix;
     const start = prefix.length;
     const length = id.length;
-    if (start !== 0 && length > start && length <= start + SEQ_DIGITS_MAX && id.startsWith(prefix)) {
+    if (start !== 0 && length > start && length <= start + SEQ_DIGITS_EXACT && id.startsWith(prefix)) {
       let seq = 0;
       let i = start;
       for (; i < length; i += 1) {
@@ -322,7 +343,8 @@ export class EventIdTracker {
         if (digit < 0 || digit > 9) break;
         seq = seq * 10 + digit;
       }
-      if (i === length) return this.#take(seq);
+      // a leading zero makes the id opaque: the slow path says so
+      if (i === length && (id.charCodeAt(start) !== 48 || length === start + 1)) return this.#take(seq);
     }
     return this.#checkSlow(id);
   }

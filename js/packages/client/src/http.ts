@@ -73,14 +73,15 @@ function errorBody(body: string): ErrorBody {
 
 /** The typed error for an answer of 400 or more. `resumeFrom` is the Last-Event-ID sent, if any. */
 export function statusError(
-  response: Response,
+  status: number,
+  statusText: string,
+  headers: Headers,
   body: string,
   method: string,
   url: string,
   resumeFrom: string | null,
   retryAfterMs: number | null,
 ): HTTPStatusError | ResumeError | StoreUnavailableError {
-  const status = response.status;
   const detail = errorBody(body);
   const said = typeof detail.message === "string" ? detail.message : truncate(body, 200);
   if (resumeFrom !== null && (status === 400 || status === 404 || status === 410)) {
@@ -95,10 +96,10 @@ export function statusError(
   if (status === 503 && detail.code === "store-unavailable") {
     return new StoreUnavailableError(`${method} ${url} answered 503: ${said}; retry later`, { retryAfterMs });
   }
-  return new HTTPStatusError(`${method} ${url} answered ${status} ${response.statusText}: ${said}`.replace("  ", " "), {
+  return new HTTPStatusError(`${method} ${url} answered ${status} ${statusText}: ${said}`.replace("  ", " "), {
     status,
     body,
-    headers: headerRecord(response.headers),
+    headers: headerRecord(headers),
     url,
   });
 }

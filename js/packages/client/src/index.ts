@@ -21,10 +21,12 @@ export {
   UsageError,
 } from "./errors.js";
 export type { ResumeErrorCode } from "./errors.js";
-export { isEventType, makeEvent, parseEvent, parseEventId } from "./events.js";
+export { isEventType, isStreamId, makeEvent, parseEvent, parseEventId } from "./events.js";
 export type * from "./events.js";
 export { doneReason, initialState, reduce, reduceMany } from "./reducer.js";
 export type { FinishedTool, StreamState } from "./reducer.js";
+export { ResumeCore } from "./resume.js";
+export type { Action, DoneReason, FeedOutcome, GiveUp, LostKind, RequestPlan, ResponseInfo, ResumeCoreOptions, Retry } from "./resume.js";
 export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry.js";
 export type { RetryPolicy } from "./retry.js";
 export { createSSEDecoder } from "./sse.js";

@@ -1,18 +1,17 @@
 /**
- * One agent run's transport: the request, its resumes and the read loop. The client owns the
- * state; a Run reports events, connection changes and its end through {@link RunHooks}.
+ * One agent run's transport: the request, its resumes and the read loop. The decisions (cursor,
+ * dedupe, retry or give up) are {@link ResumeCore}'s; a Run does the I/O around it (fetch,
+ * timers, page visibility). The client owns the state; a Run reports events, connection changes
+ * and its end through {@link RunHooks}.
  */
-import { AgentStreamError, ProtocolError } from "./errors.js";
-import { type AgentEvent, type EventData, EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, parseEvent } from "./events.js";
-import { newIdempotencyKey, resolveUrl, statusError } from "./http.js";
-import { backoffDelayMs, parseRetryAfter } from "./retry.js";
-import { type SSEMessage, createSSEDecoder } from "./sse.js";
+import { AgentStreamError } from "./errors.js";
+import { type AgentEvent, type EventData, parseEvent, type UnknownEvent } from "./events.js";
+import { newIdempotencyKey, resolveUrl } from "./http.js";
+import { type Action, type DoneReason, type FeedOutcome, type LostKind, ResumeCore } from "./resume.js";
 import type { StreamCallbacks, ResolvedOptions } from "./client.js";
 import type { TimerHandle } from "./scheduler.js";
 
 export type ConnectionStatus = "idle" | "connecting" | "streaming" | "reconnecting" | "closed";
-
-type DoneReason = NonNullable<EventData<"done">["reason"]>;
 
 export interface RunHooks {
   event(event: AgentEvent, id: string | null): void;
@@ -22,15 +21,9 @@ export interface RunHooks {
   end(run: Run, failure: AgentStreamError | null, done: EventData<"done">): void;
 }
 
-type Outcome =
-  | { kind: "done" }
-  | { kind: "aborted" }
-  | { kind: "reconnect" }
-  | { kind: "lost"; error: AgentStreamError }
-  | { kind: "fatal"; error: AgentStreamError }
-  | { kind: "status"; response: Response; body: string; method: string; url: string; resumeFrom: string | null };
+/** How one attempt ended: the stream is done, the run was aborted, or the core decided. */
+type Outcome = { kind: "done" } | { kind: "aborted" } | Action;
 
-const DEFAULT_HEARTBEAT_MS = 15_000;
 // A page that comes back visible resumes at once when the stream was this much past a heartbeat.
 const VISIBLE_STALL_MARGIN_MS = 1_000;
 
@@ -71,25 +64,24 @@ export class Run {
   readonly #url: string;
   readonly #body: unknown;
   readonly #controller = new AbortController();
-  // one key per start(): a re-send of the first request (fetch rejected before any answer, or
-  // an opted-in 429/503) attaches to the run it may have started instead of starting another
-  readonly #idempotencyKey = newIdempotencyKey();
+  readonly #core: ResumeCore;
   #attempt: AbortController | null = null;
   #liveness: TimerHandle | null = null;
   #wake: (() => void) | null = null;
-  #resumeUrl: string | null = null;
-  #lastId: string | null = null;
-  readonly #ids = new EventIdTracker();
-  #serverRetryMs: number | null = null;
-  #heartbeatMs = DEFAULT_HEARTBEAT_MS;
-  #failures = 0;
-  #reconnects = 0;
-  #answered = false;
   #streaming = false;
   #resumeNow = false;
   #lastByteAt = 0;
   #ended = false;
   readonly #onVisibility = () => this.#visibilityChanged();
+  readonly #deliver = (event: AgentEvent | UnknownEvent, id: string | null): void => {
+    if ("unknown" in event) return; // the callbacks and the state take known types only
+    if (event.type === "start" && this.#core.stopUrl !== null) this.stopUrl = this.resolve(this.#core.stopUrl);
+    this.callbacks.onEvent?.(event, id);
+    this.#hooks.event(event, id);
+  };
+  readonly #invalid = (error: AgentStreamError): void => {
+    this.callbacks.onError?.(error);
+  };
 
   constructor(hooks: RunHooks, options: ResolvedOptions, url: string, body: unknown, callbacks: StreamCallbacks) {
     this.#hooks = hooks;
@@ -97,6 +89,15 @@ export class Run {
     this.#url = url;
     this.#body = body;
     this.callbacks = callbacks;
+    this.#core = new ResumeCore({
+      retry: options.retry,
+      random: options.scheduler.random,
+      resumeWith: options.resumeWith,
+      // one key per start(): a re-send of the first request (fetch rejected before any answer,
+      // or an opted-in 429/503) attaches to the run it may have started instead of another
+      idempotencyKey: options.headers.get("idempotency-key") ?? newIdempotencyKey(),
+      maxEventSize: options.maxEventSize,
+    });
     options.visibility?.addEventListener("visibilitychange", this.#onVisibility);
     this.finished = this.#loop();
   }
@@ -109,6 +110,7 @@ export class Run {
   /** End the run now (stop, abort, reset): abort the connection, end with a synthetic done. */
   cancel(reason: DoneReason, failure: AgentStreamError | null): void {
     if (this.#ended) return;
+    this.#core.stop();
     this.#end(reason, failure);
     this.#controller.abort(new AgentStreamError("the run was cancelled", { code: "cancelled" }));
     this.#wake?.();
@@ -124,8 +126,6 @@ export class Run {
   }
 
   async #loop(): Promise<void> {
-    const policy = this.#options.retry;
-    const scheduler = this.#options.scheduler;
     try {
       while (!this.#ended) {
         const outcome = await this.#connect();
@@ -135,47 +135,12 @@ export class Run {
           case "aborted":
             this.#end("completed", null);
             return;
-          case "fatal":
-            this.#end("error", outcome.error);
+          case "give-up":
+            this.#end(outcome.reason, outcome.failure);
             return;
-          case "reconnect":
-            // the server is going away and asked for an immediate resume
-            if (this.#lastId === null) {
-              this.#end("interrupted", new AgentStreamError("the server asked to reconnect before naming an event id", { code: "connection-lost" }));
-              return;
-            }
-            this.#reconnects += 1;
-            this.#hooks.connection("reconnecting", this.#reconnects);
-            continue;
-          case "status": {
-            const { response } = outcome;
-            const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), Date.now());
-            if (policy.retryStatuses.includes(response.status) && this.#failures < policy.maxRetries) {
-              this.#failures += 1;
-              this.#reconnects += 1;
-              this.#hooks.connection("reconnecting", this.#reconnects);
-              const delay = retryAfterMs ?? backoffDelayMs(policy, this.#failures, this.#serverRetryMs, scheduler.random);
-              await this.#sleep(Math.min(delay, policy.maxDelayMs));
-              continue;
-            }
-            const error = statusError(response, outcome.body, outcome.method, outcome.url, outcome.resumeFrom, retryAfterMs);
-            this.#end(outcome.resumeFrom === null ? "error" : "interrupted", error);
-            return;
-          }
-          case "lost": {
-            const { error } = outcome;
-            if (this.#answered && this.#lastId === null) {
-              this.#end("interrupted", new AgentStreamError(`${error.message}; the stream cannot resume: the server named no event id`, { code: error.code, cause: error }));
-              return;
-            }
-            if (this.#failures >= policy.maxRetries) {
-              this.#end("interrupted", new AgentStreamError(`${error.message}; gave up after ${policy.maxRetries} reconnection attempts`, { code: error.code, cause: error }));
-              return;
-            }
-            this.#failures += 1;
-            this.#reconnects += 1;
-            this.#hooks.connection("reconnecting", this.#reconnects);
-            const delay = this.#resumeNow ? 0 : backoffDelayMs(policy, this.#failures, this.#serverRetryMs, scheduler.random);
+          case "retry": {
+            this.#hooks.connection("reconnecting", this.#core.reconnects);
+            const delay = this.#resumeNow ? 0 : outcome.delayMs;
             this.#resumeNow = false;
             if (delay > 0) await this.#sleep(delay);
             continue;
@@ -202,7 +167,8 @@ export class Run {
 
   async #connect(): Promise<Outcome> {
     const options = this.#options;
-    const resumeFrom = this.#answered ? this.#lastId : null;
+    const core = this.#core;
+    const plan = core.request();
     const attempt = new AbortController();
     this.#attempt = attempt;
     const onAbort = () => attempt.abort(this.#controller.signal.reason);
@@ -213,12 +179,12 @@ export class Run {
       let url = this.#url;
       let method = options.method.toUpperCase();
       let body: string | undefined;
-      if (resumeFrom === null) {
-        if (!headers.has("idempotency-key")) headers.set("Idempotency-Key", this.#idempotencyKey);
+      if (plan.lastEventId === null) {
+        if (plan.idempotencyKey !== null && !headers.has("idempotency-key")) headers.set("Idempotency-Key", plan.idempotencyKey);
       } else {
-        headers.set("Last-Event-ID", resumeFrom);
-        if (options.resumeWith === "resume_url" && this.#resumeUrl !== null) {
-          url = this.#resumeUrl;
+        headers.set("Last-Event-ID", plan.lastEventId);
+        if (plan.resumeUrl !== null) {
+          url = this.resolve(plan.resumeUrl);
           method = "GET";
         }
       }
@@ -232,27 +198,21 @@ export class Run {
         const request = options.fetch(url, { method, headers, body, signal: attempt.signal, cache: "no-store" });
         response = await raceAbort(request, attempt.signal);
       } catch (error) {
-        return this.#lost(error, attempt);
+        return this.#lost(error, attempt, "network");
       }
-      if (response.status >= 400) {
-        const text = await raceAbort(response.text(), attempt.signal).catch(() => "");
-        return { kind: "status", response, body: text, method, url, resumeFrom };
-      }
-      if (resumeFrom === null) this.#answered = true;
-      this.#adoptHeaders(response);
-      const contentType = response.headers.get("content-type") ?? "";
-      if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
-        return {
-          kind: "fatal",
-          error: new ProtocolError(`expected a text/event-stream response from ${url}, got ${JSON.stringify(contentType)} (status ${response.status}); is it an agent-stream endpoint?`, {
-            code: "not-event-stream",
-            line: contentType,
-          }),
-        };
-      }
-      if (response.body === null) return this.#lost(new Error("the response has no body"), attempt);
+      let text = "";
+      if (response.status >= 400) text = await raceAbort(response.text(), attempt.signal).catch(() => "");
+      const action = core.response(response.status, response.headers, {
+        method,
+        url,
+        statusText: response.statusText,
+        body: text,
+        nowMs: Date.now(),
+      });
+      if (action !== null) return action;
+      if (response.body === null) return this.#lost(new Error("the response has no body"), attempt, "eof");
       this.#streaming = true;
-      this.#hooks.connection("streaming", this.#reconnects);
+      this.#hooks.connection("streaming", core.reconnects);
       return await this.#read(response.body, attempt);
     } finally {
       this.#streaming = false;
@@ -265,108 +225,47 @@ export class Run {
 
   async #read(body: ReadableStream<Uint8Array>, attempt: AbortController): Promise<Outcome> {
     const reader = body.getReader();
-    const decoder = createSSEDecoder({ maxEventSize: this.#options.maxEventSize });
+    const core = this.#core;
     try {
       for (;;) {
         const { done, value } = await raceAbort(reader.read(), attempt.signal);
-        const messages = done ? decoder.close() : decoder.feed(value);
-        if (!done) {
+        let outcome: FeedOutcome;
+        if (done) {
+          outcome = core.end(this.#deliver, this.#invalid);
+        } else {
           this.#lastByteAt = this.#options.scheduler.now();
+          outcome = core.feed(value, this.#deliver, this.#invalid);
           this.#armLiveness(attempt);
         }
-        if (decoder.retry !== null) this.#serverRetryMs = decoder.retry;
-        const outcome = this.#process(messages);
         this.#hooks.commit();
+        if (outcome === "done") return { kind: "done" };
+        if (outcome === "reconnect") return core.lost("reconnect");
         if (outcome !== null) return outcome;
-        if (done) return { kind: "lost", error: new AgentStreamError("connection lost: the response ended before done", { code: "connection-lost" }) };
+        if (done) return core.lost("eof", new AgentStreamError("connection lost: the response ended before done", { code: "connection-lost" }));
       }
     } catch (error) {
-      if (error instanceof ProtocolError) return { kind: "fatal", error };
-      return this.#lost(error, attempt);
+      return this.#lost(error, attempt, "network");
     } finally {
       reader.cancel().catch(() => undefined);
     }
   }
 
-  #lost(error: unknown, attempt: AbortController): Outcome {
+  #lost(error: unknown, attempt: AbortController, kind: LostKind): Outcome {
     if (this.#controller.signal.aborted || this.#ended) return { kind: "aborted" };
     const reason: unknown = attempt.signal.aborted ? attempt.signal.reason : error;
-    return { kind: "lost", error: asAgentError(reason, "connection-lost") };
-  }
-
-  /** Dedupe by seq, track the resume cursor, and hand known events to the client. */
-  #process(messages: readonly SSEMessage[]): Outcome | null {
-    for (const message of messages) {
-      if (message.hasOwnId && message.id !== "") {
-        const id = message.id;
-        // the next seq of this stream is one string compare; anything else is read in full
-        const verdict = this.#ids.check(id);
-        if (verdict === ID_NEW) {
-          this.#lastId = id;
-          if (this.#ids.maxSeq > 0) this.#failures = 0; // progress: a new event arrived
-        } else if (verdict === ID_OPAQUE) {
-          this.#lastId = id; // an opaque id from another server
-        } else if (verdict === ID_FOREIGN) {
-          return {
-            kind: "fatal",
-            error: new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
-              code: "foreign-id",
-              line: id,
-            }),
-          };
-        } else if (message.event !== "start") {
-          continue; // delivered before the reconnect
-        }
-      }
-      if (message.event === "reconnect") return { kind: "reconnect" };
-      let event;
-      try {
-        event = parseEvent(message.event, message.data);
-      } catch (error) {
-        // one bad event is skipped, not the stream: report it and go on
-        if (error instanceof AgentStreamError) this.callbacks.onError?.(error);
-        continue;
-      }
-      if ("unknown" in event) continue;
-      if (event.type === "start") this.#adoptStart(event.data);
-      const id = message.id === "" ? null : message.id;
-      this.callbacks.onEvent?.(event, id);
-      this.#hooks.event(event, id);
-      if (event.type === "done") return { kind: "done" };
-    }
-    return null;
-  }
-
-  #adoptHeaders(response: Response): void {
-    const streamId = response.headers.get("x-agent-stream-id");
-    if (streamId !== null && streamId !== "" && this.#ids.streamId === null) {
-      // resumable even if the priming frame gets lost
-      if (this.#lastId === null) {
-        this.#lastId = `${streamId}:0`;
-        this.#ids.adopt(streamId, 0);
-      } else {
-        this.#ids.adopt(streamId);
-      }
-    }
-    const resumeUrl = response.headers.get("x-agent-stream-resume-url");
-    if (resumeUrl !== null && resumeUrl !== "" && this.#resumeUrl === null) this.#resumeUrl = this.resolve(resumeUrl);
-  }
-
-  #adoptStart(data: EventData<"start">): void {
-    this.#heartbeatMs = data.heartbeat_ms;
-    if (data.resume_url !== "") this.#resumeUrl = this.resolve(data.resume_url);
-    if (data.stop_url !== "") this.stopUrl = this.resolve(data.stop_url);
-    if (this.#attempt !== null) this.#armLiveness(this.#attempt);
+    const failure = asAgentError(reason, "connection-lost");
+    return this.#core.lost(failure.code === "stalled" ? "stalled" : kind, failure);
   }
 
   #armLiveness(attempt: AbortController): void {
     this.#clearLiveness();
     const liveness = this.#options.liveness;
     if (liveness === false) return;
-    const deadline = liveness.heartbeatFactor * this.#heartbeatMs + liveness.marginMs;
+    const heartbeatMs = this.#core.heartbeatMs;
+    const deadline = liveness.heartbeatFactor * heartbeatMs + liveness.marginMs;
     this.#liveness = this.#options.scheduler.setTimeout(() => {
       this.#liveness = null;
-      attempt.abort(new AgentStreamError(`connection stalled: no bytes for ${deadline} ms (heartbeat ${this.#heartbeatMs} ms)`, { code: "stalled" }));
+      attempt.abort(new AgentStreamError(`connection stalled: no bytes for ${deadline} ms (heartbeat ${heartbeatMs} ms)`, { code: "stalled" }));
     }, deadline);
   }
 
@@ -385,7 +284,7 @@ export class Run {
       return;
     }
     const silence = this.#options.scheduler.now() - this.#lastByteAt;
-    if (this.#streaming && this.#attempt !== null && silence > this.#heartbeatMs + VISIBLE_STALL_MARGIN_MS) {
+    if (this.#streaming && this.#attempt !== null && silence > this.#core.heartbeatMs + VISIBLE_STALL_MARGIN_MS) {
       // e.g. the machine slept: the socket may be dead without an error; resume by id now
       this.#resumeNow = true;
       this.#attempt.abort(new AgentStreamError(`connection stalled: no bytes for ${Math.round(silence)} ms while hidden`, { code: "stalled" }));

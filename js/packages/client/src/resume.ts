@@ -1,0 +1,304 @@
+/**
+ * The client's resume state machine, without I/O: what to send, which events to hand on, and
+ * what to do when a response fails or a connection is lost. `Run` (run.ts) owns fetch, timers
+ * and the page; this core decides. Python runs the same machine (`agent_stream.resume`), and
+ * both are driven by the vectors in `spec/conformance/client/` (format in its README).
+ *
+ * Event ids follow the server's rule (`<stream_id>:<seq>`, stream id `[A-Za-z0-9_-]{1,128}`,
+ * seq `0` or 1-18 ASCII digits without a leading zero); any other id is opaque: handed on
+ * without dedupe and used as the cursor as it is.
+ */
+import { AgentStreamError, InvalidEventError, ProtocolError } from "./errors.js";
+import { type AgentEvent, type EventData, EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, isStreamId, parseEvent, type UnknownEvent } from "./events.js";
+import { statusError } from "./http.js";
+import { backoffDelayMs, parseRetryAfter, type RetryPolicy } from "./retry.js";
+import { createSSEDecoder, type SSEDecoder, type SSEMessage } from "./sse.js";
+
+export type DoneReason = NonNullable<EventData<"done">["reason"]>;
+
+/**
+ * How a connection was lost: refused before sending (`connect`), a network error (`network`),
+ * silence past the liveness deadline (`stalled`), the body ended before `done` (`eof`), or the
+ * server's `reconnect` event (`reconnect`).
+ */
+export type LostKind = "connect" | "network" | "stalled" | "eof" | "reconnect";
+
+/** The next request: the original one (`lastEventId` null) or a resume. */
+export interface RequestPlan {
+  readonly lastEventId: string | null;
+  /** GET this server-named reference (unresolved) instead of sending the request again. */
+  readonly resumeUrl: string | null;
+  /** Goes with the original request and every re-send of it, never with a resume. */
+  readonly idempotencyKey: string | null;
+}
+
+/** Wait `delayMs`, then send {@link ResumeCore.request} again. */
+export interface Retry {
+  readonly kind: "retry";
+  readonly delayMs: number;
+}
+
+/**
+ * The stream cannot go on: end it with a synthetic `done` of `reason` (`error`: the server's
+ * answer was an error; `interrupted`: the connection could not be resumed; `cancelled`: after a
+ * stop). `code` is the failure's stable code; `failure` is null after a stop.
+ */
+export interface GiveUp {
+  readonly kind: "give-up";
+  readonly reason: DoneReason;
+  readonly code: string;
+  readonly failure: AgentStreamError | null;
+}
+
+export type Action = Retry | GiveUp;
+/** What a chunk ended with: the server's `done`, its `reconnect`, a protocol error, or nothing. */
+export type FeedOutcome = "done" | "reconnect" | GiveUp | null;
+
+export interface ResumeCoreOptions {
+  retry: RetryPolicy;
+  random: () => number;
+  resumeWith: "request" | "resume_url";
+  idempotencyKey: string | null;
+  maxEventSize: number;
+}
+
+export interface ResponseInfo {
+  method: string;
+  url: string;
+  statusText: string;
+  body: string;
+  /** Unix time in ms, for `Retry-After` dates. */
+  nowMs: number;
+}
+
+const DEFAULT_HEARTBEAT_MS = 15_000;
+
+const LOST_CODES: Readonly<Record<LostKind, string>> = {
+  connect: "connection-lost",
+  network: "connection-lost",
+  stalled: "stalled",
+  eof: "connection-lost",
+  reconnect: "connection-lost",
+};
+
+function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | null): GiveUp {
+  return { kind: "give-up", reason, code, failure };
+}
+
+export class ResumeCore {
+  readonly #options: ResumeCoreOptions;
+  readonly #ids = new EventIdTracker();
+  #decoder: SSEDecoder;
+  #lastId: string | null = null;
+  #answered = false;
+  #sentStart = false;
+  #progressMark = 0;
+  /** The resume URL as the server named it (header or start event), unresolved. */
+  resumeUrl: string | null = null;
+  /** The stop URL the start event named, unresolved. */
+  stopUrl: string | null = null;
+  heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  serverRetryMs: number | null = null;
+  /** Consecutive attempts without a new event; reset by progress. */
+  failures = 0;
+  /** Reconnections made (resumes and re-sends). */
+  reconnects = 0;
+  isStopping = false;
+
+  constructor(options: ResumeCoreOptions) {
+    this.#options = options;
+    this.#decoder = createSSEDecoder({ maxEventSize: options.maxEventSize });
+  }
+
+  /** The resume cursor: the id of the last complete event, or null before any. */
+  get lastEventId(): string | null {
+    return this.#lastId;
+  }
+
+  get streamId(): string | null {
+    return this.#ids.streamId;
+  }
+
+  /** Whether the server answered the original request (from then on: resumes only). */
+  get isAnswered(): boolean {
+    return this.#answered;
+  }
+
+  /** What to send next. */
+  request(): RequestPlan {
+    this.#progressMark = Math.max(this.#ids.maxSeq, 0);
+    if (!this.#answered) return { lastEventId: null, resumeUrl: null, idempotencyKey: this.#options.idempotencyKey };
+    const resumeUrl = this.#options.resumeWith === "resume_url" ? this.resumeUrl : null;
+    return { lastEventId: this.#lastId, resumeUrl, idempotencyKey: null };
+  }
+
+  /** The user stopped the run: the next loss ends the stream as `cancelled`. */
+  stop(): void {
+    this.isStopping = true;
+  }
+
+  /** The answer's status and headers: null means read the body. For >= 400 pass its body in `info`. */
+  response(status: number, headers: Headers, info: ResponseInfo): Action | null {
+    const policy = this.#options.retry;
+    const resuming = this.#answered;
+    if (status >= 400) {
+      const retryAfterMs = parseRetryAfter(headers.get("retry-after"), info.nowMs);
+      if (policy.retryStatuses.includes(status) && this.failures < policy.maxRetries) {
+        this.failures += 1;
+        this.reconnects += 1;
+        const delay = retryAfterMs ?? this.#backoff();
+        return { kind: "retry", delayMs: Math.min(delay, policy.maxDelayMs) };
+      }
+      const error = statusError(status, info.statusText, headers, info.body, info.method, info.url, resuming ? this.#lastId : null, retryAfterMs);
+      return giveUp(resuming ? "interrupted" : "error", error.code, error);
+    }
+    if (!resuming) {
+      this.#answered = true;
+      const streamId = headers.get("x-agent-stream-id");
+      if (streamId !== null && isStreamId(streamId) && this.#ids.streamId === null) {
+        // resumable even if the priming frame gets lost
+        if (this.#lastId === null) {
+          this.#lastId = `${streamId}:0`;
+          this.#ids.adopt(streamId, 0);
+        } else {
+          this.#ids.adopt(streamId);
+        }
+      }
+    }
+    const resumeUrl = headers.get("x-agent-stream-resume-url");
+    if (resumeUrl !== null && resumeUrl !== "" && this.resumeUrl === null) this.resumeUrl = resumeUrl;
+    const contentType = headers.get("content-type") ?? "";
+    if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
+      const error = new ProtocolError(
+        `expected a text/event-stream response from ${info.url}, got ${JSON.stringify(contentType)} (status ${status}); is it an agent-stream endpoint?`,
+        { code: "not-event-stream", line: contentType },
+      );
+      return giveUp("error", error.code, error);
+    }
+    this.#decoder = createSSEDecoder({ maxEventSize: this.#options.maxEventSize });
+    return null;
+  }
+
+  /**
+   * Body bytes in: each event to hand on goes to `deliver` (new, known or unknown, in order);
+   * an event whose data does not match its type goes to `invalid` instead (its seq still moves
+   * the cursor). Returns how the chunk ended; nothing after that outcome is read.
+   */
+  feed(
+    chunk: Uint8Array | string,
+    deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
+    invalid: (error: AgentStreamError) => void,
+  ): FeedOutcome {
+    let messages: SSEMessage[];
+    try {
+      messages = this.#decoder.feed(chunk);
+    } catch (error) {
+      return this.#broken(error);
+    }
+    return this.#process(messages, deliver, invalid);
+  }
+
+  /** The body ended: events its last bytes completed, then the outcome (null: call `lost("eof")`). */
+  end(deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void, invalid: (error: AgentStreamError) => void): FeedOutcome {
+    let messages: SSEMessage[];
+    try {
+      messages = this.#decoder.close();
+    } catch (error) {
+      return this.#broken(error);
+    }
+    return this.#process(messages, deliver, invalid);
+  }
+
+  /** The connection was lost (or never made): retry after a delay, or give up. */
+  lost(kind: LostKind, error: AgentStreamError | null = null): Action {
+    const policy = this.#options.retry;
+    const code = error?.code ?? LOST_CODES[kind];
+    const cause = error ?? new AgentStreamError(`connection lost (${kind})`, { code });
+    if (this.#ids.maxSeq > this.#progressMark) this.failures = 0; // progress: a new event arrived
+    if (this.isStopping) return giveUp("cancelled", "cancelled", null);
+    if (kind === "reconnect") {
+      if (this.#lastId === null) {
+        return giveUp("interrupted", code, new AgentStreamError("the server asked to reconnect before naming an event id", { code }));
+      }
+      this.reconnects += 1;
+      return { kind: "retry", delayMs: 0 };
+    }
+    if (this.#answered && this.#lastId === null) {
+      const message = `${cause.message}; the stream cannot resume: the server named no event id`;
+      return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
+    }
+    if (this.failures >= policy.maxRetries) {
+      const message = `${cause.message}; gave up after ${policy.maxRetries} reconnection attempts`;
+      return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
+    }
+    this.failures += 1;
+    this.reconnects += 1;
+    return { kind: "retry", delayMs: this.#backoff() };
+  }
+
+  #backoff(): number {
+    return backoffDelayMs(this.#options.retry, this.failures, this.serverRetryMs, this.#options.random);
+  }
+
+  #broken(error: unknown): GiveUp {
+    if (error instanceof ProtocolError) return giveUp("error", error.code, error);
+    throw error;
+  }
+
+  /** Dedupe by seq, track the cursor, parse, and hand on. */
+  #process(
+    messages: readonly SSEMessage[],
+    deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
+    invalid: (error: AgentStreamError) => void,
+  ): FeedOutcome {
+    const retry = this.#decoder.retry;
+    if (retry !== null) this.serverRetryMs = retry;
+    for (const message of messages) {
+      if (message.hasOwnId && message.id !== "") {
+        const id = message.id;
+        // the next seq of this stream is one string compare; anything else is read in full
+        const verdict = this.#ids.check(id);
+        if (verdict === ID_NEW || verdict === ID_OPAQUE) {
+          this.#lastId = id;
+        } else if (verdict === ID_FOREIGN) {
+          const error = new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
+            code: "foreign-id",
+            line: id,
+          });
+          return giveUp("error", error.code, error);
+        } else if (message.event !== "start") {
+          continue; // delivered before the reconnect
+        }
+      }
+      if (message.event === "reconnect") return "reconnect";
+      let event: AgentEvent | UnknownEvent;
+      try {
+        event = parseEvent(message.event, message.data);
+      } catch (error) {
+        // one bad event is skipped, not the stream: report it, with its raw data, and go on
+        if (!(error instanceof InvalidEventError)) throw error;
+        invalid(
+          new InvalidEventError(error.message, {
+            code: error.code,
+            eventType: error.eventType,
+            field: error.field,
+            line: message.data.slice(0, 200),
+            cause: error,
+          }),
+        );
+        continue;
+      }
+      if (event.type === "start" && !("unknown" in event)) {
+        const data = event.data as EventData<"start">;
+        this.heartbeatMs = data.heartbeat_ms;
+        if (data.resume_url !== "") this.resumeUrl = data.resume_url;
+        if (data.stop_url !== "") this.stopUrl = data.stop_url;
+        if (this.#sentStart) continue;
+        this.#sentStart = true;
+      }
+      deliver(event, message.id === "" ? null : message.id);
+      if (event.type === "done" && !("unknown" in event)) return "done";
+    }
+    return null;
+  }
+}
