@@ -8,7 +8,8 @@ but keep the socket open), ``heartbeat_ms``, ``drop_after`` (end the response wi
 after that many events, once per stream; with ``forget`` the stream is then unknown, so the
 resume gets 404), ``reconnect_after`` (send ``reconnect`` then end, once per stream),
 ``unknown`` (send an event of an unknown type first), ``slow`` (10 ms between events),
-``tool_ms`` (how long each tool runs), ``bad_token`` (that seq is a token with no ``text``).
+``tool_ms`` (how long each tool runs), ``peer`` (count the request under that tag and the
+client's port: which connection it came on), ``bad_token`` (that seq is a token with no ``text``).
 A stop ends the stream with
 ``done{reason: "cancelled"}``. ``GET /counts`` answers how many requests each path and status saw.
 """
@@ -91,6 +92,8 @@ async def chat(request: Request) -> Response:
     knobs = await _knobs(request)
     status = int(knobs.get("status", 200))
     counts[f"{request.url.path} {status}"] += 1
+    if "peer" in knobs and request.client is not None:
+        counts[f"peer {knobs['peer']} {request.client.port}"] += 1
     if status >= 400:
         return JSONResponse({"error": {"code": "test", "message": "asked for"}}, status)
     last_event_id = request.headers.get("last-event-id")

@@ -184,7 +184,7 @@ async def fetch(
     http: httpx.AsyncClient, url: str, check: Callable[[Body], None] | None = None
 ) -> bytes:
     async with http.stream("GET", url) as response:
-        body = open_body(response)
+        body = open_body(response, direct=True)
         if check is not None:
             check(body)
         return await read_all(body)
@@ -240,7 +240,7 @@ async def test_a_whole_stream_through_uvicorn_is_read_from_the_connection(
         request = http.build_request("POST", f"{test_app.url}/api/chat", json={"tokens": 5})
         response = await http.send(request, stream=True)
         try:
-            body = open_body(response)
+            body = open_body(response, direct=True)
             assert isinstance(body, _NetworkBody)
             data = await read_all(body)
         finally:
@@ -268,7 +268,7 @@ async def test_over_tls_the_client_reads_from_the_connection(tls: tuple[Path, Pa
     client_context = ssl.create_default_context(cafile=str(cert))
     async with raw_server(server_context) as base, httpx.AsyncClient(verify=client_context) as http:
         assert await fetch(http, base + "/parts", is_network) == STREAM
-        client = AgentStreamClient(http_client=http)
+        client = AgentStreamClient(http_client=http, direct_body=True)
         with anyio.fail_after(10):
             events = [event async for event in client.stream(base + "/one-write", method="GET")]
     assert [e.seq for e in events] == list(range(41))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import secrets
 import time
 from collections.abc import Sequence
 from contextlib import aclosing
@@ -386,3 +387,40 @@ async def test_an_invalid_event_is_skipped_reported_and_the_stream_goes_on(
     assert client.invalid_events[0].line == '{"txt":"no text"}'
     # the bad event (seq 5: after start, turn and three tokens) is not handed on
     assert [e.type for e in events].count("token") == 10 and 5 not in [e.seq for e in events]
+
+
+async def test_two_streams_on_one_client_reuse_one_connection(test_app: ServerProcess) -> None:
+    tag = secrets.token_hex(4)
+    async with AgentStreamClient() as client:
+        for _ in range(2):
+            events = await collect(
+                client, f"{test_app.url}/api/chat", json={"tokens": 50, "peer": tag}
+            )
+            assert events[-1].type == "done" and not events[-1].is_synthetic
+    ports = {k: v for k, v in counts(test_app).items() if k.startswith(f"peer {tag} ")}
+    assert list(ports.values()) == [2], ports  # both requests came from one client port
+
+
+async def test_direct_body_reads_the_connection_and_warns_when_it_cannot(
+    test_app: ServerProcess,
+) -> None:
+    async with AgentStreamClient(direct_body=True) as client:
+        events = await collect(client, f"{test_app.url}/api/chat", json={"tokens": 30})
+    assert text_of(events) == expected_text(30) and client.state.is_done
+    wire = b"id: s:0\n" + START + b'id: s:1\nevent: done\ndata: {"message_id":"m"}\n\n'
+    async with scripted(wire) as http:
+        client = AgentStreamClient(http_client=http, direct_body=True)
+        with pytest.warns(RuntimeWarning, match="cannot be read directly"):
+            events = await collect(client, "http://test/api/chat")
+    assert [e.type for e in events] == ["start", "done"]
+
+
+def test_direct_body_outside_the_tested_versions_warns_and_reads_through_httpx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent_stream.client import _body
+
+    monkeypatch.setattr(_body, "DIRECT_BODY_VERSIONS", (("httpx", (0, 1), (0, 2)),))
+    with pytest.warns(RuntimeWarning, match=r"httpx .* is outside the tested range >=0\.1,<0\.2"):
+        client = AgentStreamClient(direct_body=True)
+    assert client._direct_body is False

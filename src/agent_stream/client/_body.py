@@ -1,29 +1,42 @@
-"""Read a streamed HTTP/1.1 response body in socket-sized pieces.
+"""Read a streamed response body: through httpx (the default), or straight from its connection.
+
+The default reader is httpx's public ``response.aiter_raw()`` (``aiter_bytes()`` for a content
+coding): one piece per HTTP chunk, and the connection goes back to httpx's pool after the body
+ends, so a client reuses it for the next stream.
 
 httpcore hands a chunked body out one h11 ``Data`` event per HTTP chunk, and an agent server
-writes one chunk per event, so every event would pay h11, httpcore and httpx's stream layers
-(``bench/bench_client.py``: 7 µs per event before any parsing). :func:`open_body` instead
-takes the connection httpx already made (TLS, proxies and the pool stay httpx's) and reads
-its network stream directly: one ``read`` returns every chunk the socket holds, decoded by
-:class:`ChunkedDecoder`. Where the response is not a plain HTTP/1.1 body over httpx's default
-transport (HTTP/2, a mock or custom transport, a content coding, a changed httpcore), it
-falls back to ``response.aiter_raw()`` / ``aiter_bytes()``.
-
-The connection is closed when the response is (h11 never saw the body end, so httpcore does
-not return it to the pool); a stream's connection is long-lived anyway.
+writes one chunk per event, so every event pays h11, httpcore and httpx's stream layers
+(``bench/bench_client.py``: ~7 µs per event before any parsing). The opt-in direct reader
+(``AgentStreamClient(direct_body=True)``) instead takes the connection httpx already made (TLS,
+proxies and the pool stay httpx's) and reads its network stream directly: one ``read`` returns
+every chunk the socket holds, decoded by :class:`ChunkedDecoder`. It reads private attributes of
+httpx and httpcore, so it runs only with the versions it was tested with
+(:data:`DIRECT_BODY_VERSIONS`), and where the response is not a plain HTTP/1.1 body over httpx's
+default transport (HTTP/2, a mock or custom transport, a content coding, a changed httpcore) it
+falls back to httpx's reader; the client warns when either happens. Its connection is closed
+when the response is (h11 never saw the body end, so httpcore does not return it to the pool).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
 from typing import Final, Protocol
 
 import h11
 import httpcore
 import httpx
 
-__all__ = ["Body", "ChunkedDecoder", "open_body"]
+__all__ = ["DIRECT_BODY_VERSIONS", "Body", "ChunkedDecoder", "direct_body_refusal", "open_body"]
+
+#: The versions the direct reader was tested with: ``(package, lowest, below)``, release
+#: numbers compared as tuples; outside them the client reads through httpx.
+DIRECT_BODY_VERSIONS: Final = (
+    ("httpx", (0, 27), (0, 30)),
+    ("httpcore", (1, 0), (1, 1)),
+    ("h11", (0, 14), (0, 17)),
+)
 
 _READ_BYTES: Final = 1 << 16
 # RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, the size in hex. h11 accepts the same.
@@ -195,11 +208,30 @@ class _NetworkBody:
             return data
 
 
-def open_body(response: httpx.Response) -> Body:
-    """A reader of ``response``'s body, straight from its connection when that is safe."""
-    body = _network_body(response)
-    if body is not None:
-        return body
+def direct_body_refusal() -> str | None:
+    """Why the direct reader cannot run with the installed packages, or ``None`` if it can."""
+    for package, lowest, below in DIRECT_BODY_VERSIONS:
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            return f"{package} is not installed"
+        release = tuple(int(part) for part in re.findall(r"\d+", installed)[:2])
+        if not lowest <= release < below:
+            wanted = f">={'.'.join(map(str, lowest))},<{'.'.join(map(str, below))}"
+            return f"{package} {installed} is outside the tested range {wanted}"
+    return None
+
+
+def open_body(response: httpx.Response, *, direct: bool = False) -> Body:
+    """A reader of ``response``'s body: httpx's, or (``direct``) its connection's when safe.
+
+    Check :func:`direct_body_refusal` before asking for ``direct``; a direct reader that is
+    not possible for this response gives httpx's reader (an instance of another class).
+    """
+    if direct:
+        body = _network_body(response)
+        if body is not None:
+            return body
     # decoded bytes for a content coding, or when the body was read already (a mock transport)
     decoded = (
         response.headers.get("content-encoding", "identity").lower() != "identity"
