@@ -269,6 +269,14 @@ class Start(_Event, frozen=True, kw_only=True):
     resume_url: Annotated[str, _doc("GET it with Last-Event-ID to resume this stream.")] = ""
     stop_url: Annotated[str, _doc("POST to it to stop the run.")] = ""
     resumed: Annotated[bool, _doc("True when this response resumes an earlier one.")] = False
+    resume_window_ms: Annotated[
+        int | UnsetType,
+        _doc(
+            "How long after its last sign of life (a byte or an answer) a client can still "
+            "resume: the server keeps a disconnected run alive, then its events, this long. "
+            "Absent when the server cannot say (e.g. a run that goes on without its client)."
+        ),
+    ] = UNSET
 
 
 class Reconnect(_Event, frozen=True, kw_only=True):

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeAlias, cast
 
 from ..emitter import encode_frame_bytes
 from ..errors import ResumeError, StoreUnavailableError
-from ..events import Reconnect, Start, encode_data
+from ..events import UNSET, Reconnect, Start, UnsetType, encode_data
 from .manager import RunManager, StreamOptions
 
 __all__ = ["Connection", "EndReason", "Heartbeats", "priming_frame"]
@@ -47,6 +47,7 @@ def priming_frame(
         resume_url=manager.resume_path(stream_id),
         stop_url=manager.stop_path(stream_id),
         resumed=resumed,
+        resume_window_ms=_resume_window_ms(manager, options),
     )
     return b"id: %b:%d\nretry: %d\nevent: start\ndata: %b\n\n" % (
         stream_id.encode(),
@@ -54,6 +55,19 @@ def priming_frame(
         options.retry_ms,
         encode_data(start),
     )
+
+
+def _resume_window_ms(manager: RunManager, options: StreamOptions) -> int | UnsetType:
+    """How long a resume can succeed after a disconnect: the run kept alive, then its events.
+
+    Unknown (left out) when the run goes on without its client (``detach``) or the store does
+    not say how long it keeps an ended stream (``ttl_s``).
+    """
+    ttl_s = getattr(manager.store, "ttl_s", None)
+    if options.disconnect == "detach" or not isinstance(ttl_s, int | float):
+        return UNSET
+    grace_s = options.resume_grace_s if options.disconnect == "grace" else 0.0
+    return round((grace_s + ttl_s) * 1000)
 
 
 class Heartbeats:

@@ -374,6 +374,10 @@ export interface StartData {
    * True when this response resumes an earlier one.
    */
   resumed?: boolean;
+  /**
+   * How long after its last sign of life (a byte or an answer) a client can still resume: the server keeps a disconnected run alive, then its events, this long. Absent when the server cannot say (e.g. a run that goes on without its client).
+   */
+  resume_window_ms?: number;
 }
 /**
  * Sent without an id before the server goes away: resume now with `Last-Event-ID`.
@@ -512,6 +516,7 @@ export const EVENT_FIELDS = {
       resume_url: {"type":"string","default":""},
       stop_url: {"type":"string","default":""},
       resumed: {"type":"boolean","default":false},
+      resume_window_ms: {"type":"integer"},
     },
   },
   reconnect: {
