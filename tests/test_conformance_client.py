@@ -63,6 +63,9 @@ def test_client_vector(vector: dict[str, Any]) -> None:
     core = make_core(vector.get("options", {}))
     for number, step in enumerate(vector["steps"]):
         where = f"step {number}: {json.dumps(step, ensure_ascii=False)[:120]}"
+        at_s = step.get("at_ms", 0) / 1000
+        if "response" in step or "feed" in step:
+            core.alive(at_s)
         if "request" in step:
             plan = core.request()
             got = {
@@ -95,7 +98,7 @@ def test_client_vector(vector: dict[str, Any]) -> None:
             codes = [error.code for error in core.invalid_events[before:]]
             assert codes == step.get("invalid", []), where
         elif "lost" in step:
-            assert action_of(core.lost(step["lost"])) == step["expect"], where
+            assert action_of(core.lost(step["lost"], now_s=at_s)) == step["expect"], where
         elif "stop" in step:
             core.stop()
         else:
@@ -105,5 +108,6 @@ def test_client_vector(vector: dict[str, Any]) -> None:
                 "stream_id": core.stream_id,
                 "reconnects": core.reconnects,
                 "liveness_ms": round(core.liveness_s * 1000, 6),
+                "resume_window_ms": core.resume_window_ms,
             }
             assert {key: got_checks[key] for key in checks} == checks, where

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import msgspec
+from msgspec import UNSET
 
 from .emitter import parse_event_id
 from .errors import (
@@ -239,6 +240,10 @@ class ResumeCore:
         self._liveness_s = liveness_s
         self.idempotency_key = idempotency_key
         self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        #: How long after its last sign of life a resume can still succeed, as the ``start``
+        #: event announced, or ``None`` when the server did not say.
+        self.resume_window_ms: int | None = None
+        self._alive_at: float | None = None
         #: The stream id, once a header, the priming frame or an event id named it.
         self.stream_id: str | None = None
         #: The resume cursor: the id of the last complete event ("" before any).
@@ -311,6 +316,10 @@ class ResumeCore:
             state = fold(state, Thinking(text="".join(self._thinking)))
             self._thinking.clear()
         self._state = state
+
+    def alive(self, now_s: float) -> None:
+        """The server showed it is alive at ``now_s`` (monotonic seconds): an answer, bytes."""
+        self._alive_at = now_s
 
     def request(self) -> RequestPlan:
         """What to send next."""
@@ -467,6 +476,8 @@ class ResumeCore:
                     continue
                 if type(event) is Start:
                     self.heartbeat_ms = event.heartbeat_ms
+                    if event.resume_window_ms is not UNSET:
+                        self.resume_window_ms = event.resume_window_ms
                     if event.resume_url:
                         self.resume_url = event.resume_url
                     if event.stop_url:
@@ -489,8 +500,14 @@ class ResumeCore:
             self._next_id = next_id
             self._next_seq = next_seq
 
-    def lost(self, kind: LostKind, error: Exception | None = None) -> Retry | GiveUp:
-        """The connection was lost (or never made): retry after a delay, or give up."""
+    def lost(
+        self, kind: LostKind, error: Exception | None = None, *, now_s: float = 0.0
+    ) -> Retry | GiveUp:
+        """The connection was lost (or never made) at ``now_s``: retry after a delay, or give up.
+
+        Once the resume window the server announced has passed since its last sign of life, or
+        would pass before the retry, the stream ends as interrupted with ``expired``.
+        """
         if error is None:
             error = AgentStreamError(_lost_message(kind, self.liveness_s), code=_LOST_CODES[kind])
         code = getattr(error, "code", None) or _LOST_CODES[kind]
@@ -512,8 +529,20 @@ class ResumeCore:
             logger.info("stream lost; %d retries exhausted: %s", self.failures, error)
             return self._give_up("interrupted", code, error)
         self.failures += 1
-        self.reconnects += 1
         delay = self._backoff()
+        window_ms, alive_at = self.resume_window_ms, self._alive_at
+        if window_ms is not None and alive_at is not None:
+            if now_s + delay >= alive_at + window_ms / 1000:
+                silent_s = now_s - alive_at
+                expired = ResumeError(
+                    f"{error}; the server keeps a stream for {window_ms} ms after it goes "
+                    f"quiet, and it has been {silent_s * 1000:.0f} ms: giving up",
+                    code="expired",
+                    last_event_id=self.last_id or None,
+                )
+                logger.info("stream lost; the resume window has passed: %s", error)
+                return self._give_up("interrupted", expired.code, expired)
+        self.reconnects += 1
         logger.info("stream lost (%s); resuming from %r in %.2fs", error, self.last_id, delay)
         return Retry(delay)
 

@@ -8,7 +8,7 @@
  * seq `0` or 1-18 ASCII digits without a leading zero); any other id is opaque: handed on
  * without dedupe and used as the cursor as it is.
  */
-import { AgentStreamError, InvalidEventError, ProtocolError } from "./errors.js";
+import { AgentStreamError, InvalidEventError, ProtocolError, ResumeError } from "./errors.js";
 import { type AgentEvent, type EventData, EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, isStreamId, parseEvent, type UnknownEvent } from "./events.js";
 import { statusError } from "./http.js";
 import { backoffDelayMs, parseRetryAfter, type RetryPolicy } from "./retry.js";
@@ -98,6 +98,12 @@ export class ResumeCore {
   /** The stop URL the start event named, unresolved. */
   stopUrl: string | null = null;
   heartbeatMs = DEFAULT_HEARTBEAT_MS;
+  /**
+   * How long after its last sign of life a resume can still succeed, as the start event
+   * announced (`resume_window_ms`), or null when the server did not say.
+   */
+  resumeWindowMs: number | null = null;
+  #aliveAt: number | null = null;
   serverRetryMs: number | null = null;
   /** Consecutive attempts without a new event; reset by progress. */
   failures = 0;
@@ -122,6 +128,11 @@ export class ResumeCore {
   /** Whether the server answered the original request (from then on: resumes only). */
   get isAnswered(): boolean {
     return this.#answered;
+  }
+
+  /** The server showed it is alive at `nowMs` (a monotonic clock): response headers or bytes. */
+  alive(nowMs: number): void {
+    this.#aliveAt = nowMs;
   }
 
   /** What to send next. */
@@ -209,8 +220,12 @@ export class ResumeCore {
     return this.#process(messages, deliver, invalid);
   }
 
-  /** The connection was lost (or never made): retry after a delay, or give up. */
-  lost(kind: LostKind, error: AgentStreamError | null = null): Action {
+  /**
+   * The connection was lost (or never made) at `nowMs`: retry after a delay, or give up. Once
+   * the resume window the server announced has passed since its last sign of life, or would
+   * pass before the retry, the stream ends as interrupted with `expired`.
+   */
+  lost(kind: LostKind, error: AgentStreamError | null = null, nowMs = 0): Action {
     const policy = this.#options.retry;
     const code = error?.code ?? LOST_CODES[kind];
     const cause = error ?? new AgentStreamError(`connection lost (${kind})`, { code });
@@ -232,8 +247,15 @@ export class ResumeCore {
       return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
     }
     this.failures += 1;
+    const delayMs = this.#backoff();
+    const windowMs = this.resumeWindowMs;
+    if (windowMs !== null && this.#aliveAt !== null && nowMs + delayMs >= this.#aliveAt + windowMs) {
+      const silentMs = Math.round(nowMs - this.#aliveAt);
+      const message = `${cause.message}; the server keeps a stream for ${windowMs} ms after it goes quiet, and it has been ${silentMs} ms: giving up`;
+      return giveUp("interrupted", "expired", new ResumeError(message, { code: "expired", status: 410, lastEventId: this.#lastId, cause }));
+    }
     this.reconnects += 1;
-    return { kind: "retry", delayMs: this.#backoff() };
+    return { kind: "retry", delayMs };
   }
 
   #backoff(): number {
@@ -291,6 +313,7 @@ export class ResumeCore {
       if (event.type === "start" && !("unknown" in event)) {
         const data = event.data as EventData<"start">;
         this.heartbeatMs = data.heartbeat_ms;
+        if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
         if (data.resume_url !== "") this.resumeUrl = data.resume_url;
         if (data.stop_url !== "") this.stopUrl = data.stop_url;
         if (this.#sentStart) continue;

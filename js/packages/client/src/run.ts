@@ -200,6 +200,7 @@ export class Run {
       } catch (error) {
         return this.#lost(error, attempt, "network");
       }
+      core.alive(options.scheduler.now());
       let text = "";
       if (response.status >= 400) text = await raceAbort(response.text(), attempt.signal).catch(() => "");
       const action = core.response(response.status, response.headers, {
@@ -234,6 +235,7 @@ export class Run {
           outcome = core.end(this.#deliver, this.#invalid);
         } else {
           this.#lastByteAt = this.#options.scheduler.now();
+          core.alive(this.#lastByteAt);
           outcome = core.feed(value, this.#deliver, this.#invalid);
           this.#armLiveness(attempt);
         }
@@ -241,7 +243,10 @@ export class Run {
         if (outcome === "done") return { kind: "done" };
         if (outcome === "reconnect") return core.lost("reconnect");
         if (outcome !== null) return outcome;
-        if (done) return core.lost("eof", new AgentStreamError("connection lost: the response ended before done", { code: "connection-lost" }));
+        if (done) {
+          const error = new AgentStreamError("connection lost: the response ended before done", { code: "connection-lost" });
+          return core.lost("eof", error, this.#options.scheduler.now());
+        }
       }
     } catch (error) {
       return this.#lost(error, attempt, "network");
@@ -254,7 +259,7 @@ export class Run {
     if (this.#controller.signal.aborted || this.#ended) return { kind: "aborted" };
     const reason: unknown = attempt.signal.aborted ? attempt.signal.reason : error;
     const failure = asAgentError(reason, "connection-lost");
-    return this.#core.lost(failure.code === "stalled" ? "stalled" : kind, failure);
+    return this.#core.lost(failure.code === "stalled" ? "stalled" : kind, failure, this.#options.scheduler.now());
   }
 
   #armLiveness(attempt: AbortController): void {

@@ -465,6 +465,29 @@ describe("AgentStreamClient: stop, reset, visibility", () => {
     expect(server.requests[0]?.signal?.aborted).toBe(true);
   });
 
+  test("a frozen server (no answer, no bytes): the run ends within the resume window plus one liveness deadline", async () => {
+    const server = new FakeFetch();
+    const clock = new FakeScheduler();
+    let calls = 0;
+    // the first request is answered; then the server freezes: requests get no answer at all
+    const frozen: typeof fetch = (input, init) => (calls++ === 0 ? server.fetch(input, init) : new Promise<Response>(() => undefined));
+    const client = new AgentStreamClient({ fetch: frozen, scheduler: clock, visibility: null, batching: "none" });
+    const first = server.stream();
+    const finished = client.start("/api/chat", {});
+    first.push(startFrame({ heartbeatMs: 1000, resumeWindowMs: 2000 }) + tok(1, "a"));
+    await settle();
+    const frozenAt = clock.now();
+    for (let i = 0; i < 100 && client.getSnapshot().connection !== "closed"; i += 1) {
+      clock.advance(clock.nextDelay() ?? 100);
+      await settle();
+    }
+    const final = await finished;
+    expect(final.failure?.code).toBe("expired");
+    expect(final).toMatchObject({ text: "a", isStreaming: false, done: { synthetic: true, reason: "interrupted" } });
+    expect(clock.now() - frozenAt).toBeLessThanOrEqual(2000 + 3500);
+    expect(clock.timers.size).toBe(0);
+  });
+
   test("a page that becomes visible resumes a stalled connection at once", async () => {
     let state = "hidden";
     const listeners = new Set<() => void>();

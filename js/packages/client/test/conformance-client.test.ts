@@ -20,7 +20,8 @@ interface Step {
   invalid?: string[];
   lost?: LostKind;
   stop?: true;
-  check?: { last_event_id?: string; stream_id?: string | null; reconnects?: number; liveness_ms?: number };
+  check?: { last_event_id?: string; stream_id?: string | null; reconnects?: number; liveness_ms?: number; resume_window_ms?: number | null };
+  at_ms?: number;
 }
 
 interface Vector {
@@ -80,6 +81,8 @@ describe.each(files)("$file", ({ vectors }) => {
     const core = makeCore(vector.options);
     vector.steps.forEach((step, number) => {
       const where = `step ${number}: ${JSON.stringify(step).slice(0, 120)}`;
+      const at = step.at_ms ?? 0;
+      if (step.response !== undefined || step.feed !== undefined) core.alive(at);
       if (step.request !== undefined) {
         const plan = core.request();
         expect({ last_event_id: plan.lastEventId, resume_url: plan.resumeUrl, idempotency_key: plan.idempotencyKey === KEY }, where).toEqual(step.request);
@@ -98,7 +101,7 @@ describe.each(files)("$file", ({ vectors }) => {
           where,
         ).toEqual(step.invalid ?? []);
       } else if (step.lost !== undefined) {
-        expect(actionOf(core.lost(step.lost)), where).toEqual(step.expect);
+        expect(actionOf(core.lost(step.lost, null, at)), where).toEqual(step.expect);
       } else if (step.stop === true) {
         core.stop();
       } else if (step.check !== undefined) {
@@ -107,6 +110,7 @@ describe.each(files)("$file", ({ vectors }) => {
           stream_id: core.streamId,
           reconnects: core.reconnects,
           liveness_ms: livenessMs(core),
+          resume_window_ms: core.resumeWindowMs,
         };
         const wanted = step.check as Record<string, unknown>;
         expect(Object.fromEntries(Object.keys(wanted).map((key) => [key, got[key]])), where).toEqual(wanted);

@@ -158,8 +158,8 @@ const SID = "AAAAAAAAAAAAAAAAAAAAAA";
 export { SID };
 
 /** The priming frame of a response. */
-export function startFrame(options: { seq?: number; resumed?: boolean; heartbeatMs?: number; retryMs?: number } = {}): string {
-  const data = {
+export function startFrame(options: { seq?: number; resumed?: boolean; heartbeatMs?: number; retryMs?: number; resumeWindowMs?: number } = {}): string {
+  const data: Record<string, unknown> = {
     stream_id: SID,
     protocol_version: 1,
     heartbeat_ms: options.heartbeatMs ?? 15000,
@@ -167,6 +167,7 @@ export function startFrame(options: { seq?: number; resumed?: boolean; heartbeat
     stop_url: `/api/streams/${SID}/stop`,
     resumed: options.resumed ?? false,
   };
+  if (options.resumeWindowMs !== undefined) data.resume_window_ms = options.resumeWindowMs;
   return `id: ${SID}:${options.seq ?? 0}\nretry: ${options.retryMs ?? 1000}\nevent: start\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
