@@ -16,7 +16,7 @@ import httpx
 
 from ..errors import HTTPStatusError, ProtocolError, UsageError
 from ..events import JSONValue, Token
-from ..resume import GiveUp, RequestPlan, ResumeCore, Retry, RetryPolicy, StreamEvent
+from ..resume import GiveUp, LostKind, RequestPlan, ResumeCore, Retry, RetryPolicy, StreamEvent
 from ..state import StreamState
 from ._body import Body, _NetworkBody, direct_body_refusal, open_body
 from ._respond import post_answer, respond_target
@@ -103,7 +103,7 @@ class AgentStreamClient:
         self._stop_url: str | None = None
         self._stop_headers: dict[str, str] = {}
         self._stopping = False
-        self._read_scope: anyio.CancelScope | None = None
+        self._reader: _Reader | None = None
 
     @property
     def state(self) -> StreamState:
@@ -160,9 +160,9 @@ class AgentStreamClient:
         if response.status_code >= 400 and response.status_code != 404:
             # 404: the run is already over; the stream ends by itself
             raise _status_error(response, response.text)
-        scope = self._read_scope
-        if scope is not None:
-            scope.deadline = min(scope.deadline, anyio.current_time() + self.stop_grace_s)
+        reader = self._reader
+        if reader is not None:
+            reader.limit(self.stop_grace_s)
 
     async def respond(
         self,
@@ -234,16 +234,18 @@ class AgentStreamClient:
         self._stopping = False
         add_token, fold = core.add_token, core.fold
         while True:
-            request = self._request(core.request(), url, method, json, params, base_headers)
+            plan = core.request()
+            request = self._request(plan, url, method, json, params, base_headers, core.liveness_s)
             action: Retry | GiveUp | None
             try:
                 with anyio.fail_after(core.liveness_s):
                     response = await self._http.send(request, stream=True)
             except TimeoutError:
-                action = core.lost("stalled")
+                action = core.lost("stalled", now_s=time.monotonic())
             except httpx.TransportError as exc:
                 refused = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                action = core.lost("connect" if refused else "network", exc)
+                kind: LostKind = "connect" if refused else "network"
+                action = core.lost(kind, exc, now_s=time.monotonic())
             else:
                 try:
                     status = response.status_code
@@ -259,18 +261,28 @@ class AgentStreamClient:
                         reason_phrase=response.reason_phrase,
                         now_s=self._clock(),
                     )
-                    read = self._open_body(response).read if action is None else None
-                    while read is not None:
-                        chunk = await self._read(read, core.liveness_s)
+                    reader = None
+                    if action is None:
+                        core.alive(time.monotonic())
+                        reader = self._reader = _Reader(
+                            self._open_body(response), request, core.liveness_s
+                        )
+                        if self._stopping:
+                            reader.limit(self.stop_grace_s)
+                    while reader is not None:
+                        chunk = await reader.read()
                         if chunk is None:
-                            action = core.lost("stalled")
+                            action = core.lost("stalled", now_s=time.monotonic())
                             break
                         if not chunk:
-                            action = core.lost("eof")
+                            action = core.lost("eof", now_s=time.monotonic())
                             break
+                        core.alive(time.monotonic())
                         events = core.feed(chunk)
                         if core.stop_url is not None and self._stop_url is None:
                             self._stop_url = str(url.join(core.stop_url))
+                        if reader.deadline_s != core.liveness_s and not self._stopping:
+                            reader.deadline_s = core.liveness_s  # the start event's heartbeat
                         for event in events:
                             typed = event.event
                             if type(typed) is Token:
@@ -280,15 +292,15 @@ class AgentStreamClient:
                             yield event
                         outcome = core.outcome
                         if outcome == "done":
-                            await self._drain(read)
+                            await self._drain(reader)
                             return
                         if outcome is not None:
                             action = core.lost(outcome) if outcome == "reconnect" else outcome
                             break
                 except httpx.TransportError as exc:
-                    action = core.lost("network", exc)
+                    action = core.lost("network", exc, now_s=time.monotonic())
                 finally:
-                    self._read_scope = None
+                    self._reader = None
                     await response.aclose()
             if isinstance(action, Retry):
                 if action.delay_s > 0:
@@ -312,22 +324,13 @@ class AgentStreamClient:
             )
         return body
 
-    async def _drain(self, read: Callable[[], Awaitable[bytes]]) -> None:
+    async def _drain(self, reader: _Reader) -> None:
         # the server ends the response right after done: read that end, so that httpx hands
         # the connection back to its pool for the next stream (keep-alive)
-        with anyio.move_on_after(_DRAIN_S):
-            for _ in range(_DRAIN_READS):
-                if not await read():
-                    return
-
-    async def _read(self, read: Callable[[], Awaitable[bytes]], liveness_s: float) -> bytes | None:
-        """The next piece of the body: ``b""`` at its end, ``None`` after a silence."""
-        scope = self._read_scope = anyio.CancelScope(deadline=anyio.current_time() + liveness_s)
-        if self._stopping:
-            scope.deadline = anyio.current_time() + self.stop_grace_s
-        with scope:
-            return await read()
-        return None
+        reader.limit(_DRAIN_S)
+        for _ in range(_DRAIN_READS):
+            if not await reader.read():
+                return
 
     def _request(
         self,
@@ -337,9 +340,10 @@ class AgentStreamClient:
         json: object,
         params: Mapping[str, str | int | float] | None,
         base_headers: Mapping[str, str],
+        liveness_s: float,
     ) -> httpx.Request:
         headers = dict(base_headers)
-        timeout = self._timeout()
+        timeout = self._timeout(liveness_s)
         if plan.last_event_id is None:
             if plan.idempotency_key is not None:
                 headers["idempotency-key"] = plan.idempotency_key
@@ -352,13 +356,57 @@ class AgentStreamClient:
             method, url, json=json, params=params, headers=headers, timeout=timeout
         )
 
-    def _timeout(self) -> httpx.Timeout:
-        # reads are bounded by the liveness deadline instead of httpx's read timeout, which
-        # would end a quiet but healthy stream between heartbeats
+    def _timeout(self, read_s: float) -> httpx.Timeout:
+        # reads are bounded by the liveness deadline (pings keep a quiet stream alive)
         timeout = self._http.timeout
         return httpx.Timeout(
-            connect=timeout.connect, read=None, write=timeout.write, pool=timeout.pool
+            connect=timeout.connect, read=read_s, write=timeout.write, pool=timeout.pool
         )
+
+
+class _Reader:
+    """A response body whose reads give up after ``deadline_s`` of silence (``None``).
+
+    Over httpx's reader the deadline is httpx's read timeout, as the request was sent with it
+    (httpcore applies it to every socket read of the body), so no timer is armed per HTTP
+    chunk; a cancel scope per read takes over only while the deadline is shorter than that
+    (the ``start`` event of a first response announced a short heartbeat, a stop, the drain
+    after ``done``). A longer deadline keeps the request's: a server whose pings are further
+    apart than that costs one early resume, whose request then carries the right timeout.
+    The direct reader gets a cancel scope per read (one read holds many events).
+    """
+
+    __slots__ = ("_body", "_scope", "_sent_s", "deadline_s")
+
+    def __init__(self, body: Body, request: httpx.Request, deadline_s: float) -> None:
+        self._body = body
+        self.deadline_s = deadline_s
+        self._scope: anyio.CancelScope | None = None
+        timeouts = request.extensions.get("timeout")
+        sent = timeouts.get("read") if isinstance(timeouts, dict) else None
+        direct = isinstance(body, _NetworkBody)
+        self._sent_s: float | None = None if direct or sent is None else float(sent)
+
+    def limit(self, seconds: float) -> None:
+        """No read from now on waits longer than ``seconds`` (a stop, the drain after done)."""
+        self.deadline_s = min(self.deadline_s, seconds)
+        scope = self._scope
+        if scope is not None:
+            scope.deadline = min(scope.deadline, anyio.current_time() + seconds)
+
+    async def read(self) -> bytes | None:
+        sent_s = self._sent_s
+        try:
+            if sent_s is not None and self.deadline_s >= sent_s:
+                return await self._body.read()
+            scope = self._scope = anyio.CancelScope(deadline=anyio.current_time() + self.deadline_s)
+            with scope:
+                return await self._body.read()
+            return None
+        except httpx.ReadTimeout:
+            return None
+        finally:
+            self._scope = None
 
 
 _EMPTY = StreamState()
