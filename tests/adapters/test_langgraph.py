@@ -143,6 +143,19 @@ async def test_subgraph_namespaces_and_v2_parts_map_the_same():
     assert shape(v1).count("tool_result") == 2
 
 
+async def test_updates_alone_still_give_turns_text_and_tools():
+    stream = tool_graph().astream(ask_for("add 2 and 3"), stream_mode=["updates"])
+    events = await collect(adapter.events(stream))
+
+    assert [e.turn_number for e in of_type(events, Turn)] == [1, 2]
+    assert [u.tool_use_id for u in of_type(events, ToolUse)] == ["call_add", "call_explode"]
+    assert len(of_type(events, ToolResult)) == 2
+    assert folded(events).text == "The sum is 5."
+    done = events[-1]
+    assert isinstance(done, Done) and (done.num_turns, done.tool_count) == (2, 2)
+    assert (done.input_tokens, done.output_tokens) == (30, 12)
+
+
 async def test_an_interrupt_asks_for_input():
     def ask(state: MessagesState):
         city = interrupt({"question": "Which city?", "choices": ["Lisbon", "Porto", "Faro"]})

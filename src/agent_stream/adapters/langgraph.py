@@ -229,7 +229,8 @@ class LangGraphMapper:
                 for message in messages:
                     kind = getattr(message, "type", None)
                     if kind == "ai":
-                        self._tool_uses(message, out)
+                        # a message not streamed in "messages" mode shows up whole here
+                        out.extend(self._message(message, None))
                     elif kind == "tool":
                         out.extend(self._tool_result(message))
             out.append(Progress(step=str(node), percentage=100, message=f"{node} finished"))
