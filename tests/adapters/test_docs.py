@@ -19,6 +19,8 @@ import pytest
 from tests.uvicorn_helpers import ROOT, UvicornProcess
 
 DOC = ROOT / "docs" / "adapters.md"
+# importing the SDKs (and LangGraph) takes seconds, many more on a loaded 2-CPU machine
+SDK_START_S = 90.0
 
 
 def python_blocks() -> list[str]:
@@ -28,7 +30,10 @@ def python_blocks() -> list[str]:
 @pytest.fixture(scope="module")
 def provider() -> Iterator[UvicornProcess]:
     with UvicornProcess(
-        "tests.demo.fake_provider:create_app", factory=True, args=["--no-access-log"]
+        "tests.demo.fake_provider:create_app",
+        factory=True,
+        args=["--no-access-log"],
+        ready_timeout_s=SDK_START_S,
     ) as server:
         yield server
 
@@ -52,7 +57,9 @@ def serve_block(index: int, tmp_path: Path, provider: UvicornProcess) -> Uvicorn
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": f"{provider.url}/v1",
     }
-    return UvicornProcess(f"{module}:app", env=env, args=["--no-access-log"])
+    return UvicornProcess(
+        f"{module}:app", env=env, args=["--no-access-log"], ready_timeout_s=SDK_START_S
+    )
 
 
 def ask(server: UvicornProcess, path: str) -> list[tuple[str, dict[str, object]]]:

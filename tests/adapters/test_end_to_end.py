@@ -16,13 +16,19 @@ from .app import WORD
 
 pytestmark = pytest.mark.anyio
 
+# importing the SDKs (and LangGraph) takes seconds, many more on a loaded 2-CPU machine
+SDK_START_S = 90.0
+
 TOKENS = 2_000
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[UvicornProcess]:
     with UvicornProcess(
-        "tests.adapters.app:create_app", factory=True, args=["--no-access-log"]
+        "tests.adapters.app:create_app",
+        factory=True,
+        args=["--no-access-log"],
+        ready_timeout_s=SDK_START_S,
     ) as process:
         yield process
 

@@ -14,6 +14,9 @@ from tests.uvicorn_helpers import UvicornProcess
 
 pytestmark = pytest.mark.anyio
 
+# importing the SDKs (and LangGraph) takes seconds, many more on a loaded 2-CPU machine
+SDK_START_S = 90.0
+
 
 @pytest.fixture
 def anyio_backend() -> str:
@@ -50,7 +53,10 @@ def test_a_key_without_its_sdk_names_the_extra(monkeypatch):
 @pytest.fixture(scope="module")
 def provider() -> Iterator[UvicornProcess]:
     with UvicornProcess(
-        "tests.demo.fake_provider:create_app", factory=True, args=["--no-access-log"]
+        "tests.demo.fake_provider:create_app",
+        factory=True,
+        args=["--no-access-log"],
+        ready_timeout_s=SDK_START_S,
     ) as server:
         yield server
 
@@ -74,7 +80,10 @@ def sse_events(body: str) -> list[tuple[str, dict[str, object]]]:
 def test_the_demo_runs_the_model_with_its_tools(provider, env, provider_name, model):
     urls = {"ANTHROPIC_BASE_URL": provider.url, "OPENAI_BASE_URL": f"{provider.url}/v1"}
     with UvicornProcess(
-        "agent_stream.demo.app:create_app_from_env", factory=True, env={**env, **urls}
+        "agent_stream.demo.app:create_app_from_env",
+        factory=True,
+        env={**env, **urls},
+        ready_timeout_s=SDK_START_S,
     ) as demo:
         info = httpx.get(f"{demo.url}/api/agent", timeout=5).json()
         assert info == {"agent": "model", "provider": provider_name, "model": model}

@@ -53,7 +53,7 @@ def plain(value: object) -> JSONValue:
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     if value is None or isinstance(value, bool | int | float | str):
-        return value
+        return value  # what model_dump gave back
     return str(value)
 
 
