@@ -134,14 +134,21 @@ class RedisQuestionBoard:
         return event
 
     def _wake(self, stream_id: str, request_id: str) -> None:
-        event = self._events.pop((stream_id, request_id), None)
+        # set, not removed: the waiter that registered it may be between its read and its
+        # wait; the waiter removes it once it waited
+        event = self._events.get((stream_id, request_id))
         if event is not None:
             event.set()
 
     async def _wait(self, stream_id: str, request_id: str, timeout_s: float) -> None:
+        # get() registered the event before it read the record, so a message that came in
+        # between has set it already: no wake is lost to that race
+        key = (stream_id, request_id)
         event = self._event(stream_id, request_id)
         with anyio.move_on_after(timeout_s):
             await event.wait()
+        if self._events.get(key) is event:
+            del self._events[key]  # woken or timed out: the next read registers a fresh one
 
     async def _listen(self) -> None:
         async with self._subscribing:
@@ -191,6 +198,8 @@ class RedisQuestionBoard:
 
     async def get(self, stream_id: str, request_id: str) -> QuestionRecord | None:
         key = self._key(stream_id, request_id)
+        # a waiter reads, then waits: be ready for the message before reading
+        self._event(stream_id, request_id)
         try:
             with anyio.fail_after(self.op_timeout_s):
                 fields: dict[bytes, bytes] = await self._client.hgetall(key)  # type: ignore[assignment]
@@ -199,8 +208,11 @@ class RedisQuestionBoard:
                 f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly"
             ) from exc
         if not fields:
+            self._events.pop((stream_id, request_id), None)
             return None
         state: QuestionState = fields[b"state"].decode()  # type: ignore[assignment]
+        if state not in ("open", "answered", "cancelled"):
+            self._events.pop((stream_id, request_id), None)  # settled: nothing to wait for
         return QuestionRecord(
             stream_id,
             request_id,
