@@ -28,6 +28,7 @@ from tests.uvicorn_helpers import UvicornProcess
 # a block naming this Redis gets a real redis-server of its own, at a free port, instead
 DOCS_REDIS = "redis://127.0.0.1:6379/0"
 
+APP_START_S = 90.0
 SCRIPTS = [b for b in all_blocks("python") if b.is_script]
 APPS = [b for b in all_blocks("python") if b.is_app]
 
@@ -59,7 +60,10 @@ def serving(app: Block | None, where: Path, redis_url: str) -> Iterator[str]:
         assert app.title is not None
         (where / app.title).write_text(app.code.replace(DOCS_REDIS, redis_url), "utf-8")
         target, factory = f"{app.title.removesuffix('.py')}:app", False
-    with UvicornProcess(target, factory=factory, env=env, cwd=where) as server:
+    # an app importing an LLM SDK (docs/adapters.md) can take > 20 s to start on a loaded machine
+    with UvicornProcess(
+        target, factory=factory, env=env, cwd=where, ready_timeout_s=APP_START_S
+    ) as server:
         yield server.url
 
 
