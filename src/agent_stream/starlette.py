@@ -13,6 +13,7 @@ except ImportError as exc:
 
 from .server.manager import RunManager, StreamOptions
 from .server.memory import MemoryStore
+from .server.request_body import error_response, read_body, read_json
 from .server.starlette import AgentStreamResponse, mount_stream_routes, stream_routes
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "MemoryStore",
     "RunManager",
     "StreamOptions",
+    "error_response",
     "mount_stream_routes",
+    "read_body",
+    "read_json",
     "stream_routes",
 ]

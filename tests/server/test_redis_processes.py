@@ -401,6 +401,7 @@ async def test_paused_redis_answers_503_with_retry_after_within_2s(
                 ("POST", "/api/chat", {}),
                 ("GET", f"/api/streams/{read.stream_id}", {"last-event-id": f"{read.stream_id}:1"}),
                 ("POST", "/api/chat", {"last-event-id": f"{read.stream_id}:1"}),
+                ("POST", f"/api/streams/{read.stream_id}/stop", {}),
             ):
                 started = time.monotonic()
                 r = await client.request(method, f"{a.url}{path}", headers=headers, json={})

@@ -16,7 +16,7 @@ Routes:
   is set (:mod:`agent_stream.demo.model_agent`: a real model with a clock and a calculator;
   ``"agent": "scripted"`` in a request still runs the scripted agent).
 - ``GET /healthz``: ``runs_started``, ``runs_active``, ``connections``, ``pid``, ``store``,
-  ``agent``.
+  ``agent``, ``refused`` (requests answered 4xx, by error code).
 - ``GET /``: the built page (``demo/static/``, from ``js/demo``) or a placeholder that says how
   to build it (and still runs a stream).
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TypeAlias
@@ -41,7 +42,6 @@ try:
 except ImportError as exc:
     raise missing_extra("agent_stream.demo.app", exc, "cli") from exc
 
-import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -51,7 +51,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import AgentStreamError, UsageError
 from ..recording import JsonlRecorder
 from ..server import MemoryStore, Recorder, RecorderFunc, RunManager, StreamOptions, StreamStore
-from ..server._asgi import error_body, error_status
+from ..server.request_body import error_response, read_json
 from ..starlette import AgentStreamResponse, mount_stream_routes
 from .agent import DemoOptions, demo_agent
 from .bridges import bridge_routes
@@ -71,31 +71,16 @@ def owner_of(request: Request) -> str:
     return request.headers.get("authorization", "")
 
 
-def _error(exc: AgentStreamError) -> Response:
-    return Response(error_body(exc), error_status(exc), media_type="application/json")
-
-
-async def _knobs(request: Request) -> Mapping[str, object]:
+async def _knobs(request: Request, body_timeout_s: float) -> Mapping[str, object]:
     if request.method == "GET":
         return dict(request.query_params)
-    body = await request.body()
-    if len(body) > _MAX_BODY_BYTES:
-        raise UsageError(
-            f"request body is {len(body)} bytes; the demo accepts up to {_MAX_BODY_BYTES}",
-            code="invalid-request",
-        )
-    if not body.strip():
+    knobs = await read_json(request, max_bytes=_MAX_BODY_BYTES, timeout_s=body_timeout_s)
+    if knobs is None:
         return {}
-    try:
-        knobs = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise UsageError(
-            'request body is not JSON; send an object such as {"message": "hi", "tokens": 50}',
-            code="invalid-request",
-        ) from None
     if not isinstance(knobs, dict):
         raise UsageError(
-            f"request body is a JSON {type(knobs).__name__}, not an object of knobs",
+            f"request body is a JSON {type(knobs).__name__}, not an object of knobs such as "
+            '{"message": "hi", "tokens": 50}',
             code="invalid-request",
         )
     return knobs
@@ -135,8 +120,12 @@ def create_app(
     static_dir: str | os.PathLike[str] | None = None,
     debug: bool = False,
     model_agent: ModelAgent | None = None,
+    body_timeout_s: float = 10.0,
 ) -> Starlette:
     """The demo app. ``recorder`` may be a path: a :class:`JsonlRecorder` the app closes.
+
+    A request body must arrive whole within ``body_timeout_s`` (else 408) and be at most 64 KiB
+    (else 413, refused while reading); ``/healthz`` counts refused requests by error code.
 
     With ``model_agent``, ``/api/chat`` runs that real model on the message (unless the request
     asks for ``"agent": "scripted"``); ``GET /api/agent`` says which agent answers.
@@ -163,12 +152,15 @@ def create_app(
     static = Path(static_dir) if static_dir is not None else STATIC_DIR
     bridged, bridge_stats, bridge_index = bridge_routes(manager, redis_url=redis_url)
 
+    refused: Counter[str] = Counter()
+
     async def chat(request: Request) -> Response:
         try:
-            knobs = await _knobs(request)
+            knobs = await _knobs(request, body_timeout_s)
             options = DemoOptions.from_mapping(knobs)
         except AgentStreamError as exc:
-            return _error(exc)
+            refused[exc.code] += 1
+            return error_response(exc)
         if model_agent is not None and knobs.get("agent") != "scripted":
             return AgentStreamResponse(model_agent.run(options.message), manager=manager)
         return AgentStreamResponse(demo_agent(options), manager=manager)
@@ -185,6 +177,7 @@ def create_app(
                 "pid": os.getpid(),
                 "store": type(manager.store).__name__,
                 "recording": str(owned_recorder.path) if owned_recorder else None,
+                "refused": dict(refused),
             }
         )
 
@@ -239,8 +232,8 @@ def create_app_from_env() -> Starlette:
 
     ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_REDIS_URL``,
     ``AGENT_STREAM_RECORD`` (a ``.jsonl`` path), ``AGENT_STREAM_STATIC_DIR``,
-    ``AGENT_STREAM_DEBUG=1``; ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY`` (and optionally
-    ``AGENT_STREAM_MODEL``) switch ``/api/chat`` to a real model.
+    ``AGENT_STREAM_DEBUG=1``, ``AGENT_STREAM_BODY_TIMEOUT_S``; ``ANTHROPIC_API_KEY`` or
+    ``OPENAI_API_KEY`` (and optionally ``AGENT_STREAM_MODEL``) switch ``/api/chat`` to a real model.
     """
     return create_app(
         model_agent=model_agent_from_env(os.environ),
@@ -250,4 +243,5 @@ def create_app_from_env() -> Starlette:
         recorder=os.environ.get("AGENT_STREAM_RECORD") or None,
         static_dir=os.environ.get("AGENT_STREAM_STATIC_DIR") or None,
         debug=os.environ.get("AGENT_STREAM_DEBUG", "") in ("1", "true", "yes"),
+        body_timeout_s=_env_float("AGENT_STREAM_BODY_TIMEOUT_S", 10.0),
     )

@@ -78,12 +78,17 @@ def stream_headers(
     return headers
 
 
+# Request-body errors (server/request_body.py) that have a status of their own.
+_STATUS_BY_CODE = {"body-too-large": 413, "body-timeout": 408}
+
+
 def error_status(exc: AgentStreamError) -> int:
+    """The HTTP status ``exc`` is answered with: never 5xx for bad input."""
     if isinstance(exc, ResumeError):
         return exc.status_code
     if isinstance(exc, StoreUnavailableError):
         return 503
-    return 400
+    return _STATUS_BY_CODE.get(exc.code, 400)
 
 
 def error_body(exc: AgentStreamError) -> bytes:

@@ -41,8 +41,6 @@ from ..errors import AgentStreamError, ResumeError, UsageError
 from ._asgi import (
     body_writer,
     end_body,
-    error_body,
-    error_status,
     listen,
     require_asyncio,
     send_json_error,
@@ -51,6 +49,7 @@ from ._asgi import (
 )
 from .connection import Connection, EndReason, priming_frame
 from .manager import RunManager, StreamOptions, parse_cursor
+from .request_body import error_response
 from .respond_route import respond_route
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, report_failure
 from .store import StreamStore
@@ -224,9 +223,9 @@ class AgentStreamResponse(Response):
             owner = await resolve_owner(self.owner, manager, request)
             cursor_text = self.last_event_id
             if cursor_text is None:
-                header = request.headers.get("last-event-id")
-                if header is not None and header.strip():
-                    cursor_text = header
+                # Present at all, even blank, it is a resume: never a new run (PROTOCOL 5),
+                # so a blank one gets 400 malformed-id.
+                cursor_text = request.headers.get("last-event-id")
             if cursor_text is not None:
                 stream_id, cursor = parse_cursor(cursor_text)
                 if self.stream_id is not None and stream_id != self.stream_id:
@@ -334,7 +333,7 @@ def stream_routes(
             who = await resolve_owner(owner, active, request)
             stopped = await active.stop(stream_id, who)
         except AgentStreamError as exc:
-            return Response(error_body(exc), error_status(exc), media_type="application/json")
+            return error_response(exc)
         return JSONResponse({"stopped": stopped})
 
     return [
