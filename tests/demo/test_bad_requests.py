@@ -22,8 +22,8 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(scope="module")
 def strict_server() -> Iterator[UvicornProcess]:
-    """A demo whose body-read timeout is short enough to test."""
-    env = {"AGENT_STREAM_BODY_TIMEOUT_S": "0.5"}
+    """A demo whose body-read timeout is short enough to test, allowing one other origin."""
+    env = {"AGENT_STREAM_BODY_TIMEOUT_S": "0.5", "AGENT_STREAM_ALLOW_ORIGINS": "http://app.test"}
     with UvicornProcess(APP, factory=True, env=env, args=["--no-access-log"]) as process:
         yield process
 
@@ -127,3 +127,45 @@ async def test_a_blank_last_event_id_gets_400_and_starts_no_run(
                 assert status == 400, answer
                 assert answer["error"]["code"] == "malformed-id"  # type: ignore[index]
             assert (await client.get("/healthz")).json()["runs_started"] == before
+
+
+async def test_other_sites_pages_cannot_start_runs(demo_server: UvicornProcess) -> None:
+    # What a browser sends for a page of another site: a text/plain POST (no preflight) and an
+    # <img>/EventSource GET; both used to start runs.
+    cross = {"sec-fetch-site": "cross-site", "origin": "http://evil.test"}
+    async with httpx.AsyncClient(base_url=demo_server.url) as client:
+        with anyio.fail_after(10):
+            before = (await client.get("/healthz")).json()["runs_started"]
+            for request in (
+                client.build_request(
+                    "POST",
+                    "/api/chat",
+                    content=b'{"tokens": 1}',
+                    headers={**cross, "content-type": "text/plain"},
+                ),
+                client.build_request(
+                    "GET", "/api/chat?tokens=1", headers={"sec-fetch-site": "cross-site"}
+                ),
+                client.build_request(
+                    "GET", "/api/chat?tokens=1", headers={"sec-fetch-site": "same-site"}
+                ),
+            ):
+                response = await client.send(request)
+                assert response.status_code == 403, response.text
+                assert response.json()["error"]["code"] == "cross-site-request"
+            assert (await client.get("/healthz")).json()["runs_started"] == before
+            # the page's own requests, navigations and non-browser clients still work
+            for headers in ({"sec-fetch-site": "same-origin"}, {"sec-fetch-site": "none"}, {}):
+                response = await client.get("/api/chat?tokens=1&token_delay_ms=0", headers=headers)
+                assert response.status_code == 200 and "event: done" in response.text
+
+
+async def test_an_allowed_origin_may_call_the_api(strict_server: UvicornProcess) -> None:
+    async with httpx.AsyncClient(base_url=strict_server.url) as client:
+        with anyio.fail_after(10):
+            allowed = {"sec-fetch-site": "cross-site", "origin": "http://app.test"}
+            response = await client.get("/api/chat?tokens=1&token_delay_ms=0", headers=allowed)
+            assert response.status_code == 200 and "event: done" in response.text
+            other = {"sec-fetch-site": "cross-site", "origin": "http://app.test.evil.test"}
+            response = await client.get("/api/chat?tokens=1&token_delay_ms=0", headers=other)
+            assert response.status_code == 403

@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="FILE", help="append every event to FILE (.jsonl)")
     parser.add_argument("--debug", action="store_true", help="tracebacks in error events")
     parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages of ORIGIN (scheme://host[:port]) call /api/* (repeatable; "
+        "other sites' pages get 403)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
 
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         "AGENT_STREAM_REDIS_URL": args.redis or "",
         "AGENT_STREAM_RECORD": os.path.abspath(args.record) if args.record else "",
         "AGENT_STREAM_DEBUG": "1" if args.debug else "",
+        "AGENT_STREAM_ALLOW_ORIGINS": ",".join(args.allow_origin),
     }
     os.environ.update(env)
     host = f"[{args.host}]" if ":" in args.host else args.host

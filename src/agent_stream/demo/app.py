@@ -31,7 +31,7 @@ import contextlib
 import importlib
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
@@ -43,6 +43,7 @@ except ImportError as exc:
     raise missing_extra("agent_stream.demo.app", exc, "cli") from exc
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -51,6 +52,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import AgentStreamError, UsageError
 from ..recording import JsonlRecorder
 from ..server import MemoryStore, Recorder, RecorderFunc, RunManager, StreamOptions, StreamStore
+from ..server.cross_site import CrossSiteGuard
 from ..server.request_body import error_response, read_json
 from ..starlette import AgentStreamResponse, mount_stream_routes
 from .agent import DemoOptions, demo_agent
@@ -121,11 +123,15 @@ def create_app(
     debug: bool = False,
     model_agent: ModelAgent | None = None,
     body_timeout_s: float = 10.0,
+    allow_origins: Sequence[str] = (),
 ) -> Starlette:
     """The demo app. ``recorder`` may be a path: a :class:`JsonlRecorder` the app closes.
 
     A request body must arrive whole within ``body_timeout_s`` (else 408) and be at most 64 KiB
     (else 413, refused while reading); ``/healthz`` counts refused requests by error code.
+    ``/api/*`` refuses requests that other sites' pages make a browser send (403, see
+    :class:`~agent_stream.server.cross_site.CrossSiteGuard`) unless their origin is in
+    ``allow_origins``.
 
     With ``model_agent``, ``/api/chat`` runs that real model on the message (unless the request
     asks for ``"agent": "scripted"``); ``GET /api/agent`` says which agent answers.
@@ -208,7 +214,8 @@ def create_app(
         *bridged,
         Route("/", index, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, debug=debug)
+    guard = Middleware(CrossSiteGuard, allow_origins=allow_origins)
+    app = Starlette(routes=routes, lifespan=lifespan, debug=debug, middleware=[guard])
     app.state.demo_recorder = owned_recorder
     mount_stream_routes(app, manager)
     if static.is_dir():
@@ -232,8 +239,9 @@ def create_app_from_env() -> Starlette:
 
     ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_REDIS_URL``,
     ``AGENT_STREAM_RECORD`` (a ``.jsonl`` path), ``AGENT_STREAM_STATIC_DIR``,
-    ``AGENT_STREAM_DEBUG=1``, ``AGENT_STREAM_BODY_TIMEOUT_S``; ``ANTHROPIC_API_KEY`` or
-    ``OPENAI_API_KEY`` (and optionally ``AGENT_STREAM_MODEL``) switch ``/api/chat`` to a real model.
+    ``AGENT_STREAM_DEBUG=1``, ``AGENT_STREAM_BODY_TIMEOUT_S``, ``AGENT_STREAM_ALLOW_ORIGINS``
+    (comma-separated); ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY`` (and optionally
+    ``AGENT_STREAM_MODEL``) switch ``/api/chat`` to a real model.
     """
     return create_app(
         model_agent=model_agent_from_env(os.environ),
@@ -244,4 +252,9 @@ def create_app_from_env() -> Starlette:
         static_dir=os.environ.get("AGENT_STREAM_STATIC_DIR") or None,
         debug=os.environ.get("AGENT_STREAM_DEBUG", "") in ("1", "true", "yes"),
         body_timeout_s=_env_float("AGENT_STREAM_BODY_TIMEOUT_S", 10.0),
+        allow_origins=[
+            origin.strip()
+            for origin in os.environ.get("AGENT_STREAM_ALLOW_ORIGINS", "").split(",")
+            if origin.strip()
+        ],
     )
