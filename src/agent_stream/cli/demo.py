@@ -35,6 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", metavar="FILE", help="append every event to FILE (.jsonl)")
     parser.add_argument("--debug", action="store_true", help="tracebacks in error events")
     parser.add_argument(
+        "--head-timeout-s",
+        type=float,
+        default=10.0,
+        help="close a connection whose request head is not whole this long after it began (10)",
+    )
+    parser.add_argument(
+        "--body-timeout-s",
+        type=float,
+        default=10.0,
+        help="answer 408 to a request body not whole this long after its head (10)",
+    )
+    parser.add_argument(
         "--allow-origin",
         action="append",
         default=[],
@@ -52,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         import agent_stream.demo.app  # noqa: F401  (fail here, with the fix, not in a worker)
+        from agent_stream.server.uvicorn_deadlines import RequestDeadlineProtocol
     except ImportError as exc:
         print(
             f"agent-stream demo needs {exc.name}: {install_hint('cli')}",
@@ -73,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         "AGENT_STREAM_REDIS_URL": args.redis or "",
         "AGENT_STREAM_RECORD": os.path.abspath(args.record) if args.record else "",
         "AGENT_STREAM_DEBUG": "1" if args.debug else "",
+        "AGENT_STREAM_HEAD_TIMEOUT_S": str(args.head_timeout_s),
+        "AGENT_STREAM_BODY_TIMEOUT_S": str(args.body_timeout_s),
         "AGENT_STREAM_ALLOW_ORIGINS": ",".join(args.allow_origin),
     }
     os.environ.update(env)
@@ -92,5 +107,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         timeout_graceful_shutdown=10,
+        # uvicorn's own protocol, with request head and body deadlines (slowloris)
+        http=RequestDeadlineProtocol,
     )
     return 0
