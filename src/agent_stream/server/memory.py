@@ -72,6 +72,7 @@ class MemoryStore:
         self._ended: OrderedDict[str, float] = OrderedDict()  # stream id -> expiry, in done order
         self._keys: dict[str, tuple[str, float]] = {}
         self._total_bytes = 0
+        self._sweeper: asyncio.TimerHandle | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -88,6 +89,26 @@ class MemoryStore:
             if expiry > now:
                 break
             self._drop(stream_id)
+
+    def _sweep(self) -> None:
+        """Drop expired streams, then wake up again when the next one expires.
+
+        Without it an ended stream's frames stayed until the next request touched the store.
+        Streams end in expiry order (one ``ttl_s``), so one timer at a time suffices.
+        """
+        self._sweeper = None
+        self._expire()
+        self._arm_sweeper()
+
+    def _arm_sweeper(self) -> None:
+        if self._sweeper is not None or not self._ended:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # appended outside a loop (tests): requests still expire them
+            return
+        expiry = next(iter(self._ended.values()))
+        self._sweeper = loop.call_later(max(0.0, expiry - self._clock()), self._sweep)
 
     def _drop(self, stream_id: str) -> None:
         self._ended.pop(stream_id, None)
@@ -148,6 +169,7 @@ class MemoryStore:
         if is_done:
             stream.is_done = True
             self._ended[stream_id] = self._clock() + self.ttl_s
+            self._arm_sweeper()
         added = sum(map(len, frames))
         stream.frames.extend(frames)
         stream.nbytes += added
@@ -254,6 +276,9 @@ class MemoryStore:
         return stream_id
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for stream_id in list(self._streams):
             self._drop(stream_id)
         self._keys.clear()
