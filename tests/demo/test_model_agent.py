@@ -113,3 +113,43 @@ def test_the_demo_runs_the_model_with_its_tools(provider, env, provider_name, mo
     scripted_events = sse_events(scripted.text)
     scripted_text = "".join(str(d["text"]) for kind, d in scripted_events if kind == "token")
     assert scripted_text == "Here is a " and scripted_events[-1][0] == "done"
+
+
+def test_approve_with_a_real_model_asks_before_each_tool_call(provider):
+    """The page's question card answers a real model's tool approvals through the same route."""
+    urls = {"OPENAI_BASE_URL": f"{provider.url}/v1"}
+    headers = {"Authorization": "Bearer approver"}
+    with (
+        UvicornProcess(
+            "agent_stream.demo.app:create_app_from_env",
+            factory=True,
+            env={"OPENAI_API_KEY": "sk-test", **urls},
+            ready_timeout_s=SDK_START_S,
+        ) as demo,
+        httpx.Client(base_url=demo.url, timeout=30) as client,
+        client.stream(
+            "POST", "/api/chat", json={"message": "27 * 453?", "approve": True}, headers=headers
+        ) as response,
+    ):
+        body = ""
+        asked: list[dict[str, object]] = []
+        for chunk in response.iter_text():
+            body += chunk
+            events = sse_events(body.rsplit("\n\n", 1)[0])
+            questions = [data for kind, data in events if kind == "input_required"]
+            for question in questions[len(asked) :]:
+                asked.append(question)
+                verdict = "deny" if question["tool_name"] == "calculator" else "approve"
+                reply = client.post(
+                    str(question["respond_url"]),
+                    json={"request_id": question["request_id"], "answer": verdict},
+                    headers=headers,
+                )
+                assert reply.status_code == 200, reply.text
+    events = sse_events(body)
+    assert sorted(str(q["tool_name"]) for q in asked) == ["calculator", "clock"]
+    assert all(q["choices"] == ["approve", "deny"] for q in asked)
+    results = {data["tool_name"]: data for kind, data in events if kind == "tool_result"}
+    assert results["calculator"]["output"] == "the user refused this call"
+    assert str(results["clock"]["output"]).endswith("+00:00")
+    assert events[-1][0] == "done"

@@ -168,7 +168,8 @@ def create_app(
             refused[exc.code] += 1
             return error_response(exc)
         if model_agent is not None and knobs.get("agent") != "scripted":
-            return AgentStreamResponse(model_agent.run(options.message), manager=manager)
+            source = model_agent.run(options.message, needs_approval=options.approve)
+            return AgentStreamResponse(source, manager=manager)
         return AgentStreamResponse(demo_agent(options), manager=manager)
 
     async def agent_info(request: Request) -> Response:

@@ -80,7 +80,8 @@ class ModelAgent:
     model: str
     client: object
 
-    def run(self, message: str) -> AsyncIterator[AgentEvent]:
+    def run(self, message: str, *, needs_approval: bool = False) -> AsyncIterator[AgentEvent]:
+        """The events of one run; with ``needs_approval`` each tool call asks a person first."""
         messages: list[Mapping[str, JSONValue]] = [{"role": "user", "content": message}]
 
         if self.provider == "anthropic":
@@ -91,6 +92,7 @@ class ModelAgent:
                 tools=[clock, calculator],
                 max_turns=5,
                 tool_timeout_s=10.0,
+                needs_approval=needs_approval,
                 system=SYSTEM,
                 max_tokens=1024,
             )
@@ -101,6 +103,7 @@ class ModelAgent:
             tools=[clock, calculator],
             max_turns=5,
             tool_timeout_s=10.0,
+            needs_approval=needs_approval,
         )
 
 
