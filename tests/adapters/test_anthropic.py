@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import anthropic
+import anyio
+import httpx2
 import pytest
 from anthropic.types import MessageParam
 
@@ -159,4 +164,42 @@ async def test_closing_early_closes_the_sdk_stream():
     first = await anext(events)
     assert isinstance(first, Thinking)
     await events.aclose()
+    assert stream.response.is_closed
+
+
+async def test_cancelling_the_run_closes_the_provider_response():
+    body = wire("anthropic_thinking.sse")
+    first_frame_end = body.index(b"\n\n") + 2
+    reading, closed = anyio.Event(), anyio.Event()
+
+    async def never_ends() -> AsyncIterator[bytes]:
+        try:
+            yield body[:first_frame_end]
+            reading.set()  # the SDK asked for more: the stream is being iterated
+            await anyio.sleep_forever()
+        finally:
+            closed.set()
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            200, headers={"content-type": "text/event-stream"}, content=never_ends()
+        )
+
+    client = anthropic.AsyncAnthropic(
+        api_key="k", http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    )
+    stream = await client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES, stream=True
+    )
+
+    async def run() -> None:
+        async for _ in adapter.events(stream):
+            pass
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(run)
+            await reading.wait()
+            group.cancel_scope.cancel()
+        await closed.wait()
     assert stream.response.is_closed
