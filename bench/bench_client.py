@@ -7,7 +7,10 @@ contender; this process runs the clients one after another, round-robin, and mea
 counted). Contenders:
 
 - ``agent-stream``: ``AgentStreamClient.stream`` -> typed events, deduplicated by seq, state
-  folded (``client.state``), liveness deadline armed per socket read;
+  folded (``client.state``), liveness deadline armed per socket read; the body read through
+  httpx's public ``aiter_raw`` (the default);
+- ``agent-stream direct_body``: the same with ``direct_body=True`` (the opt-in reader of
+  httpx's connection);
 - ``httpx-sse``: ``aconnect_sse`` + ``aiter_sse`` (parse only; the data stays a JSON string);
 - ``httpx-sse+json``: the same plus ``json.loads(sse.data)``, what a caller does to use it;
 - ``iter_raw``: ``response.aiter_raw()`` and nothing else (the floor: httpx + the socket).
@@ -156,6 +159,15 @@ async def run_ours(url: str, http: httpx.AsyncClient) -> int:
     return n
 
 
+async def run_ours_direct(url: str, http: httpx.AsyncClient) -> int:
+    client = AgentStreamClient(http_client=http, direct_body=True)
+    n = 0
+    async for _event in client.stream(url, json={}):
+        n += 1
+    assert client.state.is_done and client.state.text
+    return n
+
+
 async def run_httpx_sse(url: str, http: httpx.AsyncClient) -> int:
     n = 0
     async with httpx_sse.aconnect_sse(http, "POST", url, json={}) as source:
@@ -187,6 +199,7 @@ async def run_iter_raw(url: str, http: httpx.AsyncClient) -> int:
 
 CONTENDERS: dict[str, Callable[[str, httpx.AsyncClient], Awaitable[int]]] = {
     "agent-stream": run_ours,
+    "agent-stream direct_body": run_ours_direct,
     "httpx-sse": run_httpx_sse,
     "httpx-sse+json": run_httpx_sse_json,
     "iter_raw": run_iter_raw,
@@ -227,7 +240,7 @@ def report(results: dict[str, list[float]], events: int, rounds: int, markdown: 
                 f"{min(times):.3f}-{max(times):.3f} |"
             )
         else:
-            lines.append(f"{name:16} {med:7.3f}s  {per:6.2f} us/event  {ratio:5.2f}x httpx-sse")
+            lines.append(f"{name:26} {med:7.3f}s  {per:6.2f} us/event  {ratio:5.2f}x httpx-sse")
     lines.append("")
     lines.append(
         f"{events:,} events, median of {rounds} round-robin rounds, client process CPU "
