@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import logging
 import signal
 import threading
@@ -30,11 +31,22 @@ if TYPE_CHECKING:
     from .connection import Connection, Heartbeats
     from .question_board import QuestionBoard
 
-__all__ = ["RunManager", "StreamOptions", "parse_cursor"]
+__all__ = ["RunManager", "StreamOptions", "owner_key", "parse_cursor"]
 
 logger = logging.getLogger("agent_stream")
 
 _MAX_ID_CHARS = 200
+
+
+def owner_key(owner: str) -> str:
+    """What a store keeps of an owner: a fixed-size digest (64 hex chars; ``""`` stays ``""``).
+
+    An owner may be a whole credential (the demo's is the ``Authorization`` value): stored as
+    is, it would be kept, outside the store's byte limits, for as long as the stream.
+    """
+    if not owner:
+        return ""
+    return hashlib.sha256(owner.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +154,7 @@ class RunManager:
             raise UsageError("the server is shutting down", code="shutting-down")
         stream_id = check_stream_id(stream_id) if stream_id is not None else new_stream_id()
         opts = options or self.options
-        await self.store.create(stream_id, owner=owner, meta=meta)
+        await self.store.create(stream_id, owner=owner_key(owner), meta=meta)
         with_context = RunSource(source)  # ask()/approve()/current_run() reach the run
         run = Run(
             stream_id,
@@ -176,7 +188,7 @@ class RunManager:
         Another owner's stream gets the same answer as an unknown one (no existence oracle).
         """
         info = await self.store.info(stream_id)
-        if info is None or info.owner != owner:
+        if info is None or not hmac.compare_digest(info.owner, owner_key(owner)):
             raise ResumeError(
                 f"no stream {stream_id!r} here: unknown, expired or not yours; start a new run",
                 code="unknown-stream",

@@ -25,6 +25,7 @@ import msgspec
 
 from ..errors import AnswerError, StoreUnavailableError, truncate
 from ..events import JSONValue
+from .manager import owner_key
 from .question_board import QuestionRecord, check_answer
 from .questions import question_board
 
@@ -96,7 +97,7 @@ async def answer_question(
         )
     request_id = parsed.request_id
     info = await manager.store.info(stream_id)
-    if info is None or info.owner != owner:
+    if info is None or info.owner != owner_key(owner):
         raise _unknown(stream_id, request_id)
     board = question_board(manager)
     record = await board.get(stream_id, request_id)
