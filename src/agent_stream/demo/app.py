@@ -55,9 +55,11 @@ from ..server import MemoryStore, Recorder, RecorderFunc, RunManager, StreamOpti
 from ..server.cross_site import CrossSiteGuard
 from ..server.request_body import error_response, read_json
 from ..starlette import AgentStreamResponse, mount_stream_routes
+from ..telemetry import Telemetry
 from .agent import DemoOptions, demo_agent
 from .bridges import bridge_routes
 from .model_agent import ModelAgent, model_agent_from_env
+from .metrics import demo_metrics
 
 __all__ = ["STATIC_DIR", "create_app", "create_app_from_env", "owner_of"]
 
@@ -124,6 +126,7 @@ def create_app(
     model_agent: ModelAgent | None = None,
     body_timeout_s: float = 10.0,
     allow_origins: Sequence[str] = (),
+    telemetry: Telemetry | None = None,
 ) -> Starlette:
     """The demo app. ``recorder`` may be a path: a :class:`JsonlRecorder` the app closes.
 
@@ -135,6 +138,10 @@ def create_app(
 
     With ``model_agent``, ``/api/chat`` runs that real model on the message (unless the request
     asks for ``"agent": "scripted"``); ``GET /api/agent`` says which agent answers.
+
+    Without ``telemetry`` the app makes its own, whose metrics ``GET /metrics`` serves as
+    Prometheus text (extra ``[prometheus]``; 501 naming it when missing); with it, there is no
+    ``/metrics`` (export the metrics your way).
 
     Example::
 
@@ -149,11 +156,13 @@ def create_app(
     if isinstance(recorder, str | os.PathLike):
         owned_recorder = JsonlRecorder(recorder)
         recorder = owned_recorder
+    metrics = demo_metrics() if telemetry is None else None
     manager = RunManager(
         store,
         options=StreamOptions(heartbeat_s=heartbeat_s, resume_grace_s=resume_grace_s, debug=debug),
         recorder=recorder,
         owner=owner_of,
+        telemetry=telemetry if metrics is None else metrics.telemetry,
     )
     static = Path(static_dir) if static_dir is not None else STATIC_DIR
     bridged, bridge_stats, bridge_index = bridge_routes(manager, redis_url=redis_url)
@@ -207,11 +216,14 @@ def create_app(
             aclose = getattr(bridge_index, "aclose", None)
             if aclose is not None:
                 await aclose()
+            if metrics is not None:
+                metrics.shutdown()
 
     routes: list[BaseRoute] = [
         Route("/api/chat", chat, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/agent", agent_info, methods=["GET"]),
+        *([Route("/metrics", metrics.endpoint, methods=["GET"])] if metrics else []),
         *bridged,
         Route("/", index, methods=["GET"]),
     ]

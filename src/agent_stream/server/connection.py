@@ -20,6 +20,7 @@ from ..emitter import encode_frame_bytes
 from ..errors import ResumeError, StoreUnavailableError
 from ..events import UNSET, Reconnect, Start, UnsetType, encode_data
 from .manager import RunManager, StreamOptions
+from .observing import observe_connection
 
 __all__ = ["Connection", "EndReason", "Heartbeats", "priming_frame"]
 
@@ -134,16 +135,26 @@ class Connection:
         "listener",
         "manager",
         "options",
+        "resumed",
+        "sent_bytes",
         "stream_id",
     )
 
     def __init__(
-        self, manager: RunManager, stream_id: str, cursor: int, options: StreamOptions
+        self,
+        manager: RunManager,
+        stream_id: str,
+        cursor: int,
+        options: StreamOptions,
+        *,
+        resumed: bool = False,
     ) -> None:
         self.manager = manager
         self.stream_id = stream_id
         self.cursor = cursor
         self.options = options
+        self.resumed = resumed
+        self.sent_bytes = 0
         self.listener: asyncio.Future[Any] | None = None  # the adapter's receive() task
         self.closed = False
         self.is_disconnected = False
@@ -224,10 +235,13 @@ class Connection:
             cast("asyncio.Task[object]", self._task).uncancel()
             if cut == "stalled":
                 self._log_stalled()
+                if self.manager.telemetry is not None:
+                    self.manager.telemetry.connection_reaped()
                 return False
             return True  # shutdown: the chunk is dropped, reconnect follows
         finally:
             self._writing_since = None
+        self.sent_bytes += len(chunk)
         now = clock()
         due = self._ping_due
         if due is not None and chunk is PING:
@@ -251,6 +265,17 @@ class Connection:
         store (:meth:`~agent_stream.server.store.StreamStore.watch`), the manager's
         :class:`Heartbeats`, the disconnect (:meth:`disconnected`) or shutdown.
         """
+        observer = observe_connection(self.manager, self)
+        if observer is None:
+            return await self._pump(write, first)
+        reason: EndReason = "disconnected"  # what an exception out of a write means
+        try:
+            reason = await self._pump(write, first)
+        finally:
+            observer.ended(reason)
+        return reason
+
+    async def _pump(self, write: Write, first: bytes) -> EndReason:
         manager, stream_id = self.manager, self.stream_id
         store = manager.store
         loop = asyncio.get_running_loop()

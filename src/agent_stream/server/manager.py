@@ -8,12 +8,14 @@ uses, the runs this process is producing, idempotency keys and the open connecti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -23,11 +25,13 @@ import anyio
 from ..emitter import check_stream_id, new_stream_id, parse_event_id
 from ..errors import ResumeError, UsageError, truncate
 from .memory import MemoryStore
+from .observing import NoteRecorder
 from .questions import RunContext, RunSource
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
 from .store import StreamInfo, StreamStore, check_cursor
 
 if TYPE_CHECKING:
+    from ..telemetry import Telemetry
     from .connection import Connection, Heartbeats
     from .question_board import QuestionBoard
 
@@ -99,6 +103,10 @@ class RunManager:
 
     ``routes_prefix`` is where :func:`~agent_stream.server.starlette.stream_routes` are mounted;
     it makes the ``resume_url`` / ``stop_url`` each stream announces.
+
+    ``telemetry`` (:class:`~agent_stream.telemetry.Telemetry`) traces runs, tool calls and
+    connections and keeps their metrics; a ``recorder`` with ``record_note`` (``JsonlRecorder``)
+    also notes each connection's end and each client report.
     """
 
     def __init__(
@@ -110,10 +118,15 @@ class RunManager:
         routes_prefix: str = "/api",
         owner: str | Callable[[Any], str | Awaitable[str]] | None = None,
         handle_signals: bool = True,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.store: StreamStore = store if store is not None else MemoryStore()
         self.options = options or StreamOptions()
         self.recorder = recorder_callable(recorder)
+        self.note_recorder: NoteRecorder | None = (
+            recorder if isinstance(recorder, NoteRecorder) else None
+        )
+        self.telemetry = telemetry
         self.routes_prefix = routes_prefix.rstrip("/")
         self.handle_signals = handle_signals
         self.owner = owner
@@ -154,7 +167,8 @@ class RunManager:
             raise UsageError("the server is shutting down", code="shutting-down")
         stream_id = check_stream_id(stream_id) if stream_id is not None else new_stream_id()
         opts = options or self.options
-        await self.store.create(stream_id, owner=owner_key(owner), meta=meta)
+        with self._store_call("create"):
+            await self.store.create(stream_id, owner=owner_key(owner), meta=meta)
         with_context = RunSource(source)  # ask()/approve()/current_run() reach the run
         run = Run(
             stream_id,
@@ -165,11 +179,19 @@ class RunManager:
             recorder=recorder_callable(recorder) if recorder is not None else self.recorder,
             debug=opts.debug,
             on_finish=self._forget,
+            observer=self.telemetry.run_started(stream_id, owner=owner)
+            if self.telemetry is not None
+            else None,
         )
         with_context.context = RunContext(run, self)
         self.runs[stream_id] = run
         self.runs_started += 1
         return run
+
+    def _store_call(self, operation: str) -> AbstractContextManager[None]:
+        if self.telemetry is None:
+            return contextlib.nullcontext()
+        return self.telemetry.store_call(operation)
 
     def _forget(self, run: Run) -> None:
         if self.runs.get(run.stream_id) is run:
@@ -187,7 +209,8 @@ class RunManager:
 
         Another owner's stream gets the same answer as an unknown one (no existence oracle).
         """
-        info = await self.store.info(stream_id)
+        with self._store_call("info"):
+            info = await self.store.info(stream_id)
         if info is None or not hmac.compare_digest(info.owner, owner_key(owner)):
             raise ResumeError(
                 f"no stream {stream_id!r} here: unknown, expired or not yours; start a new run",

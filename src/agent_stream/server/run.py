@@ -29,7 +29,7 @@ import logging
 import time
 import traceback
 from collections.abc import AsyncIterable, Callable
-from typing import Literal, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias, runtime_checkable
 
 import anyio
 import msgspec
@@ -49,6 +49,9 @@ from ..events import (
 )
 from ..sse import SSEDecoder
 from .store import StreamStore
+
+if TYPE_CHECKING:
+    from ..telemetry import RunTelemetry
 
 __all__ = [
     "DisconnectPolicy",
@@ -176,6 +179,7 @@ class Run:
         "_finished_event",
         "_grace_timer",
         "_id_prefix",
+        "_observer",
         "_on_finish",
         "_pending",
         "_recorder",
@@ -202,6 +206,7 @@ class Run:
         recorder: RecorderFunc | None = None,
         debug: bool = False,
         on_finish: Callable[[Run], None] | None = None,
+        observer: RunTelemetry | None = None,
     ) -> None:
         self.stream_id = stream_id
         self.source = source
@@ -210,6 +215,7 @@ class Run:
         self.resume_grace_s = resume_grace_s
         self.debug = debug
         self._recorder = recorder
+        self._observer = observer
         self._on_finish = on_finish
         self._task: asyncio.Task[object] | None = None  # the task running drive()
         self._cancel_requested = False
@@ -295,6 +301,8 @@ class Run:
         self._append_nowait(self.stream_id, first, frames, is_done=pending[-1][0] == "done")
         if self._recorder is not None:
             self._recorded(first, pending)
+        if self._observer is not None:
+            self._observer.stored(pending)
 
     def _recorded(self, first: int, pending: list[tuple[str, bytes]]) -> None:
         recorder = self._recorder
@@ -407,6 +415,8 @@ class Run:
                 self._flush()
         finally:
             self._finished = True
+            if self._observer is not None:
+                self._observer.finished(reason)
             if self._finished_event is not None:
                 self._finished_event.set()
             if self._grace_timer is not None:

@@ -179,7 +179,7 @@ class AgentStreamResponse(Response):
                     "headers": stream_headers(manager, stream_id, self.extra_headers),
                 }
             )
-            connection = Connection(manager, stream_id, cursor, options)
+            connection = Connection(manager, stream_id, cursor, options, resumed=resumed)
             attached = run if run is not None else manager.runs.get(stream_id)
             if run is not None:
                 # The run drives itself in a task of its own and a grace period is a timer,

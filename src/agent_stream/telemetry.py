@@ -1,0 +1,449 @@
+"""OpenTelemetry traces and metrics for a server (extra ``[otel]``: ``opentelemetry-api`` only).
+
+Pass ``telemetry=Telemetry()`` to a :class:`~agent_stream.server.RunManager`. It uses the
+global tracer and meter providers unless given others; the SDK and its exporters are the app's
+choice (see ``docs/observability.md``). Without OpenTelemetry installed it is a no-op.
+
+Traces: one span per run (``invoke_agent``; stream id, owner hash, model, finish reason, end
+reason), a child span per tool call (``execute_tool {name}``) and per connection
+(``agent_stream.connection``: resumed, cursor, replayed events, events and bytes sent, end
+reason); a client's report becomes an event on the run's span (or, after the run ended, a
+span linked to it). Attribute names are the GenAI semantic conventions' where one exists
+(``gen_ai.*``, ``error.type``), ``agent_stream.*`` otherwise.
+
+Metrics (instrument names below; durations in seconds):
+
+==========================================  ==================================================
+``agent_stream.runs.active``                runs producing now (up-down counter)
+``agent_stream.connections.active``         responses reading a stream now
+``agent_stream.runs.ended``                 runs ended, by ``agent_stream.end_reason``
+``agent_stream.events.stored``              events the runs stored
+``agent_stream.events.sent``                events written to clients (replays included)
+``agent_stream.bytes.sent``                 bytes written to clients (``By``)
+``agent_stream.run.time_to_first_event``    run start to its first stored event
+``gen_ai.server.time_to_first_token``       run start to its first ``token``
+``agent_stream.run.tokens_per_second``      tokens from the first one to the end, per second
+``agent_stream.tool.duration``              tool latency, by ``gen_ai.tool.name``
+``agent_stream.resumes``                    responses that resumed a stream
+``agent_stream.resume.replayed_events``     events a resume had to replay (histogram)
+``agent_stream.connections.reaped``         slow readers cut after ``send_timeout_s``
+``agent_stream.store.duration``             store calls, by ``agent_stream.store.operation``
+``agent_stream.store.errors``               store calls that raised
+``agent_stream.client_reports``             client-reported failures, by ``agent_stream.reason``
+==========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import operator
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span, SpanContext, TracerProvider
+
+__all__ = ["ConnectionTelemetry", "RunTelemetry", "Telemetry"]
+
+logger = logging.getLogger("agent_stream")
+
+_DECODE = msgspec.json.Decoder().decode
+_WATCHED = frozenset({"tool_use", "tool_result", "error", "done"})
+_TYPE_OF = operator.itemgetter(0)
+_FINISHED_KEPT = 10_000  # span contexts of ended runs kept for late client reports
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def owner_hash(owner: str) -> str:
+    """The owner as it appears in telemetry: 16 hex digits of its SHA-256 (never the value)."""
+    return hashlib.sha256(owner.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    try:
+        value = _DECODE(data)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class Telemetry:
+    """Traces and metrics of one app's runs and connections (one per ``RunManager``).
+
+    ``tracer_provider`` / ``meter_provider`` default to OpenTelemetry's global ones.
+    ``agent_name`` becomes ``gen_ai.agent.name`` and the run span's name.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        agent_name: str = "agent",
+    ) -> None:
+        self.agent_name = agent_name
+        self._runs: dict[str, RunTelemetry] = {}
+        self._finished: OrderedDict[str, SpanContext] = OrderedDict()
+        try:
+            from opentelemetry import metrics, trace
+        except ImportError:
+            logger.debug("opentelemetry is not installed; agent-stream telemetry is off")
+            self.is_enabled = False
+            return
+        self.is_enabled = True
+        from . import __version__ as version
+
+        tracer_provider = tracer_provider or trace.get_tracer_provider()
+        meter_provider = meter_provider or metrics.get_meter_provider()
+        self.tracer = tracer_provider.get_tracer("agent_stream", version)
+        meter = meter_provider.get_meter("agent_stream", version)
+        self._trace = trace
+        counter, histogram = meter.create_counter, meter.create_histogram
+        # Per-event figures are plain integers read when the metrics are collected: a
+        # synchronous instrument costs microseconds per call, an addition nanoseconds.
+        self.stored_events = 0
+        self._live: set[ConnectionTelemetry] = set()
+        self._ended_bytes = 0
+        self._ended_events = 0
+        observation = metrics.Observation
+
+        def observe(read: Any) -> Any:
+            return lambda options: [observation(read())]
+
+        meter.create_observable_up_down_counter(
+            "agent_stream.runs.active",
+            [observe(lambda: len(self._runs))],
+            "{run}",
+            "Runs producing now",
+        )
+        meter.create_observable_up_down_counter(
+            "agent_stream.connections.active",
+            [observe(lambda: len(self._live))],
+            "{connection}",
+            "Responses reading a stream now",
+        )
+        meter.create_observable_counter(
+            "agent_stream.events.stored",
+            [observe(lambda: self.stored_events)],
+            "{event}",
+            "Events stored",
+        )
+        meter.create_observable_counter(
+            "agent_stream.events.sent",
+            [observe(lambda: self._sent()[1])],
+            "{event}",
+            "Events sent (replays included)",
+        )
+        meter.create_observable_counter(
+            "agent_stream.bytes.sent",
+            [observe(lambda: self._sent()[0])],
+            "By",
+            "Bytes sent to clients",
+        )
+        self.runs_ended = counter("agent_stream.runs.ended", "{run}", "Runs ended, by reason")
+        seconds: dict[str, Any] = {"unit": "s", "explicit_bucket_boundaries_advisory": _SECONDS}
+        self.time_to_first_event = histogram(
+            "agent_stream.run.time_to_first_event",
+            description="Run start to its first event",
+            **seconds,
+        )
+        self.time_to_first_token = histogram(
+            "gen_ai.server.time_to_first_token",
+            description="Run start to its first token",
+            **seconds,
+        )
+        self.tokens_per_second = histogram(
+            "agent_stream.run.tokens_per_second", "{token}/s", "Tokens per second of a run"
+        )
+        self.tool_duration = histogram(
+            "agent_stream.tool.duration", description="Tool call latency", **seconds
+        )
+        self.resumes = counter("agent_stream.resumes", "{connection}", "Resumed responses")
+        self.replayed_events = histogram(
+            "agent_stream.resume.replayed_events", "{event}", "Events a resume replayed"
+        )
+        self.reaped = counter(
+            "agent_stream.connections.reaped", "{connection}", "Slow readers cut off"
+        )
+        self.store_duration = histogram(
+            "agent_stream.store.duration", description="Store call latency", **seconds
+        )
+        self.store_errors = counter("agent_stream.store.errors", "{error}", "Store calls failed")
+        self.client_reports = counter(
+            "agent_stream.client_reports", "{report}", "Streams clients ended with a synthetic done"
+        )
+
+    # runs
+
+    def run_started(self, stream_id: str, *, owner: str = "") -> RunTelemetry | None:
+        """A run began producing (``None`` when telemetry is off)."""
+        if not self.is_enabled:
+            return None
+        span = self.tracer.start_span(
+            f"invoke_agent {self.agent_name}",
+            kind=self._trace.SpanKind.SERVER,
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": self.agent_name,
+                "agent_stream.stream_id": stream_id,
+                "agent_stream.owner_hash": owner_hash(owner),
+            },
+        )
+        run = RunTelemetry(self, stream_id, span)
+        self._runs[stream_id] = run
+        return run
+
+    def _sent(self) -> tuple[int, int]:
+        sent_bytes, sent_events = self._ended_bytes, self._ended_events
+        for connection in list(self._live):
+            more_bytes, more_events = connection.progress()
+            sent_bytes += more_bytes
+            sent_events += more_events
+        return sent_bytes, sent_events
+
+    def _run_ended(self, run: RunTelemetry) -> None:
+        self._runs.pop(run.stream_id, None)
+        self._finished[run.stream_id] = run.span.get_span_context()
+        while len(self._finished) > _FINISHED_KEPT:
+            self._finished.popitem(last=False)
+
+    # connections
+
+    def connection_opened(
+        self,
+        stream_id: str,
+        *,
+        resumed: bool,
+        cursor: int,
+        progress: Callable[[], tuple[int, int]],
+        replay_events: int = 0,
+    ) -> ConnectionTelemetry | None:
+        """A response started reading ``stream_id`` after ``cursor`` (``None`` when off).
+
+        ``progress()`` tells the bytes and events it has written so far (read when metrics
+        are collected and when it ends, never per write).
+        """
+        if not self.is_enabled:
+            return None
+        run = self._runs.get(stream_id)
+        context = self._trace.set_span_in_context(run.span) if run is not None else None
+        span = self.tracer.start_span(
+            "agent_stream.connection",
+            context=context,
+            attributes={
+                "agent_stream.stream_id": stream_id,
+                "agent_stream.resumed": resumed,
+                "agent_stream.cursor": cursor,
+                "agent_stream.replayed_events": replay_events,
+            },
+        )
+        if resumed:
+            self.resumes.add(1)
+            self.replayed_events.record(replay_events)
+        connection = ConnectionTelemetry(self, span, progress)
+        self._live.add(connection)
+        return connection
+
+    def connection_reaped(self) -> None:
+        """A reader made no progress for ``send_timeout_s`` and was cut off."""
+        if self.is_enabled:
+            self.reaped.add(1)
+
+    # stores
+
+    @contextlib.contextmanager
+    def store_call(self, operation: str) -> Iterator[None]:
+        """Time a store call (``with telemetry.store_call("create"): ...``); count failures."""
+        if not self.is_enabled:
+            yield
+            return
+        attributes = {"agent_stream.store.operation": operation}
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.store_errors.add(1, {**attributes, "error.type": type(exc).__name__})
+            raise
+        finally:
+            self.store_duration.record(time.perf_counter() - started, attributes)
+
+    # client reports
+
+    def client_report(self, stream_id: str, *, reason: str, last_seq: int, attempts: int) -> None:
+        """A client ended ``stream_id`` with a synthetic ``done``: count it, note it on the run."""
+        if not self.is_enabled:
+            return
+        self.client_reports.add(1, {"agent_stream.reason": reason})
+        attributes: dict[str, str | int] = {
+            "agent_stream.reason": reason,
+            "agent_stream.last_seq": last_seq,
+            "agent_stream.attempts": attempts,
+        }
+        run = self._runs.get(stream_id)
+        if run is not None:
+            run.span.add_event("agent_stream.client_report", attributes)
+            return
+        links = []
+        finished = self._finished.get(stream_id)
+        if finished is not None:
+            links.append(self._trace.Link(finished))
+        span = self.tracer.start_span(
+            "agent_stream.client_report",
+            links=links,
+            attributes={"agent_stream.stream_id": stream_id, **attributes},
+        )
+        span.end()
+
+
+class RunTelemetry:
+    """The span and figures of one run; the run calls :meth:`stored` and :meth:`finished`."""
+
+    __slots__ = (
+        "_first_event_s",
+        "_first_token_s",
+        "_started",
+        "_tools",
+        "model",
+        "span",
+        "stream_id",
+        "telemetry",
+        "tokens",
+    )
+
+    def __init__(self, telemetry: Telemetry, stream_id: str, span: Span) -> None:
+        self.telemetry = telemetry
+        self.stream_id = stream_id
+        self.span = span
+        self.tokens = 0
+        self.model = ""
+        self._started = time.monotonic()
+        self._first_event_s: float | None = None
+        self._first_token_s: float | None = None
+        self._tools: dict[str, tuple[Span, float]] = {}
+
+    def stored(self, pending: Sequence[tuple[str, bytes]]) -> None:
+        """Events ``(type, JSON data)`` the run just stored (called once per batch)."""
+        telemetry = self.telemetry
+        telemetry.stored_events += len(pending)
+        if self._first_event_s is None:
+            self._first_event_s = time.monotonic() - self._started
+            telemetry.time_to_first_event.record(self._first_event_s)
+        # the types in one C-level pass, tokens counted in another; Python looks at each event
+        # only in the rare batch that holds anything else
+        types = list(map(_TYPE_OF, pending))
+        tokens = types.count("token")
+        if tokens:
+            self.tokens += tokens
+            if self._first_token_s is None:
+                self._first_token_s = time.monotonic() - self._started
+                telemetry.time_to_first_token.record(self._first_token_s)
+        if tokens != len(types):
+            for event_type, data in pending:
+                if event_type in _WATCHED:
+                    self._special(event_type, _object(data), time.monotonic())
+
+    def _special(self, event_type: str, data: dict[str, Any], now: float) -> None:
+        telemetry = self.telemetry
+        if event_type == "tool_use":
+            name = str(data.get("tool_name", ""))
+            call_id = str(data.get("tool_use_id", ""))
+            span = telemetry.tracer.start_span(
+                f"execute_tool {name}",
+                context=telemetry._trace.set_span_in_context(self.span),
+                attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": name,
+                    "gen_ai.tool.call.id": call_id,
+                },
+            )
+            self._tools[call_id] = (span, now)
+        elif event_type == "tool_result":
+            self._tool_ended(data, now)
+        elif event_type == "error":
+            error_type = str(data.get("error_type", "")) or "error"
+            self.span.set_attribute("error.type", error_type)
+            self.span.add_event(
+                "agent_stream.error",
+                {"error.type": error_type, "agent_stream.message": str(data.get("message", ""))},
+            )
+        else:  # done
+            model = data.get("model")
+            if isinstance(model, str) and model:
+                self.model = model
+
+    def _tool_ended(self, data: dict[str, Any], now: float) -> None:
+        started = self._tools.pop(str(data.get("tool_use_id", "")), None)
+        reported = data.get("duration_ms")
+        name = str(data.get("tool_name", ""))
+        failed = data.get("status") == "error"
+        if started is not None:
+            span, began = started
+            if failed:
+                span.set_status(self.telemetry._trace.StatusCode.ERROR)
+                span.set_attribute("error.type", "tool_error")
+            span.end()
+            measured = now - began
+        else:
+            measured = None
+        if isinstance(reported, int | float) and not isinstance(reported, bool) and reported > 0:
+            seconds: float | None = reported / 1000.0
+        else:
+            seconds = measured
+        if seconds is not None:
+            self.telemetry.tool_duration.record(seconds, {"gen_ai.tool.name": name})
+
+    def finished(self, reason: str) -> None:
+        """The run ended with ``done{reason}`` (``completed``, ``error``, ``cancelled``, …)."""
+        telemetry, span = self.telemetry, self.span
+        for tool_span, _ in self._tools.values():  # calls the run never finished
+            tool_span.set_attribute("agent_stream.end_reason", reason)
+            tool_span.end()
+        self._tools.clear()
+        if self._first_token_s is not None:
+            span_s = (time.monotonic() - self._started) - self._first_token_s
+            if span_s >= 0.001:
+                telemetry.tokens_per_second.record(self.tokens / span_s)
+        span.set_attribute("agent_stream.end_reason", reason)
+        span.set_attribute("gen_ai.response.finish_reasons", [reason])
+        span.set_attribute("agent_stream.tokens", self.tokens)
+        if self.model:
+            span.set_attribute("gen_ai.request.model", self.model)
+            span.set_attribute("gen_ai.response.model", self.model)
+        if reason == "error":
+            span.set_status(telemetry._trace.StatusCode.ERROR)
+        telemetry.runs_ended.add(1, {"agent_stream.end_reason": reason})
+        span.end()
+        telemetry._run_ended(self)
+
+
+class ConnectionTelemetry:
+    """One response's span; the connection calls :meth:`ended` once."""
+
+    __slots__ = ("progress", "span", "telemetry")
+
+    def __init__(
+        self, telemetry: Telemetry, span: Span, progress: Callable[[], tuple[int, int]]
+    ) -> None:
+        self.telemetry = telemetry
+        self.span = span
+        self.progress = progress
+
+    def ended(self, reason: str) -> None:
+        """The response ended (``done``, ``disconnected``, ``stalled``, ``shutdown``, ``lost``)."""
+        sent_bytes, sent_events = self.progress()
+        telemetry = self.telemetry
+        telemetry._live.discard(self)
+        telemetry._ended_bytes += sent_bytes
+        telemetry._ended_events += sent_events
+        span = self.span
+        span.set_attribute("agent_stream.end_reason", reason)
+        span.set_attribute("agent_stream.bytes_sent", sent_bytes)
+        span.set_attribute("agent_stream.events_sent", sent_events)
+        span.end()
