@@ -58,8 +58,8 @@ from ..starlette import AgentStreamResponse, mount_stream_routes
 from ..telemetry import Telemetry
 from .agent import DemoOptions, demo_agent
 from .bridges import bridge_routes
-from .model_agent import ModelAgent, model_agent_from_env
 from .metrics import demo_metrics
+from .model_agent import ModelAgent, model_agent_from_env
 
 __all__ = ["STATIC_DIR", "create_app", "create_app_from_env", "owner_of"]
 
