@@ -75,13 +75,30 @@ async def test_a_chunked_body_is_refused_once_it_passes_the_limit(
 
 
 async def test_json_nested_a_thousand_deep_gets_a_typed_400(demo_server: UvicornProcess) -> None:
+    deep = b"[" * 1000 + b"]" * 1000
+    bodies = [
+        deep,
+        b'{"a":' * 1000 + b"1" + b"}" * 1000,
+        b'{"request_id":"r","answer":' + deep + b"}",
+    ]
     async with httpx.AsyncClient(base_url=demo_server.url) as client:
-        with anyio.fail_after(5):
-            for body in (b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000):
-                response = await client.post("/api/chat", content=body)
-                assert response.status_code == 400, response.text
-                assert response.json()["error"]["code"] == "invalid-request"
-                assert "deep" in response.json()["error"]["message"]
+        with anyio.fail_after(10):
+            started = await client.post("/api/chat", json={"tokens": 1, "token_delay_ms": 0})
+            stream_id = started.headers["x-agent-stream-id"]
+            # every demo route that reads JSON: ours, the bridges', the answer route
+            for path in (
+                "/api/chat",
+                "/api/ag-ui",
+                "/api/ai-sdk/chat",
+                f"/api/streams/{stream_id}/respond",
+            ):
+                for body in bodies:
+                    response = await client.post(
+                        path, content=body, headers={"content-type": "application/json"}
+                    )
+                    assert response.status_code == 400, (path, response.text)
+                    assert response.json()["error"]["code"] == "invalid-request"
+                    assert "deep" in response.json()["error"]["message"]
 
 
 async def test_a_body_shorter_than_its_content_length_gets_408(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from ..errors import AgentStreamError, AnswerError, UsageError
 from ..server._asgi import error_body, error_status
 from ..server.manager import RunManager
+from ..server.request_body import check_json_depth
 
 __all__ = ["MAX_BODY_BYTES", "error_response", "last_event_id", "manager_for", "read_body"]
 
@@ -47,4 +48,6 @@ async def read_body(request: Request) -> bytes:
         if size > MAX_BODY_BYTES:
             raise UsageError(f"request body is over {MAX_BODY_BYTES} bytes", code="invalid-request")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    check_json_depth(body)  # JSON nested 1,000 deep: 400, not a RecursionError 500
+    return body

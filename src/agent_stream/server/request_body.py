@@ -35,6 +35,7 @@ from ._asgi import error_body, error_status
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_JSON_DEPTH",
+    "check_json_depth",
     "error_response",
     "read_body",
     "read_json",
@@ -115,18 +116,24 @@ async def read_json(
     body = await read_body(request, max_bytes=max_bytes, timeout_s=timeout_s)
     if not body.strip():
         return None
-    # Count brackets first: a body with no more than max_depth of them cannot nest deeper,
-    # and a deeper one is refused before the decoder recurses into it.
-    if body.count(b"[") + body.count(b"{") > max_depth and _depth(body) > max_depth:
-        raise UsageError(
-            f"request body nests arrays or objects more than {max_depth} deep",
-            code="invalid-request",
-        )
+    check_json_depth(body, max_depth)
     try:
         value: JSONValue = msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise UsageError(f"request body is not JSON ({exc})", code="invalid-request") from None
     return value
+
+
+def check_json_depth(body: bytes, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> None:
+    """Raise UsageError ``invalid-request`` if ``body`` nests arrays or objects more than
+    ``max_depth`` deep; call it before decoding JSON a client sent (a decoder recursing
+    1,000 deep raises ``RecursionError``: a 500)."""
+    # Count brackets first: a body with no more than max_depth of them cannot nest deeper.
+    if body.count(b"[") + body.count(b"{") > max_depth and _depth(body) > max_depth:
+        raise UsageError(
+            f"request body nests arrays or objects more than {max_depth} deep",
+            code="invalid-request",
+        )
 
 
 def _depth(body: bytes) -> int:

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..errors import AnswerError, StoreUnavailableError, truncate
+from ..errors import AnswerError, StoreUnavailableError, UsageError, truncate
 from ..events import JSONValue
 from .manager import owner_key
 from .question_board import QuestionRecord, check_answer
 from .questions import question_board
+from .request_body import check_json_depth
 
 if TYPE_CHECKING:
     from .manager import RunManager
@@ -54,6 +55,10 @@ def _parse(body: bytes) -> _Body:
             f"the answer is {len(body)} bytes; the limit is {MAX_ANSWER_BYTES}",
             code="invalid-request",
         )
+    try:
+        check_json_depth(body)  # JSON nested 1,000 deep: 400, not a RecursionError 500
+    except UsageError as exc:
+        raise AnswerError(exc.message, code="invalid-request") from None
     try:
         parsed = msgspec.json.decode(body, type=_Body)
     except msgspec.DecodeError as exc:
