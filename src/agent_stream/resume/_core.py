@@ -1,78 +1,29 @@
-"""The client's resume state machine, sans I/O: what to send, what to deliver, what to do next.
-
-:class:`ResumeCore` holds one stream's cursor and decides every step the client takes; the
-adapter (``agent_stream.client``) owns the sockets, the clock and the sleeping. The loop::
-
-    core = ResumeCore(policy=RetryPolicy())
-    while True:
-        plan = core.request()                  # Last-Event-ID, resume URL, Idempotency-Key
-        ...send it; on a failure before an answer: action = core.lost("network")
-        action = core.response(status, headers, body=..., now_s=time.time())
-        if action is None:                     # a 2xx event stream: read it
-            for chunk in body:                 # each read bounded by core.liveness_s
-                events = core.feed(chunk)      # deliver these, then look at core.outcome
-        ...on EOF, an error or a silent socket: action = core.lost("eof" | "network" | "stalled")
-        # action: Retry(delay_s) -> sleep, go round; GiveUp -> end with action.done
-
-The TypeScript client runs the same machine (``js/packages/client/src/resume.ts``); both are
-driven by the vectors in ``spec/conformance/client/`` (format in ``spec/conformance/README.md``).
-Event ids follow the server's rule (``<stream_id>:<seq>``, stream id ``[A-Za-z0-9_-]{1,128}``,
-seq ``0`` or 1-18 ASCII digits without a leading zero); any other id is opaque: passed on without
-a seq and used as the cursor as it is.
-"""
+"""``ResumeCore``: one stream's resume state machine (see the package docstring)."""
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import msgspec
 from msgspec import UNSET
 
-from .emitter import parse_event_id
-from .errors import (
-    AgentStreamError,
-    HTTPStatusError,
-    ProtocolError,
-    ResumeError,
-)
-from .events import (
-    EVENT_TYPES,
-    AgentEvent,
-    Done,
-    DoneReason,
-    JSONValue,
-    Start,
-    Thinking,
-    Token,
-    event_to_dict,
-    parse_event,
-)
-from .sse import SSEDecoder
-from .state import StreamState, fold
+from ..emitter import parse_event_id
+from ..errors import AgentStreamError, ProtocolError, ResumeError
+from ..events import EVENT_TYPES, AgentEvent, DoneReason, Start, Thinking, Token, parse_event
+from ..sse import SSEDecoder
+from ..state import StreamState, fold
+from ._actions import GiveUp, LostKind, RequestPlan, Retry
+from ._errors import foreign_id_error, lost_message, resume_error, status_error
+from ._event import StreamEvent
+from ._retry import RetryPolicy, parse_retry_after
 
-__all__ = [
-    "GiveUp",
-    "LostKind",
-    "RequestPlan",
-    "ResumeCore",
-    "Retry",
-    "RetryPolicy",
-    "StreamEvent",
-    "parse_retry_after",
-]
+__all__ = ["DEFAULT_HEARTBEAT_MS", "ResumeCore"]
 
 logger = logging.getLogger("agent_stream")
 
 DEFAULT_HEARTBEAT_MS: Final = 15_000
-#: How a connection was lost: refused before sending (``connect``), a network error
-#: (``network``), silence past the liveness deadline (``stalled``), the body ended before
-#: ``done`` (``eof``), or the server's ``reconnect`` event (``reconnect``).
-LostKind = Literal["connect", "network", "stalled", "eof", "reconnect"]
 _LOST_CODES: Final[dict[str, str]] = {
     "connect": "connection-lost",
     "network": "connection-lost",
@@ -80,7 +31,6 @@ _LOST_CODES: Final[dict[str, str]] = {
     "eof": "connection-lost",
     "reconnect": "connection-lost",
 }
-_RESUME_CODES: Final = {400: "malformed-id", 404: "unknown-stream", 410: "expired"}
 # Decoders for the types whose events need nothing but decoding (parse_event without its
 # call layers, the hot path); start, reconnect and unknown types go through parse_event.
 _DECODERS: Final[dict[str, Callable[[str], AgentEvent]]] = {
@@ -89,130 +39,6 @@ _DECODERS: Final[dict[str, Callable[[str], AgentEvent]]] = {
     if name not in ("start", "reconnect")
 }
 _decode_token: Final = msgspec.json.Decoder(Token).decode
-
-
-class StreamEvent(msgspec.Struct, gc=False, repr_omit_defaults=True):
-    """A received event: ``type`` (the SSE event name), ``data`` (a dict), ``id``, ``seq``.
-
-    ``event`` is the typed object (:class:`agent_stream.Token`, :class:`agent_stream.Done`, ...);
-    ``data`` is built from it on first access. ``id`` is ``<stream_id>:<seq>`` (``""`` for a
-    server that sends no ids and for a synthetic ``done``), ``seq`` is ``None`` without an id.
-
-    A msgspec Struct rather than a plain class: the client makes one per event, and a
-    Struct's C-level ``__init__`` costs a third of a Python one (``bench/bench_client.py``).
-    """
-
-    event: AgentEvent
-    id: str = ""
-    seq: int | None = None
-    # data built from ``event`` on first access; not an argument to pass
-    _data: dict[str, JSONValue] | None = None
-
-    @property
-    def type(self) -> str:
-        return self.event.type
-
-    @property
-    def data(self) -> dict[str, JSONValue]:
-        data = self._data
-        if data is None:
-            data = self._data = event_to_dict(self.event)
-        return data
-
-    @property
-    def is_synthetic(self) -> bool:
-        """True for the ``done`` the client made up because the server could not finish."""
-        return self.event.type == "done" and getattr(self.event, "synthetic", False) is True
-
-    def __repr__(self) -> str:
-        return f"StreamEvent(type={self.type!r}, id={self.id!r}, data={self.data!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if not isinstance(other, StreamEvent):
-            return NotImplemented
-        return bool(self.event == other.event and self.id == other.id)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long to wait before reconnecting.
-
-    ``max_retries`` bounds consecutive failed attempts (a connection that delivers a new event
-    resets the count). Attempt ``n`` (from 1) waits ``random() * min(backoff_max_s,
-    base * 2 ** (n - 1))`` seconds, where ``base`` is the server's ``retry:`` interval when it
-    sent one, else ``backoff_base_s`` (full jitter: reconnecting clients spread out instead of
-    arriving together).
-    """
-
-    max_retries: int = 8
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
-
-    def delay_s(
-        self, attempt: int, *, server_retry_ms: int | None, random: Callable[[], float]
-    ) -> float:
-        """Seconds to wait before attempt ``attempt`` (1 for the first retry)."""
-        base = server_retry_ms / 1000 if server_retry_ms is not None else self.backoff_base_s
-        ceiling = min(self.backoff_max_s, base * 2.0 ** min(attempt - 1, 62))
-        return max(0.0, random() * ceiling)
-
-
-def parse_retry_after(value: str | None, *, now_s: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date).
-
-    ``now_s`` is the current Unix time (for the date form). ``None`` when absent or malformed.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_s)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestPlan:
-    """The next request: the original one, or a resume from ``last_event_id``.
-
-    ``resume_url`` (a reference as the server named it, to resolve against the request URL) is
-    set when the resume is a GET of the stream's resume URL instead of the same request again.
-    ``idempotency_key`` goes with the original request and every re-send of it, never with a
-    resume.
-    """
-
-    last_event_id: str | None
-    resume_url: str | None
-    idempotency_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Wait ``delay_s`` seconds, then send :meth:`ResumeCore.request` again."""
-
-    delay_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class GiveUp:
-    """The stream cannot go on: end it with ``done`` (synthetic, with ``reason``).
-
-    ``reason`` is ``"error"`` for a failure that is the server's answer (an HTTP status on the
-    first request, bytes that break the protocol), ``"interrupted"`` when the connection could
-    not be resumed, ``"cancelled"`` after a stop. ``code`` is the failure's stable code,
-    ``failure`` the error itself (``None`` after a stop).
-    """
-
-    reason: DoneReason
-    code: str
-    failure: Exception | None
-
-    @property
-    def done(self) -> Done:
-        return Done(reason=self.reason, synthetic=True)
 
 
 class ResumeCore:
@@ -358,11 +184,11 @@ class ResumeCore:
                 if delay is None:
                     delay = self._backoff()
                 return Retry(min(delay, self.policy.backoff_max_s))
-            error: AgentStreamError = _status_error(
+            error: AgentStreamError = status_error(
                 status, body, headers, method=method, url=url, reason_phrase=reason_phrase
             )
             if resuming:
-                error = _resume_error(status, body, self.last_id) or error
+                error = resume_error(status, body, self.last_id) or error
             return self._give_up("interrupted" if resuming else "error", error.code, error)
         if not resuming:
             self._answered = True
@@ -440,7 +266,7 @@ class ResumeCore:
                         sid, seq = parsed
                         if sid != stream_id:
                             if stream_id is not None:
-                                error = _foreign(eid, stream_id)
+                                error = foreign_id_error(eid, stream_id)
                                 self.outcome = self._give_up("error", error.code, error)
                                 return out
                             stream_id = self.stream_id = sid
@@ -509,7 +335,7 @@ class ResumeCore:
         would pass before the retry, the stream ends as interrupted with ``expired``.
         """
         if error is None:
-            error = AgentStreamError(_lost_message(kind, self.liveness_s), code=_LOST_CODES[kind])
+            error = AgentStreamError(lost_message(kind, self.liveness_s), code=_LOST_CODES[kind])
         code = getattr(error, "code", None) or _LOST_CODES[kind]
         if self.max_seq > self._progress_mark:
             self.failures = 0  # progress: a new event arrived
@@ -567,56 +393,3 @@ class ResumeCore:
         error.line = text[:200]
         logger.warning("skipped an invalid %r event (id %r): %s", kind, eid, error)
         self.invalid_events.append(error)
-
-
-def _lost_message(kind: LostKind, liveness_s: float) -> str:
-    if kind == "stalled":
-        return f"connection stalled: no bytes for {liveness_s:.1f}s"
-    if kind == "eof":
-        return "connection lost: the response ended before done"
-    return f"connection lost ({kind})"
-
-
-def _foreign(event_id: str, stream_id: str) -> ProtocolError:
-    return ProtocolError(
-        f"event id {event_id!r} names another stream than {stream_id!r}; a response carries "
-        "one stream",
-        code="foreign-id",
-        line=event_id,
-    )
-
-
-def _status_error(
-    status: int,
-    body: str,
-    headers: Mapping[str, str],
-    *,
-    method: str,
-    url: str,
-    reason_phrase: str,
-) -> HTTPStatusError:
-    return HTTPStatusError(
-        f"{method} {url} answered {status} {reason_phrase}: {body[:200]!r}",
-        status_code=status,
-        body=body,
-        headers=dict(headers),
-        url=url,
-    )
-
-
-def _resume_error(status: int, body: str, last_id: str) -> ResumeError | None:
-    code = _RESUME_CODES.get(status)
-    if code is None:
-        return None
-    earliest: object = None
-    try:
-        detail = json.loads(body).get("error", {})
-        earliest = detail.get("earliest_id")
-    except (ValueError, AttributeError):
-        pass
-    return ResumeError(
-        f"cannot resume from {last_id!r}: the server answered {status} ({code})",
-        code=code,
-        last_event_id=last_id,
-        earliest_id=earliest if isinstance(earliest, str) else None,
-    )
