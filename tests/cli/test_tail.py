@@ -175,3 +175,15 @@ def test_tail_without_a_terminal_prints_the_question(demo_app: UvicornProcess) -
     assert "Which city should I plan for?" in output
     assert 'question answered: "Évora"' in output
     assert "You chose Évora." in output
+
+
+def test_tail_reports_an_oversize_event_without_a_traceback(test_app: ServerProcess) -> None:
+    # a 2 MB token: over the client's 1 MiB event limit
+    done = subprocess.run(
+        [*AGENT_STREAM, "tail", f"{test_app.url}/api/chat", "--get", "--data",
+         '{"tokens": 2, "big_token_chars": 2000000}', "--jsonl", "-H", "Authorization: Bearer x"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("agent-stream tail: ") and "event-too-large" in done.stderr

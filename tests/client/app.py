@@ -9,7 +9,8 @@ after that many events, once per stream; with ``forget`` the stream is then unkn
 resume gets 404), ``reconnect_after`` (send ``reconnect`` then end, once per stream),
 ``unknown`` (send an event of an unknown type first), ``slow`` (10 ms between events),
 ``tool_ms`` (how long each tool runs), ``peer`` (count the request under that tag and the
-client's port: which connection it came on), ``bad_token`` (that seq is a token with no ``text``).
+client's port: which connection it came on), ``bad_token`` (that seq is a token with no ``text``),
+``big_token_chars`` (the first token's text is that many characters).
 A stop ends the stream with
 ``done{reason: "cancelled"}``. ``GET /counts`` answers how many requests each path and status saw.
 """
@@ -54,7 +55,8 @@ def _frames(stream_id: str, knobs: dict[str, Any]) -> list[bytes]:
             frames.append(emitter.thinking(f"hmm {i} "))
         if i == int(knobs.get("bad_token", -1)):
             frames.append(emitter.emit(UnknownEvent("token", {"txt": "no text"})))
-        frames.append(emitter.token(f"{TEXT}{i} "))
+        big = int(knobs.get("big_token_chars", 0)) if i == 0 else 0
+        frames.append(emitter.token("x" * big if big else f"{TEXT}{i} "))
         if tools and i == tokens // 2:
             for t in range(tools):
                 frames.append(emitter.tool_use("search", f"tu_{t}", f"query={t}"))

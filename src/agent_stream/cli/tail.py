@@ -35,7 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..client import AgentStreamClient, StreamEvent
-from ..errors import HTTPStatusError
+from ..errors import AgentStreamError, HTTPStatusError
 from ..events import Done, InputRequired, JSONValue
 from ..state import StreamState
 from .tail_questions import ask_at_terminal, render_question
@@ -235,6 +235,9 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         except HTTPStatusError as exc:
             print(f"agent-stream tail: {exc.message}", file=sys.stderr)
             return 2
+        except AgentStreamError as exc:  # e.g. an event over the size limit: say it, no traceback
+            print(f"agent-stream tail: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
         finally:
             await stream.aclose()
         done = client.state.done
@@ -271,7 +274,7 @@ async def _watch(
         asking = None
         live.start()
 
-    refused: HTTPStatusError | None = None
+    refused: AgentStreamError | None = None
     with live:
         async with anyio.create_task_group() as tasks:
             try:
@@ -290,7 +293,7 @@ async def _watch(
                             console.print(render_question(question, respond_hint=True))
                     elif asking is not None and question is None:
                         asking.cancel()
-            except HTTPStatusError as exc:
+            except AgentStreamError as exc:
                 refused = exc  # raised below, not as an ExceptionGroup of the task group
             finally:
                 if asking is not None:
