@@ -1,3 +1,9 @@
 export { useAgentStream } from "./useAgentStream.js";
-export type { UseAgentStreamOptions, UseAgentStreamResult } from "./useAgentStream.js";
+export type {
+  StartStream,
+  StartStreamAt,
+  UseAgentStreamOptions,
+  UseAgentStreamResult,
+  UseAgentStreamUrlFreeOptions,
+} from "./useAgentStream.js";
 export * from "@agent-stream/client";

@@ -5,6 +5,7 @@ import {
   type RespondOptions,
   type RespondResult,
   type StreamCallbacks,
+  UsageError,
 } from "@agent-stream/client";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 
@@ -15,9 +16,24 @@ export interface UseAgentStreamOptions extends AgentStreamClientOptions {
   callbacks?: StreamCallbacks;
 }
 
-export interface UseAgentStreamResult extends ClientSnapshot {
-  /** Start a run with this request body (user-triggered; a run going is stopped first). */
-  startStream: (body?: unknown) => Promise<ClientSnapshot>;
+/** Options of the hook without an endpoint: each `startStream(url, body)` names it (agent-stream 0.1's form). */
+export type UseAgentStreamUrlFreeOptions = Omit<UseAgentStreamOptions, "url"> & { url?: undefined };
+
+/**
+ * `startStream` of a hook made with `{ url }`: `startStream(body)`; `startStream(url, body)` sends
+ * to another endpoint for this run (the two-argument form of agent-stream 0.1 works here too).
+ */
+export interface StartStream {
+  (body?: unknown): Promise<ClientSnapshot>;
+  (url: string, body: unknown): Promise<ClientSnapshot>;
+}
+
+/** `startStream` of a hook made without a URL, as in agent-stream 0.1: `startStream('/chat', { message })`. */
+export type StartStreamAt = (url: string, body?: unknown) => Promise<ClientSnapshot>;
+
+export interface UseAgentStreamResult<Start = StartStream> extends ClientSnapshot {
+  /** Start a run (user-triggered; a run going is stopped first). */
+  startStream: Start;
   /** Stop the run: abort the connection and ask the server to cancel it. */
   stop: () => Promise<void>;
   /** Abort any run and clear the state. */
@@ -37,7 +53,12 @@ export interface UseAgentStreamResult extends ClientSnapshot {
  * Nothing starts in an effect: `startStream` is called by the user, so `<StrictMode>`'s double
  * effects start no second run. Unmounting aborts the connection.
  */
-export function useAgentStream(options: UseAgentStreamOptions): UseAgentStreamResult {
+/** agent-stream 0.1's form: no endpoint here, `startStream(url, body)` names it per run. */
+export function useAgentStream(options?: UseAgentStreamUrlFreeOptions): UseAgentStreamResult<StartStreamAt>;
+export function useAgentStream(options: UseAgentStreamOptions): UseAgentStreamResult;
+export function useAgentStream(
+  options: UseAgentStreamOptions | UseAgentStreamUrlFreeOptions = {},
+): UseAgentStreamResult<StartStream & StartStreamAt> {
   const [client] = useState(() => new AgentStreamClient(options));
   // the latest options apply to the next run (a header or batching change does not restart one)
   const latest = useRef(options);
@@ -61,13 +82,25 @@ export function useAgentStream(options: UseAgentStreamOptions): UseAgentStreamRe
   }, [client]);
 
   const startStream = useCallback(
-    (body?: unknown) => {
-      const { url, callbacks, ...clientOptions } = latest.current;
+    (...args: unknown[]) => {
+      const { callbacks, ...rest } = latest.current;
+      const { url, ...clientOptions } = { url: undefined, ...rest };
+      // Two arguments with a string first, or a hook without a URL: (url, body), as in agent-stream
+      // 0.1; otherwise the one argument is the body for the hook's own URL.
+      const [target, body] =
+        (args.length >= 2 && typeof args[0] === "string") || url === undefined ? [args[0], args[1]] : [url, args[0]];
+      if (typeof target !== "string" || target === "") {
+        throw new UsageError(
+          `startStream() needs the endpoint: useAgentStream() was made without { url }, so call ` +
+            `startStream(url, body), e.g. startStream("/api/chat", { message }); got ${String(JSON.stringify(target))}`,
+          { code: "invalid-url" },
+        );
+      }
       client.configure(clientOptions);
-      return client.start(url, body, callbacks);
+      return client.start(target, body, callbacks);
     },
     [client],
-  );
+  ) as StartStream & StartStreamAt;
   const stop = useCallback(() => client.stop(), [client]);
   const reset = useCallback(() => client.reset(), [client]);
   const respond = useCallback((answer: unknown, options?: RespondOptions) => client.respond(answer, options), [client]);

@@ -1,9 +1,10 @@
 import type { AgentEvent, ClientSnapshot, EventData, FinishedTool, ProgressData, RespondResult } from "@agent-stream/client";
 import { expectTypeOf, test } from "vitest";
-import { useAgentStream, type UseAgentStreamResult } from "../src/index";
+import { useAgentStream, type UseAgentStreamOptions, type UseAgentStreamResult } from "../src/index";
 
 test("the hook returns the original's names plus the new ones", () => {
-  expectTypeOf(useAgentStream).parameter(0).toHaveProperty("url").toEqualTypeOf<string>();
+  expectTypeOf<UseAgentStreamOptions["url"]>().toEqualTypeOf<string>();
+  expectTypeOf(useAgentStream).toBeCallableWith({ url: "/api/chat" });
   expectTypeOf<UseAgentStreamResult["text"]>().toEqualTypeOf<string>();
   expectTypeOf<UseAgentStreamResult["isStreaming"]>().toEqualTypeOf<boolean>();
   expectTypeOf<UseAgentStreamResult["isDone"]>().toEqualTypeOf<boolean>();
@@ -21,9 +22,23 @@ test("the hook returns the original's names plus the new ones", () => {
 });
 
 test("batching takes the demo's mode names", () => {
-  expectTypeOf<"fixed" | "adaptive" | "frame">().toExtend<Parameters<typeof useAgentStream>[0]["batching"]>();
+  expectTypeOf<"fixed" | "adaptive" | "frame">().toExtend<UseAgentStreamOptions["batching"]>();
 });
 
 test("events narrow by type", () => {
   expectTypeOf<Extract<AgentEvent, { type: "token" }>["data"]["text"]>().toEqualTypeOf<string>();
+});
+
+test("agent-stream 0.1's call signature: useAgentStream() then startStream('/chat', { message })", () => {
+  const legacy = () => useAgentStream();
+  expectTypeOf(legacy).returns.toHaveProperty("startStream").toEqualTypeOf<(url: string, body?: unknown) => Promise<ClientSnapshot>>();
+  expectTypeOf(legacy).returns.toHaveProperty("startStream").toBeCallableWith("/chat", { message: "hi" });
+  // with { url }: the body alone, or another endpoint for this run
+  const withUrl = () => useAgentStream({ url: "/api/chat" });
+  expectTypeOf(withUrl).returns.toHaveProperty("startStream").toBeCallableWith({ message: "hi" });
+  expectTypeOf(withUrl).returns.toHaveProperty("startStream").toBeCallableWith("/chat", { message: "hi" });
+  const noEndpoint = () =>
+    // @ts-expect-error without a url on the hook, startStream needs the endpoint
+    useAgentStream().startStream();
+  void noEndpoint;
 });

@@ -113,4 +113,53 @@ describe("useAgentStream", () => {
     expect(seen[seen.length - 1]).toBe(seen[0]);
     expect(seen[0]?.client.getSnapshot()).toBe(seen[0]?.client.getSnapshot());
   });
+
+  test("agent-stream 0.1's form: useAgentStream() and startStream('/chat', { message }) posts the message to /chat", async () => {
+    const server = scriptedFetch();
+    let api: unknown = null;
+    function Legacy() {
+      const stream = useAgentStream({ fetch: server.fetch, batching: "none", visibility: null });
+      api = stream;
+      return <span data-testid="text">{stream.text}</span>;
+    }
+    render(<Legacy />);
+    await act(async () => {
+      void (api as unknown as { startStream: (url: string, body: unknown) => Promise<unknown> }).startStream("/chat", { message: "hi" });
+    });
+    await flush();
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]?.url).toMatch(/\/chat$/);
+    expect(JSON.parse(String(server.requests[0]?.init?.body))).toEqual({ message: "hi" });
+    server.push(0, start + frame(1, "token", { text: "Hello" }));
+    await flush();
+    expect(screen.getByTestId("text").textContent).toBe("Hello");
+  });
+
+  test("with { url }, two arguments name another endpoint and one argument is the body", async () => {
+    const server = scriptedFetch();
+    let api: UseAgentStreamResult | null = null;
+    render(<View fetch={server.fetch} expose={(r) => (api = r)} />);
+    await act(async () => {
+      void api?.startStream({ message: "one" });
+    });
+    await act(async () => {
+      void api?.startStream("/other", { message: "two" });
+    });
+    await flush();
+    expect(server.requests.map((r) => new URL(r.url, "http://x").pathname)).toEqual(["/api/chat", "/other"]);
+    expect(server.requests.map((r) => JSON.parse(String(r.init?.body)))).toEqual([{ message: "one" }, { message: "two" }]);
+  });
+
+  test("without a url, startStream(body) fails with a UsageError naming the fix", async () => {
+    const server = scriptedFetch();
+    let api: { startStream: (body: unknown) => Promise<unknown> } | null = null;
+    function Legacy() {
+      const stream = useAgentStream({ fetch: server.fetch, batching: "none", visibility: null });
+      api = stream as never;
+      return null;
+    }
+    render(<Legacy />);
+    expect(() => api?.startStream({ message: "hi" })).toThrow(/startStream\(url, body\)/);
+    expect(server.requests).toHaveLength(0);
+  });
 });
