@@ -461,8 +461,8 @@ class SSEDecoder:
     def _too_large(self, what: str, text: str) -> NoReturn:
         raise ProtocolError(
             f"{what} of {len(text)} characters exceeds max_event_bytes={self._max}; "
-            "the peer is not sending SSE frames of a sane size, or raise "
-            "SSEDecoder(max_event_bytes=...)",
+            "the peer is not sending SSE frames of a sane size, or raise the limit: "
+            "SSEDecoder(max_event_bytes=...), AgentStreamClient(max_event_bytes=...)",
             code="event-too-large",
             line=truncate(text[:100]),
         )

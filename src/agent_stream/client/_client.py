@@ -73,6 +73,7 @@ class AgentStreamClient:
         resume_with: Literal["request", "resume_url"] = "request",
         stop_grace_s: float = 5.0,
         direct_body: bool = False,
+        max_event_bytes: int = 1 << 20,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.time,
@@ -88,6 +89,11 @@ class AgentStreamClient:
         self.liveness_s = liveness_s
         self.resume_with = resume_with
         self.stop_grace_s = stop_grace_s
+        if max_event_bytes < 1:
+            raise UsageError(
+                f"max_event_bytes must be >= 1, got {max_event_bytes}", code="invalid-option"
+            )
+        self.max_event_bytes = max_event_bytes
         self._direct_body = direct_body
         if direct_body:
             refusal = direct_body_refusal()
@@ -220,6 +226,7 @@ class AgentStreamClient:
             retry_statuses=self.retry_statuses,
             resume_with=self.resume_with,
             liveness_s=self.liveness_s,
+            max_event_bytes=self.max_event_bytes,
             # one key per stream(): a re-send of the first request (no answer came) attaches
             # to the run it may have started instead of starting another
             idempotency_key=given_key or str(uuid.uuid4()),

@@ -58,8 +58,11 @@ class ResumeCore:
         resume_with: Literal["request", "resume_url"] = "request",
         liveness_s: float | None = None,
         idempotency_key: str | None = None,
+        max_event_bytes: int = 1 << 20,
     ) -> None:
         self.policy = policy
+        #: The largest event (line or data) the decoder accepts; beyond it the stream ends.
+        self.max_event_bytes = max_event_bytes
         self.retry_statuses = retry_statuses
         self.resume_with = resume_with
         self._random = random
@@ -93,7 +96,7 @@ class ResumeCore:
         self._answered = False
         self._sent_start = False
         self._progress_mark = 0
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(max_event_bytes=self.max_event_bytes)
         self._prev_id = ""
         self._next_seq = -1
         self._next_id: str | None = None
@@ -211,7 +214,7 @@ class ResumeCore:
                 line=content_type,
             )
             return self._give_up("error", error.code, error)
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDecoder(max_event_bytes=self.max_event_bytes)
         self._prev_id = ""
         self.outcome = None
         # seq + 1 as an id: a match needs no parsing
