@@ -268,6 +268,10 @@ class Start(_Event, frozen=True, kw_only=True):
     ] = 15_000
     resume_url: Annotated[str, _doc("GET it with Last-Event-ID to resume this stream.")] = ""
     stop_url: Annotated[str, _doc("POST to it to stop the run.")] = ""
+    report_url: Annotated[
+        str,
+        _doc("POST a client report to it when the client ends the stream with a synthetic done."),
+    ] = ""
     resumed: Annotated[bool, _doc("True when this response resumes an earlier one.")] = False
     resume_window_ms: Annotated[
         int | UnsetType,

@@ -19,6 +19,7 @@ from ..events import JSONValue, Token
 from ..resume import GiveUp, LostKind, RequestPlan, ResumeCore, Retry, RetryPolicy, StreamEvent
 from ..state import StreamState
 from ._body import Body, _NetworkBody, direct_body_refusal, open_body
+from ._report import send_report
 from ._respond import post_answer, respond_target
 
 __all__ = ["AgentStreamClient"]
@@ -315,6 +316,16 @@ class AgentStreamClient:
                 continue
             assert action is not None
             self.failure = action.failure
+            if core.report_url is not None and action.reason != "cancelled":
+                # the user saw a broken stream: tell the server once (best effort)
+                await send_report(
+                    self._http,
+                    str(url.join(core.report_url)),
+                    self._stop_headers,
+                    reason=action.code,
+                    last_seq=core.max_seq,
+                    attempts=core.failures,
+                )
             if action.reason == "error" and action.failure is not None:
                 raise action.failure
             yield StreamEvent(action.done)

@@ -80,6 +80,7 @@ class ResumeCore:
         self.max_seq = -1
         self.resume_url: str | None = None
         self.stop_url: str | None = None
+        self.report_url: str | None = None
         self.server_retry_ms: int | None = None
         #: Consecutive attempts without a new event; reset by progress.
         self.failures = 0
@@ -311,6 +312,8 @@ class ResumeCore:
                         self.resume_url = event.resume_url
                     if event.stop_url:
                         self.stop_url = event.stop_url
+                    if event.report_url:
+                        self.report_url = event.report_url
                     if self._sent_start:
                         continue
                     self._sent_start = True

@@ -47,6 +47,7 @@ def priming_frame(
         heartbeat_ms=round(options.heartbeat_s * 1000),
         resume_url=manager.resume_path(stream_id),
         stop_url=manager.stop_path(stream_id),
+        report_url=manager.report_path(stream_id),
         resumed=resumed,
         resume_window_ms=_resume_window_ms(manager, options),
     )

@@ -25,7 +25,7 @@ import anyio
 from ..emitter import check_stream_id, new_stream_id, parse_event_id
 from ..errors import ResumeError, UsageError, truncate
 from .memory import MemoryStore
-from .observing import NoteRecorder
+from .observing import ClientReport, NoteRecorder, note_client_report
 from .questions import RunContext, RunSource
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
 from .store import StreamInfo, StreamStore, check_cursor
@@ -134,6 +134,7 @@ class RunManager:
         self.connections: set[Connection] = set()
         self.heartbeats: Heartbeats | None = None  # made by the first connection (asyncio)
         self.runs_started = 0
+        self.client_reports = 0
         self.questions: QuestionBoard | None = None  # made on first use (questions.py)
         self.is_shutting_down = False
         self._signals_installed = False
@@ -144,12 +145,24 @@ class RunManager:
     def stop_path(self, stream_id: str) -> str:
         return f"{self.routes_prefix}/streams/{stream_id}/stop"
 
+    def report_path(self, stream_id: str) -> str:
+        return f"{self.routes_prefix}/streams/{stream_id}/report"
+
+    async def client_report(self, stream_id: str, owner: str, report: ClientReport) -> None:
+        """A client ended ``stream_id`` with a synthetic ``done``: count, log and record it.
+
+        Raises ResumeError ``unknown-stream`` for an unknown or foreign stream.
+        """
+        await self.check_resume(stream_id, 0, owner)
+        note_client_report(self, stream_id, report)
+
     def stats(self) -> dict[str, int]:
         """Counters for a health endpoint."""
         return {
             "runs_started": self.runs_started,
             "runs_active": len(self.runs),
             "connections": len(self.connections),
+            "client_reports": self.client_reports,
         }
 
     async def start(

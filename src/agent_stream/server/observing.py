@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..errors import UsageError, truncate
 from ..events import JSONValue
 
 if TYPE_CHECKING:
@@ -20,7 +22,14 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .manager import RunManager
 
-__all__ = ["ConnectionObserver", "NoteRecorder", "observe_connection"]
+__all__ = [
+    "ClientReport",
+    "ConnectionObserver",
+    "NoteRecorder",
+    "note_client_report",
+    "observe_connection",
+    "parse_client_report",
+]
 
 logger = logging.getLogger("agent_stream")
 
@@ -87,3 +96,65 @@ def observe_connection(manager: RunManager, connection: Connection) -> Connectio
     if manager.telemetry is None and manager.note_recorder is None:
         return None
     return ConnectionObserver(manager, connection)
+
+
+MAX_REPORT_BYTES = 1024
+_REASON_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ClientReport:
+    """What a client saw: why it ended the stream, the last seq it had, attempts made."""
+
+    reason: str
+    last_seq: int
+    attempts: int
+
+
+def parse_client_report(body: object) -> ClientReport:
+    """A report from a decoded JSON body; UsageError ``invalid-request`` naming the field."""
+    if not isinstance(body, dict):
+        raise UsageError(
+            'a client report is a JSON object: {"reason", "last_seq", "attempts"}',
+            code="invalid-request",
+        )
+    reason, last_seq, attempts = (
+        body.get("reason"),
+        body.get("last_seq", 0),
+        body.get("attempts", 0),
+    )
+    if not isinstance(reason, str) or not 0 < len(reason) <= _REASON_CHARS:
+        raise UsageError(
+            f"report field reason={truncate(reason, 40)} must be a string of 1 to "
+            f"{_REASON_CHARS} characters",
+            code="invalid-request",
+        )
+    for name, value in (("last_seq", last_seq), ("attempts", attempts)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+            raise UsageError(
+                f"report field {name}={truncate(value, 40)} must be a non-negative integer",
+                code="invalid-request",
+            )
+    return ClientReport(reason, last_seq, attempts)
+
+
+def note_client_report(manager: RunManager, stream_id: str, report: ClientReport) -> None:
+    """Count, log and record a client report (the owner was checked)."""
+    manager.client_reports += 1
+    logger.warning(
+        "stream %s: a client ended it with a synthetic done (reason %s, last seq %d, %d attempts)",
+        stream_id,
+        report.reason,
+        report.last_seq,
+        report.attempts,
+    )
+    if manager.telemetry is not None:
+        manager.telemetry.client_report(
+            stream_id, reason=report.reason, last_seq=report.last_seq, attempts=report.attempts
+        )
+    if manager.note_recorder is not None:
+        manager.note_recorder.record_note(
+            "client_report",
+            stream_id,
+            {"reason": report.reason, "last_seq": report.last_seq, "attempts": report.attempts},
+        )

@@ -49,7 +49,8 @@ from ._asgi import (
 )
 from .connection import Connection, EndReason, priming_frame
 from .manager import RunManager, StreamOptions, parse_cursor
-from .request_body import error_response
+from .observing import MAX_REPORT_BYTES, parse_client_report
+from .request_body import error_response, read_json
 from .respond_route import respond_route
 from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, report_failure
 from .store import StreamStore
@@ -336,9 +337,21 @@ def stream_routes(
             return error_response(exc)
         return JSONResponse({"stopped": stopped})
 
+    async def report(request: Request) -> Response:
+        active = manager_of(request)
+        stream_id = request.path_params["stream_id"]
+        try:
+            body = await read_json(request, max_bytes=MAX_REPORT_BYTES, max_depth=2)
+            who = await resolve_owner(owner, active, request)
+            await active.client_report(stream_id, who, parse_client_report(body))
+        except AgentStreamError as exc:
+            return error_response(exc)
+        return Response(status_code=204)
+
     return [
         Route(f"{base}/streams/{{stream_id}}", resume, methods=["GET"]),
         Route(f"{base}/streams/{{stream_id}}/stop", stop, methods=["POST"]),
+        Route(f"{base}/streams/{{stream_id}}/report", report, methods=["POST"]),
         respond_route(
             f"{base}/streams/{{stream_id}}/respond",
             manager_of,

@@ -371,6 +371,10 @@ export interface StartData {
    */
   stop_url?: string;
   /**
+   * POST a client report to it when the client ends the stream with a synthetic done.
+   */
+  report_url?: string;
+  /**
    * True when this response resumes an earlier one.
    */
   resumed?: boolean;
@@ -515,6 +519,7 @@ export const EVENT_FIELDS = {
       heartbeat_ms: {"type":"integer","default":15000},
       resume_url: {"type":"string","default":""},
       stop_url: {"type":"string","default":""},
+      report_url: {"type":"string","default":""},
       resumed: {"type":"boolean","default":false},
       resume_window_ms: {"type":"integer"},
     },
