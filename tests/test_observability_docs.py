@@ -27,7 +27,7 @@ DOC = ROOT / "docs" / "observability.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
+    return re.findall(r"```python[^\n]*\n(.*?)```", DOC.read_text("utf-8"), flags=re.S)
 
 
 class Collector:

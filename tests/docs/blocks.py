@@ -12,11 +12,12 @@ Conventions for writers (the harness enforces them; a block no checker accepts f
   them, not run by itself.
 - ```` ```ts ```` / ```` ```tsx ````: a module type-checked against the packed npm packages in a
   fresh project (``moduleResolution`` ``bundler`` and ``nodenext``).
-- ```` ```sh ````: one command a line (``#`` comments allowed); each must be a form the harness
-  can check (``pip install``, ``npm install``, ``agent-stream ...``, ``scripts/...``,
-  ``uvicorn app:app``, ``mkdocs ...``). See tests/docs/test_shell_blocks.py.
-- ```` ```json ```` must parse; ```` ```nginx ```` is checked by ``nginx -t`` inside an ``http {}``
-  block; ```` ```text ```` is output shown to the reader and is not run.
+- ```` ```sh ````: one command a line (``#`` comments allowed; in ```` ```console ```` the commands
+  follow ``$ `` and the other lines are their output); each must be a form the harness can check
+  (``pip install``, ``npm install``, ``agent-stream ...``, ``scripts/...``, ``uvicorn app:app``,
+  ``mkdocs ...``). See tests/docs/test_shell_blocks.py.
+- ```` ```json ```` and ```` ```yaml ```` must parse; ```` ```nginx ```` is checked by ``nginx -t``
+  inside an ``http {}`` block; ```` ```text ```` is output shown to the reader and is not run.
 """
 
 from __future__ import annotations

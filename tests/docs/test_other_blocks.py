@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml  # type: ignore[import-untyped]  # PyYAML (via mkdocs) ships no types
 
 from tests.docs.blocks import Block, all_blocks, page_blocks, pages
 
@@ -20,7 +21,7 @@ CHECKED_ELSEWHERE = {
     "ts": "tests/packaging/test_npm_packages.py",
     "tsx": "tests/packaging/test_npm_packages.py",
 }
-CHECKED_HERE = {"json", "nginx"}
+CHECKED_HERE = {"json", "nginx", "yaml"}
 OUTPUT = {"text"}
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -39,6 +40,11 @@ def test_every_block_has_a_language_with_a_check() -> None:
 @pytest.mark.parametrize("block", list(all_blocks("json")), ids=lambda b: b.id)
 def test_json_block_parses(block: Block) -> None:
     json.loads(block.code)
+
+
+@pytest.mark.parametrize("block", list(all_blocks("yaml")), ids=lambda b: b.id)
+def test_yaml_block_parses(block: Block) -> None:
+    assert yaml.safe_load(block.code) is not None
 
 
 @pytest.mark.parametrize("block", list(all_blocks("nginx")), ids=lambda b: b.id)

@@ -3,12 +3,14 @@
 A shell block is not run blindly (it may install things or serve forever); each command is
 checked in the way that proves it right, and a command of a form listed nowhere here fails:
 
-- ``pip install [-U] 'agent-event-stream[extra,...]'``: our distribution name, extras that exist;
+- ``pip install [-U] 'agent-event-stream[extra,...]' [others]``: ours named, extras that exist;
 - ``npm install @agent-stream/x ...``: packages of js/packages that are published (not private);
 - ``agent-stream COMMAND [--flag ...]``: the command exists and its help lists every flag used;
 - ``scripts/NAME``, ``bash scripts/NAME``: an executable script of the repository;
 - ``uvicorn MODULE:app``: the page has a ``MODULE.py`` app block;
 - ``mkdocs build|serve``: mkdocs.yml exists; ``python examples/...``: the file exists.
+
+In ```` ```console ```` blocks only the lines after ``$ `` are commands; the rest is their output.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ def commands(block: Block) -> list[list[str]]:
     text = block.code.replace("\\\n", " ")
     argvs = []
     for line in text.splitlines():
+        if block.lang == "console":
+            # a transcript: commands after "$ ", the rest is what they print
+            if not line.startswith("$ "):
+                continue
+            line = line.removeprefix("$ ")
         argv = shlex.split(line.removeprefix("$ "), comments=True)
         while argv and re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", argv[0]):
             argv = argv[1:]  # NAME=value before a command sets its environment
@@ -46,13 +53,16 @@ def commands(block: Block) -> list[list[str]]:
 def check_pip(argv: list[str], block: Block) -> None:
     assert argv[:2] == ["pip", "install"], argv
     specs = [a for a in argv[2:] if not a.startswith("-")]
-    assert specs, argv
+    ours: list[str] = []
     for spec in specs:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[([a-z0-9,-]+)\])?(?:[=<>!~].*)?", spec)
         assert match, f"{block.id}: cannot read the requirement {spec!r}"
-        assert match.group(1) == PROJECT["name"], f"{block.id}: installs {match.group(1)}"
+        if match.group(1) != PROJECT["name"]:
+            continue  # a third-party package installed beside ours
+        ours.append(spec)
         for extra in filter(None, (match.group(2) or "").split(",")):
             assert extra in PROJECT["optional-dependencies"], f"{block.id}: no extra {extra!r}"
+    assert ours, f"{block.id}: `{shlex.join(argv)}` installs nothing of {PROJECT['name']}"
 
 
 def _published_npm_packages() -> set[str]:
