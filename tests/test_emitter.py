@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 from agent_stream.emitter import (
     AgentStreamEmitter,
     check_stream_id,
-    encode_frame_bytes,
     format_event_id,
     new_stream_id,
     parse_event_id,
 )
 from agent_stream.errors import UsageError
 from agent_stream.events import Reconnect, Start, Token, UnknownEvent
+from agent_stream.framing import encode_frame_bytes
 
 ORIGINAL_METHODS = [
     "token",

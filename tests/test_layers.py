@@ -8,7 +8,17 @@ import sys
 
 import pytest
 
-CORE_MODULES = ["events", "sse", "emitter", "batching", "state", "errors", "schema", "resume"]
+CORE_MODULES = [
+    "events",
+    "sse",
+    "framing",
+    "emitter",
+    "batching",
+    "state",
+    "errors",
+    "schema",
+    "resume",
+]
 FORBIDDEN = ["asyncio", "anyio", "starlette", "fastapi", "httpx", "redis", "uvicorn", "sniffio"]
 
 

@@ -15,13 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_stream.errors import ProtocolError, UsageError
+from agent_stream.framing import encode_comment, encode_frame
 from agent_stream.sse import (
     ServerSentEvent,
     SSEDecoder,
     check_event_id,
     check_event_name,
-    encode_comment,
-    encode_frame,
 )
 
 # Per test, not a loaded profile: a profile would change other files' hypothesis tests too.

@@ -3,8 +3,8 @@
 The method names, arguments and defaults are those of agent-event-stream 0.1, so code written for
 it runs unchanged; each method returns one frame as ``str``. Given a ``stream_id``, frames are
 numbered ``id: <stream_id>:<seq>`` (seq from 1), which is what makes a stream resumable.
-Servers that write bytes use :meth:`AgentStreamEmitter.emit_bytes` or :func:`encode_frame_bytes`,
-which skip the ``str`` round trip.
+Servers that write bytes use :meth:`AgentStreamEmitter.emit_bytes`, which skips the ``str``
+round trip. The frame text comes from :mod:`agent_stream.framing`.
 
 Example::
 
@@ -45,11 +45,11 @@ from .events import (
     UnsetType,
     encode_data,
 )
+from .framing import event_head, id_prefix
 
 __all__ = [
     "AgentStreamEmitter",
     "check_stream_id",
-    "encode_frame_bytes",
     "format_event_id",
     "new_stream_id",
     "parse_event_id",
@@ -60,6 +60,23 @@ _EVENT_ID = re.compile(r"([A-Za-z0-9_-]{1,128}):(0|[1-9][0-9]{0,17})")
 _EVENT_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # json's C string quoter: escapes '"', '\\' and control characters, keeps other text as is.
 _quote: Callable[[str], str] = encode_basestring
+# The frame pieces come from the framing module (the one writer of SSE lines); the hot paths
+# splice seq and JSON between them.
+_TOKEN_NO_ID = event_head("token", after_id=False) + '{"text":'
+_TOKEN_AFTER_ID = event_head("token", after_id=True) + '{"text":'
+_THINKING_NO_ID = event_head("thinking", after_id=False) + '{"text":'
+_THINKING_AFTER_ID = event_head("thinking", after_id=True) + '{"text":'
+_HEADS: dict[str, tuple[str, str]] = {}
+
+
+def _heads(event_type: str) -> tuple[str, str]:
+    # (without an id, after an id's seq), made once per event type
+    heads = _HEADS.get(event_type)
+    if heads is None:
+        heads = (event_head(event_type, after_id=False), event_head(event_type, after_id=True))
+        if len(_HEADS) < 256:  # unknown types are bounded by what a program names
+            _HEADS[event_type] = heads
+    return heads
 
 
 def new_stream_id() -> str:
@@ -89,17 +106,6 @@ def parse_event_id(event_id: str) -> tuple[str, int] | None:
     if match is None:
         return None
     return match.group(1), int(match.group(2))
-
-
-def encode_frame_bytes(event_type: str, data: bytes, event_id: str | None = None) -> bytes:
-    """One SSE frame from an event name, its single-line JSON ``data`` and an optional id.
-
-    Callers pass trusted names and ids (the emitter checks them once); ``data`` from
-    :func:`~agent_stream.events.encode_data` never holds a line break.
-    """
-    if event_id is None:
-        return b"event: %b\ndata: %b\n\n" % (event_type.encode(), data)
-    return b"id: %b\nevent: %b\ndata: %b\n\n" % (event_id.encode(), event_type.encode(), data)
 
 
 def _checked(event: AgentEvent) -> AgentEvent:
@@ -132,7 +138,7 @@ class AgentStreamEmitter:
         if start_seq < 1:
             raise UsageError(f"start_seq must be >= 1, got {start_seq}", code="invalid-seq")
         self.stream_id = stream_id
-        self._id_prefix = None if stream_id is None else f"id: {stream_id}:"
+        self._id_prefix = None if stream_id is None else id_prefix(stream_id)
         self._seq = start_seq - 1
         self._is_done = False
 
@@ -155,9 +161,10 @@ class AgentStreamEmitter:
         if event_type == "done":
             self._is_done = True
         self._seq += 1
+        no_id, after_id = _heads(event_type)
         if self._id_prefix is None:
-            return f"event: {event_type}\ndata: "
-        return f"{self._id_prefix}{self._seq}\nevent: {event_type}\ndata: "
+            return no_id
+        return f"{self._id_prefix}{self._seq}{after_id}"
 
     def emit(self, event: AgentEvent, /) -> str:
         """The SSE frame for any typed event (numbered, if the emitter has a stream id).
@@ -189,8 +196,8 @@ class AgentStreamEmitter:
             self._seq = seq = self._seq + 1
             prefix = self._id_prefix
             if prefix is None:
-                return f'event: token\ndata: {{"text":{_quote(text)}}}\n\n'
-            return f'{prefix}{seq}\nevent: token\ndata: {{"text":{_quote(text)}}}\n\n'
+                return f"{_TOKEN_NO_ID}{_quote(text)}}}\n\n"
+            return f"{prefix}{seq}{_TOKEN_AFTER_ID}{_quote(text)}}}\n\n"
         return self.emit(Token(text=text, message_id=message_id))
 
     def thinking(self, text: str, *, message_id: str | UnsetType = UNSET) -> str:
@@ -206,8 +213,8 @@ class AgentStreamEmitter:
             self._seq = seq = self._seq + 1
             prefix = self._id_prefix
             if prefix is None:
-                return f'event: thinking\ndata: {{"text":{_quote(text)}}}\n\n'
-            return f'{prefix}{seq}\nevent: thinking\ndata: {{"text":{_quote(text)}}}\n\n'
+                return f"{_THINKING_NO_ID}{_quote(text)}}}\n\n"
+            return f"{prefix}{seq}{_THINKING_AFTER_ID}{_quote(text)}}}\n\n"
         return self.emit(Thinking(text=text, message_id=message_id))
 
     def tool_use(

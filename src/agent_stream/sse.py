@@ -1,4 +1,4 @@
-"""Sans-I/O Server-Sent Events: an incremental WHATWG decoder and a frame encoder.
+"""Sans-I/O Server-Sent Events: an incremental WHATWG decoder and the field checks.
 
 Bytes in, events out; no sockets, no asyncio. :class:`SSEDecoder` implements the WHATWG HTML
 "interpreting an event stream" algorithm (https://html.spec.whatwg.org/multipage/
@@ -11,8 +11,8 @@ server-sent-events.html#event-stream-interpretation) for any chunking of the inp
     for event in decoder.close():  # end of stream: an unfinished event is dropped
         handle(event.event, event.data, event.id)
 
-:func:`encode_frame` and :func:`encode_comment` write frames; they refuse event names and ids
-that would inject fields (CWE-93) and text that is not encodable as UTF-8.
+:func:`check_event_name` and :func:`check_event_id` refuse event names and ids that would
+inject fields (CWE-93); :mod:`agent_stream.framing` writes frames with them.
 
 Speed is part of the design, in pure Python: a chunk that cannot end a blank line (no LF LF,
 LF CR or CR CR, in it or across its start) is appended to a ``bytearray`` and nothing more;
@@ -43,8 +43,6 @@ __all__ = [
     "ServerSentEvent",
     "check_event_id",
     "check_event_name",
-    "encode_comment",
-    "encode_frame",
 ]
 
 
@@ -470,8 +468,6 @@ class SSEDecoder:
 
 # --- encoder ------------------------------------------------------------------------------
 
-_LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
-
 
 def _field_error(what: str, value: str, problem: str, fix: str) -> UsageError:
     return UsageError(f"{what} {truncate(value)} contains {problem}; {fix}", code="invalid-field")
@@ -513,63 +509,3 @@ def check_event_id(event_id: str) -> str:
             "receivers ignore such ids (WHATWG); use ids such as '<stream_id>:<seq>'",
         )
     return event_id
-
-
-def _check_text(what: str, text: str) -> None:
-    if text.isascii():
-        return
-    try:
-        text.encode()
-    except UnicodeEncodeError as exc:
-        raise UsageError(
-            f"{what} holds a lone surrogate {text[exc.start : exc.end]!r} at index {exc.start}, "
-            "which UTF-8 cannot encode; pass valid text (decode bytes with "
-            "errors='replace', or join surrogate pairs with .encode('utf-16', "
-            "'surrogatepass').decode('utf-16'))",
-            code="invalid-text",
-        ) from None
-
-
-def encode_frame(
-    *,
-    data: str,
-    event: str | None = None,
-    id: str | None = None,
-    retry: int | None = None,
-) -> str:
-    """One SSE frame, ending with the blank line that dispatches it.
-
-    ``data`` may span lines (CR, LF and CRLF each end one; receivers join lines with LF, so
-    CR and CRLF arrive as LF). Raises UsageError for field injection (see
-    :func:`check_event_name`, :func:`check_event_id`), a negative or non-int ``retry``, and
-    text UTF-8 cannot encode (lone surrogates).
-    """
-    _check_text("data", data)
-    head = ""
-    if id is not None:
-        _check_text("event id", id)
-        head = f"id: {check_event_id(id)}\n"
-    if retry is not None:
-        if type(retry) is not int or retry < 0:
-            raise UsageError(
-                f"retry must be a non-negative int of milliseconds, got {truncate(retry)}",
-                code="invalid-field",
-            )
-        head += f"retry: {retry}\n"
-    if event is not None:
-        _check_text("event name", event)
-        head += f"event: {check_event_name(event)}\n"
-    if "\n" in data or "\r" in data:
-        data = "\ndata: ".join(_LINE_BREAK.split(data))
-    return f"{head}data: {data}\n\n"
-
-
-def encode_comment(text: str = "ping") -> str:
-    """A comment block (``: ping\\n\\n`` by default): receivers skip it; it keeps proxies open.
-
-    Multi-line text becomes one comment line per line.
-    """
-    _check_text("comment", text)
-    if "\n" in text or "\r" in text:
-        text = "\n: ".join(_LINE_BREAK.split(text))
-    return f": {text}\n\n"

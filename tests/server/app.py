@@ -4,7 +4,8 @@
 ``n`` token count, ``delay_ms`` between tokens, ``first_delay_s`` before the first event,
 ``fail_after`` raise after that many tokens, ``end`` = ``done`` | ``none`` | ``double``,
 ``style`` = ``typed`` | ``frames`` (the original emitter style), ``disconnect``, ``grace_s``,
-``heartbeat_s``, ``send_timeout_s``. Each agent counts ``started`` / ``finally`` under its tag;
+``heartbeat_s``, ``send_timeout_s``, ``framing=ndjson`` (another wire format). Each agent
+counts ``started`` / ``finally`` under its tag;
 ``GET /wait/T?key=finally&value=1&timeout_s=5`` long-polls until a counter reaches a value.
 Env: ``TEST_GZIP=1`` wraps the app in GZipMiddleware, ``TEST_BASEHTTP=1`` adds a
 BaseHTTPMiddleware.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
 from starlette.applications import Starlette
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent_stream import AgentStreamEmitter, Done, Token
+from agent_stream import AgentStreamEmitter, Done, Start, Token
 from agent_stream.server import MemoryStore, RunManager, SourceItem, StreamOptions
 from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
 
@@ -85,6 +86,33 @@ def agent(request: Request, counters: Counters) -> AsyncIterator[SourceItem]:
     return run()
 
 
+class NDJSONFraming:
+    """Another wire format, for the tests: one JSON object per line, a blank line as ping."""
+
+    media_type = "application/x-ndjson"
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+
+    def read_after(self, cursor: int) -> int:
+        return cursor
+
+    def open(self, start: Start, *, cursor: int, retry_ms: int) -> bytes:
+        return b'{"stream":"%b","after":%d}\n' % (self.stream_id.encode(), cursor)
+
+    def events(self, first_seq: int, events: Sequence[tuple[str, bytes]], /) -> bytes:
+        return b"".join(
+            b'{"seq":%d,"type":"%b","data":%b}\n' % (seq, event_type.encode(), data)
+            for seq, (event_type, data) in enumerate(events, first_seq)
+        )
+
+    def ping(self) -> bytes:
+        return b"\n"
+
+    def reconnect(self) -> bytes:
+        return b'{"reconnect":true}\n'
+
+
 def create_app() -> Starlette:
     counters = Counters()
     manager = RunManager(
@@ -104,6 +132,7 @@ def create_app() -> Starlette:
             resume_grace_s=float(q["grace_s"]) if "grace_s" in q else None,
             heartbeat_s=float(q["heartbeat_s"]) if "heartbeat_s" in q else None,
             send_timeout_s=float(q["send_timeout_s"]) if "send_timeout_s" in q else None,
+            framing=NDJSONFraming if q.get("framing") == "ndjson" else None,
         )
 
     async def wait(request: Request) -> Response:

@@ -19,8 +19,8 @@ async def test_expired_streams_are_swept_without_a_request() -> None:
     store = MemoryStore(ttl_s=0.2)
     for n, stream_id in enumerate(["a", "b", "c"]):
         await store.create(stream_id, owner="o")
-        done = StoredEvent.build(stream_id, 2, "done", b"{}")
-        await store.append(stream_id, [StoredEvent.build(stream_id, 1, "token", b"{}"), done])
+        events: list[StoredEvent] = [("token", b"{}"), ("done", b"{}")]
+        await store.append(stream_id, 1, events)
         if n == 0:
             await store.create("open", owner="o")  # never ends: never expires
     assert len(store) == 4 and store.total_bytes > 0

@@ -11,6 +11,7 @@ import pytest
 
 from agent_stream import Token
 from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
+from agent_stream.framing import SSEFraming
 from agent_stream.server import RunManager, SourceItem, StreamOptions
 from agent_stream.server.connection import Connection
 from agent_stream.server.store import StoredEvent, StreamStore
@@ -44,12 +45,9 @@ async def store(
 
 
 def events(sid: str, first: int, count: int, *, done: bool = False) -> list[StoredEvent]:
-    out = [
-        StoredEvent.build(sid, seq, "token", b'{"text":"t%d"}' % seq)
-        for seq in range(first, first + count)
-    ]
+    out = [("token", b'{"text":"t%d"}' % seq) for seq in range(first, first + count)]
     if done:
-        out[-1] = StoredEvent.build(sid, first + count - 1, "done", b'{"reason":"completed"}')
+        out[-1] = ("done", b'{"reason":"completed"}')
     return out
 
 
@@ -61,7 +59,7 @@ async def test_append_then_replay_after_any_cursor(store: RedisStore) -> None:
     with anyio.fail_after(5):
         await store.create(SID, owner="alice", meta={"model": "demo"})
         sent = events(SID, 1, 20, done=True)
-        await store.append(SID, sent)
+        await store.append(SID, 1, sent)
         info = await store.info(SID)
         assert info is not None
         assert (info.owner, info.last_seq, info.earliest_seq) == ("alice", 20, 1)
@@ -69,7 +67,7 @@ async def test_append_then_replay_after_any_cursor(store: RedisStore) -> None:
         assert info.meta == {"model": "demo"}
         for cursor in (0, 1, 7, 19, 20):
             result = await store.read(SID, cursor)
-            assert list(result.frames) == [e.frame for e in sent[cursor:]]
+            assert list(result.events) == sent[cursor:]
             assert result.is_done and result.last_seq == 20
         with pytest.raises(ResumeError) as excinfo:
             await store.read(SID, 21)
@@ -84,27 +82,25 @@ async def test_follow_from_another_store_waits_for_events(redis_server: RedisSer
     try:
         with anyio.fail_after(10):
             await producer.create(SID, owner="")
-            got: list[bytes] = []
+            got: list[StoredEvent] = []
 
             async def follow() -> None:
                 cursor = 0
                 while True:
                     result = await reader.read(SID, cursor, wait_s=5.0)
-                    got.extend(result.frames)
-                    cursor += len(result.frames)
+                    got.extend(result.events)
+                    cursor += len(result.events)
                     if result.is_done and cursor == result.last_seq:
                         return
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(follow)
                 for seq in range(1, 50, 7):
-                    producer.append_frames_nowait(
-                        SID, seq, [e.frame for e in events(SID, seq, 7)], is_done=False
-                    )
+                    producer.append_nowait(SID, seq, events(SID, seq, 7))
                     await anyio.sleep(0.01)  # pace the producer: the reader must block and wake
                 final = events(SID, 50, 1, done=True)
-                await producer.append(SID, final)
-            expected = [e.frame for e in events(SID, 1, 49)] + [final[0].frame]
+                await producer.append(SID, 50, final)
+            expected = events(SID, 1, 49) + final
             assert got == expected
     finally:
         await producer.aclose()
@@ -117,7 +113,7 @@ async def test_trimmed_cursor_is_expired_with_the_earliest_id(redis_server: Redi
         with anyio.fail_after(5):
             await store.create(SID, owner="")
             for first in range(1, 2001, 100):
-                await store.append(SID, events(SID, first, 100))
+                await store.append(SID, first, events(SID, first, 100))
             info = await store.info(SID)
             assert info is not None and info.earliest_seq > 1
             with pytest.raises(ResumeError) as excinfo:
@@ -125,7 +121,7 @@ async def test_trimmed_cursor_is_expired_with_the_earliest_id(redis_server: Redi
             assert excinfo.value.code == "expired"
             assert excinfo.value.earliest_id == f"{SID}:{info.earliest_seq}"
             result = await store.read(SID, info.earliest_seq - 1)
-            assert len(result.frames) == 2000 - info.earliest_seq + 1
+            assert len(result.events) == 2000 - info.earliest_seq + 1
     finally:
         await store.aclose()
 
@@ -136,7 +132,7 @@ async def test_prefixes_isolate_streams_and_keys(redis_server: RedisServer) -> N
     try:
         with anyio.fail_after(5):
             await a.create(SID, owner="x")
-            await a.append(SID, events(SID, 1, 3))
+            await a.append(SID, 1, events(SID, 1, 3))
             assert await b.info(SID) is None
             with pytest.raises(ResumeError) as excinfo:
                 await b.read(SID, 0)
@@ -158,7 +154,7 @@ async def test_keys_expire_after_done(store: RedisStore, redis_server: RedisServ
     try:
         with anyio.fail_after(10):
             await store.create(SID, owner="")
-            await store.append(SID, events(SID, 1, 5, done=True))
+            await store.append(SID, 1, events(SID, 1, 5, done=True))
             keys = await client.keys(f"{store.prefix}:*")
             assert len(keys) == 2  # events + meta; the lease went with done
             for key in keys:
@@ -176,18 +172,18 @@ async def test_lapsed_lease_ends_the_stream_once(redis_server: RedisServer) -> N
     try:
         with anyio.fail_after(10):
             await producer.create(SID, owner="")
-            await producer.append(SID, events(SID, 1, 10))
+            await producer.append(SID, 1, events(SID, 1, 10))
             # the producer goes away without done (as a kill -9 would): no more renewals
             await producer.aclose()
             started = anyio.current_time()
-            seen: list[list[bytes]] = []
+            seen: list[list[StoredEvent]] = []
 
             async def resume(store: RedisStore) -> None:
-                cursor, frames = 0, list[bytes]()
+                cursor, frames = 0, list[StoredEvent]()
                 while True:
                     result = await store.read(SID, cursor, wait_s=5.0)
-                    frames += result.frames
-                    cursor += len(result.frames)
+                    frames += result.events
+                    cursor += len(result.events)
                     if result.is_done and cursor == result.last_seq:
                         seen.append(frames)
                         return
@@ -198,8 +194,8 @@ async def test_lapsed_lease_ends_the_stream_once(redis_server: RedisServer) -> N
             assert anyio.current_time() - started < 2 * 0.5 + 0.5
             assert seen[0] == seen[1]
             assert len(seen[0]) == 12
-            assert b"event: error\n" in seen[0][10] and b'"interrupted"' in seen[0][10]
-            assert b"event: done\n" in seen[0][11] and b'"reason":"interrupted"' in seen[0][11]
+            assert seen[0][10][0] == "error" and b'"interrupted"' in seen[0][10][1]
+            assert seen[0][11][0] == "done" and b'"reason":"interrupted"' in seen[0][11][1]
             info = await readers[0].info(SID)
             assert info is not None and info.is_done and info.last_seq == 12
     finally:
@@ -240,12 +236,12 @@ async def test_acknowledged_events_survive_a_redis_crash_with_aof(tmp_path: Path
         try:
             with anyio.fail_after(20):
                 await store.create(SID, owner="")
-                await store.append(SID, events(SID, 1, 500))
+                await store.append(SID, 1, events(SID, 1, 500))
                 server.restart(crash=True)  # SIGKILL: only what was fsynced survives
                 # the producer keeps going: its writer retries until Redis is back
-                await store.append(SID, events(SID, 501, 500, done=True))
+                await store.append(SID, 501, events(SID, 501, 500, done=True))
                 result = await store.read(SID, 0, limit=10_000)
-                assert list(result.frames) == [e.frame for e in events(SID, 1, 1000, done=True)]
+                assert list(result.events) == events(SID, 1, 1000, done=True)
         finally:
             await store.aclose()
 
@@ -256,24 +252,22 @@ async def test_producer_rides_out_a_short_outage(redis_server: RedisServer) -> N
     try:
         with anyio.fail_after(10):
             await producer.create(SID, owner="")
-            await producer.append(SID, events(SID, 1, 10))
+            await producer.append(SID, 1, events(SID, 1, 10))
             redis_server.pause()
             try:
-                producer.append_frames_nowait(
-                    SID, 11, [e.frame for e in events(SID, 11, 10)], is_done=False
-                )
+                producer.append_nowait(SID, 11, events(SID, 11, 10))
                 done = events(SID, 21, 1, done=True)
-                producer.append_frames_nowait(SID, 21, [done[0].frame], is_done=True)
+                producer.append_nowait(SID, 21, done)
                 await anyio.sleep(0.8)  # the outage itself: shorter than append_retry_s
                 assert producer.is_producing(SID)
             finally:
                 redis_server.resume()
-            cursor, frames = 0, list[bytes]()
+            cursor, frames = 0, list[StoredEvent]()
             while cursor < 21:
                 result = await reader.read(SID, cursor, wait_s=2.0)
-                frames += result.frames
-                cursor += len(result.frames)
-            assert frames == [e.frame for e in events(SID, 1, 20)] + [done[0].frame]
+                frames += result.events
+                cursor += len(result.events)
+            assert frames == events(SID, 1, 20) + done
     finally:
         await producer.aclose()
         await reader.aclose()
@@ -288,30 +282,28 @@ async def test_producer_gives_up_after_a_long_outage_and_readers_see_the_end(
     try:
         with anyio.fail_after(15):
             await producer.create(SID, owner="")
-            await producer.append(SID, events(SID, 1, 10))
+            await producer.append(SID, 1, events(SID, 1, 10))
             redis_server.pause()
             try:
-                producer.append_frames_nowait(
-                    SID, 11, [e.frame for e in events(SID, 11, 10)], is_done=False
-                )
+                producer.append_nowait(SID, 11, events(SID, 11, 10))
                 while producer.is_producing(SID):  # noqa: ASYNC110 - the writer's retries
                     await anyio.sleep(0.05)
                 with pytest.raises(StoreUnavailableError):
-                    await producer.append(SID, events(SID, 21, 1))
+                    await producer.append(SID, 21, events(SID, 21, 1))
             finally:
                 redis_server.resume()
-            cursor, frames = 0, list[bytes]()
+            cursor, frames = 0, list[StoredEvent]()
             while True:
                 result = await reader.read(SID, cursor, wait_s=2.0)
-                frames += result.frames
-                cursor += len(result.frames)
+                frames += result.events
+                cursor += len(result.events)
                 if result.is_done and cursor == result.last_seq:
                     break
             # everything acknowledged (and the batch in flight when Redis froze, if Redis ran
             # it after all: a timed-out write is unknown, not failed), then the interrupted end
             assert len(frames) in (12, 22)
-            assert frames[:-2] == [e.frame for e in events(SID, 1, len(frames) - 2)]
-            assert [f.split(b"\n")[1] for f in frames[-2:]] == [b"event: error", b"event: done"]
+            assert frames[:-2] == events(SID, 1, len(frames) - 2)
+            assert [event_type for event_type, _ in frames[-2:]] == ["error", "done"]
     finally:
         await producer.aclose()
         await reader.aclose()
@@ -349,7 +341,9 @@ async def test_long_outage_cancels_the_run_and_its_connection_ends_interrupted(
     try:
         with anyio.fail_after(20):
             run = await manager.start(agent())
-            connection = Connection(manager, run.stream_id, 0, manager.options)
+            connection = Connection(
+                manager, run.stream_id, 0, manager.options, SSEFraming(run.stream_id)
+            )
             async with anyio.create_task_group() as tg:
                 tg.start_soon(run.drive)
                 ends: list[str] = []
@@ -384,16 +378,18 @@ async def test_long_outage_cancels_the_run_and_its_connection_ends_interrupted(
             # a resume here and one on another process get the same replay and the same end
             tails = []
             for reader in (store, elsewhere):
-                tail, at = list[bytes](), cursor
+                tail, at = list[StoredEvent](), cursor
                 while True:
                     result = await reader.read(run.stream_id, at, wait_s=2.0)
-                    tail += result.frames
-                    at += len(result.frames)
+                    tail += result.events
+                    at += len(result.events)
                     if result.is_done and at == result.last_seq:
                         break
                 tails.append(tail)
             assert tails[0] == tails[1]
-            whole = frames + tails[0]
+            # the replay as a client gets it: the same frames the connection wrote
+            replayed = SSEFraming(run.stream_id).events(cursor + 1, tails[0])
+            whole = frames + [f + b"\n\n" for f in replayed.split(b"\n\n") if f]
             assert [int(f.split(b"\n")[0].rsplit(b":", 1)[1]) for f in whole] == list(
                 range(1, len(whole) + 1)
             )

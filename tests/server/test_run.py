@@ -16,11 +16,7 @@ pytestmark = pytest.mark.anyio
 
 async def stored(manager: RunManager, stream_id: str) -> list[tuple[str, dict[str, object]]]:
     result = await manager.store.read(stream_id, 0, limit=100_000)
-    out = []
-    for frame in result.frames:
-        lines = frame.decode().split("\n")
-        out.append((lines[1][len("event: ") :], json.loads(lines[2][len("data: ") :])))
-    return out
+    return [(event_type, json.loads(data)) for event_type, data in result.events]
 
 
 async def drive(source: AsyncIterator[SourceItem], **kwargs: object) -> tuple[RunManager, str]:

@@ -122,3 +122,26 @@ async def test_pings_while_idle(server: UvicornProcess) -> None:
     assert json.loads(got[0].data or "")["heartbeat_ms"] == 200
     assert [f.comment for f in got[1:4]] == ["ping", "ping", "ping"]
     assert all(f.raw == b": ping" for f in got[1:4])
+
+
+async def test_another_wire_format_is_one_framing_class(server: UvicornProcess) -> None:
+    # NDJSONFraming (tests/server/app.py): the same run, store and resume, other bytes
+    async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+        url = f"/chat?tag={tag()}&n=3&framing=ndjson"
+        with anyio.fail_after(10):
+            response = await client.get(url)
+        assert response.headers["content-type"] == "application/x-ndjson; charset=utf-8"
+        opening, *lines = [json.loads(line) for line in response.text.splitlines()]
+        assert opening["after"] == 0
+        assert [(line["seq"], line["type"]) for line in lines] == [
+            (1, "token"),
+            (2, "token"),
+            (3, "token"),
+            (4, "done"),
+        ]
+        assert lines[1]["data"] == {"text": "t1 "}
+        resumed = await client.get(url, headers={"last-event-id": f"{opening['stream']}:2"})
+        assert [json.loads(line) for line in resumed.text.splitlines()] == [
+            {"stream": opening["stream"], "after": 2},
+            *lines[2:],
+        ]

@@ -125,12 +125,11 @@ class _Reframer:
         seq = 0
         while seq < cursor:
             result = await self._store.read(stream_id, seq, limit=min(_READ_LIMIT, cursor - seq))
-            if not result.frames:
+            if not result.events:
                 break
-            for frame in result.frames:
-                _, event, payload = _fields(frame.rstrip(b"\n"))
+            for event_type, payload in result.events:
                 seq += 1
-                encoder.skip(seq, event.decode(), payload)
+                encoder.skip(seq, event_type, payload)
 
 
 class BridgedResponse(Response):
@@ -199,13 +198,11 @@ async def find_event(
 ) -> int:
     """The seq of the first stored ``event_type`` whose data has ``key == value``; 0 if none."""
     seq = 0
-    wanted = event_type.encode()
     while True:
         result = await store.read(stream_id, seq, limit=_READ_LIMIT)
-        for frame in result.frames:
+        for stored_type, payload in result.events:
             seq += 1
-            _, event, payload = _fields(frame.rstrip(b"\n"))
-            if event == wanted and msgspec.json.decode(payload).get(key) == value:
+            if stored_type == event_type and msgspec.json.decode(payload).get(key) == value:
                 return seq
-        if not result.frames or (result.is_done and seq >= result.last_seq):
+        if not result.events or (result.is_done and seq >= result.last_seq):
             return 0

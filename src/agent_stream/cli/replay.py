@@ -80,8 +80,8 @@ def create_replay_app(
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from ..emitter import encode_frame_bytes
     from ..errors import ResumeError
+    from ..framing import encode_frame_bytes
     from ..recording import replay
     from ..server import RunManager, StreamOptions
     from ..server._asgi import error_body, error_status

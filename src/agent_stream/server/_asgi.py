@@ -59,11 +59,15 @@ def require_asyncio() -> None:
 
 
 def stream_headers(
-    manager: RunManager, stream_id: str, extra: Mapping[str, str] | None = None
+    manager: RunManager,
+    stream_id: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    media_type: str = "text/event-stream",
 ) -> list[tuple[bytes, bytes]]:
     """The response headers of a stream (never ``Connection``: illegal on HTTP/2)."""
     headers = [
-        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")),
         (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no"),
         (b"x-agent-stream-id", stream_id.encode()),

@@ -1,8 +1,9 @@
 """A connection: one response reading a stream from the store at its own pace.
 
 Framework-neutral (asyncio): it is given a ``write(bytes)`` coroutine and writes the priming
-frame at once, then everything stored after its cursor, coalescing whatever is pending into
-one write; ``: ping`` after ``heartbeat_s`` without a write; ``reconnect`` (no id) at shutdown.
+bytes at once, then everything stored after its cursor, coalescing whatever is pending into
+one write; a ping after ``heartbeat_s`` without a write; ``reconnect`` at shutdown. What those
+bytes are is its :class:`~agent_stream.framing.Framing`'s business (SSE unless told otherwise).
 A write that makes no progress for ``send_timeout_s`` ends the connection (the client can
 resume later), so a stalled reader holds bounded memory and never slows the run.
 """
@@ -16,21 +17,19 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeAlias, cast
 
-from ..emitter import encode_frame_bytes
 from ..errors import ResumeError, StoreUnavailableError
-from ..events import UNSET, Reconnect, Start, UnsetType, encode_data
+from ..events import UNSET, Start, UnsetType
+from ..framing import Framing
 from .manager import RunManager, StreamOptions
 from .observing import observe_connection
 
-__all__ = ["Connection", "EndReason", "Heartbeats", "priming_frame"]
+__all__ = ["Connection", "EndReason", "Heartbeats", "start_event"]
 
 logger = logging.getLogger("agent_stream")
 
 EndReason: TypeAlias = Literal["done", "disconnected", "shutdown", "stalled", "lost"]
 Write: TypeAlias = Callable[[bytes], Awaitable[None]]
 
-PING = b": ping\n\n"
-RECONNECT = encode_frame_bytes("reconnect", encode_data(Reconnect(reason="server-shutdown")))
 _READ_LIMIT = 4096
 # A timer may fire up to this early (libuv rounds to milliseconds); a ping that is due within
 # it is sent now rather than re-armed for a millisecond.
@@ -38,11 +37,11 @@ _SLACK_S = 0.002
 _SHUTDOWN_SEND_S = 1.0
 
 
-def priming_frame(
-    manager: RunManager, stream_id: str, cursor: int, options: StreamOptions, *, resumed: bool
-) -> bytes:
-    """``id: <sid>:<cursor>`` + ``retry:`` + the ``start`` event: the first bytes of a response."""
-    start = Start(
+def start_event(
+    manager: RunManager, stream_id: str, options: StreamOptions, *, resumed: bool
+) -> Start:
+    """The ``start`` event a response opens with: where to resume, how often it pings."""
+    return Start(
         stream_id=stream_id,
         heartbeat_ms=round(options.heartbeat_s * 1000),
         resume_url=manager.resume_path(stream_id),
@@ -50,12 +49,6 @@ def priming_frame(
         report_url=manager.report_path(stream_id),
         resumed=resumed,
         resume_window_ms=_resume_window_ms(manager, options),
-    )
-    return b"id: %b:%d\nretry: %d\nevent: start\ndata: %b\n\n" % (
-        stream_id.encode(),
-        cursor,
-        options.retry_ms,
-        encode_data(start),
     )
 
 
@@ -132,6 +125,7 @@ class Connection:
         "_writing_since",
         "closed",
         "cursor",
+        "framing",
         "is_disconnected",
         "listener",
         "manager",
@@ -147,12 +141,14 @@ class Connection:
         stream_id: str,
         cursor: int,
         options: StreamOptions,
+        framing: Framing,
         *,
         resumed: bool = False,
     ) -> None:
         self.manager = manager
         self.stream_id = stream_id
-        self.cursor = cursor
+        self.framing = framing
+        self.cursor = framing.read_after(cursor)  # seq of the last event read
         self.options = options
         self.resumed = resumed
         self.sent_bytes = 0
@@ -245,7 +241,7 @@ class Connection:
         self.sent_bytes += len(chunk)
         now = clock()
         due = self._ping_due
-        if due is not None and chunk is PING:
+        if due is not None and chunk is self.framing.ping():
             # the next ping keeps this one's schedule (see _check) unless it went out late
             now = max(due, now - self.options.heartbeat_s / 2)
         self._last_write = now
@@ -277,7 +273,7 @@ class Connection:
         return reason
 
     async def _pump(self, write: Write, first: bytes) -> EndReason:
-        manager, stream_id = self.manager, self.stream_id
+        manager, stream_id, framing = self.manager, self.stream_id, self.framing
         store = manager.store
         loop = asyncio.get_running_loop()
         heartbeats = manager.heartbeats
@@ -296,7 +292,8 @@ class Connection:
         try:
             while True:
                 if manager.is_shutting_down:
-                    return "shutdown" if await self._send(write, pending + RECONNECT) else "stalled"
+                    end = pending + framing.reconnect()
+                    return "shutdown" if await self._send(write, end) else "stalled"
                 if self.is_disconnected:
                     return "disconnected"
                 if pending:
@@ -304,7 +301,7 @@ class Connection:
                         return "stalled"
                     pending = b""
                 elif self._ping_due is not None:
-                    pending = PING
+                    pending = framing.ping()
                     continue
                 elif not fresh:
                     wake = loop.create_future()
@@ -322,13 +319,13 @@ class Connection:
                     logger.info("stream %s: connection ends: %s", stream_id, exc)
                     return "lost"
                 fresh = False
-                frames = result.frames
-                if frames:
-                    self.cursor += len(frames)
-                    pending = frames[0] if len(frames) == 1 else b"".join(frames)
+                events = result.events
+                if events:
+                    pending = framing.events(self.cursor + 1, events)
+                    self.cursor += len(events)
                     if result.is_done and self.cursor == result.last_seq:
                         return "done" if await self._send(write, pending) else "stalled"
-                    fresh = len(frames) == _READ_LIMIT
+                    fresh = len(events) == _READ_LIMIT
                 elif result.is_done:
                     return "done"
         finally:

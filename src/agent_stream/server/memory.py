@@ -23,21 +23,22 @@ _NO_META: Mapping[str, str] = MappingProxyType({})
 
 
 class _Stream:
-    __slots__ = ("base_seq", "frames", "is_done", "meta", "nbytes", "owner", "waiters")
+    __slots__ = ("base_seq", "events", "is_done", "meta", "nbytes", "owner", "waiters")
 
     def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
         self.owner = owner
         self.meta: Mapping[str, str] = dict(meta) if meta else _NO_META
-        # Frames only (bytes are not tracked by the GC, so a long stream costs it nothing).
-        self.frames: list[bytes] = []
-        self.base_seq = 1  # seq of frames[0]
+        # (type, data) tuples of interned names and bytes: the GC untracks them after one
+        # look, so a long stream costs it little.
+        self.events: list[StoredEvent] = []
+        self.base_seq = 1  # seq of events[0]
         self.nbytes = 0
         self.is_done = False
         self.waiters: list[asyncio.Future[None]] | None = None  # readers waiting for more
 
     @property
     def last_seq(self) -> int:
-        return self.base_seq + len(self.frames) - 1
+        return self.base_seq + len(self.events) - 1
 
     def wake(self) -> None:
         waiters = self.waiters
@@ -47,6 +48,10 @@ class _Stream:
         for future in waiters:
             if not future.done():
                 future.set_result(None)
+
+
+def _size(events: Sequence[StoredEvent]) -> int:
+    return sum([len(data) for _, data in events])
 
 
 class MemoryStore:
@@ -76,7 +81,7 @@ class MemoryStore:
 
     @property
     def total_bytes(self) -> int:
-        """Bytes of frames held over all streams."""
+        """Bytes of event data held over all streams."""
         return self._total_bytes
 
     def __len__(self) -> int:
@@ -132,25 +137,16 @@ class MemoryStore:
             raise UsageError(f"stream {stream_id!r} already exists", code="stream-exists")
         self._streams[stream_id] = _Stream(owner, meta or {})
 
-    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
-        if not events:
-            return
-        for index, event in enumerate(events):
-            if event.type == "done":
+    async def append(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
+        for index, (event_type, _) in enumerate(events):
+            if event_type == "done":
                 events = events[: index + 1]
                 break
-        self.append_frames_nowait(
-            stream_id,
-            events[0].seq,
-            [event.frame for event in events],
-            is_done=events[-1].type == "done",
-        )
+        self.append_nowait(stream_id, first_seq, events)
 
-    def append_frames_nowait(
-        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
-    ) -> None:
+    def append_nowait(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
         """Append synchronously: readable at once."""
-        if not frames:
+        if not events:
             return
         stream = self._streams.get(stream_id)
         if stream is None:
@@ -160,21 +156,21 @@ class MemoryStore:
                 f"stream {stream_id!r} ended with 'done'; nothing can follow it",
                 code="append-after-done",
             )
-        expected = stream.base_seq + len(stream.frames)
+        expected = stream.base_seq + len(stream.events)
         if first_seq != expected:
             raise UsageError(
                 f"stream {stream_id!r} expects seq {expected}, got {first_seq}",
                 code="seq-gap",
             )
-        if is_done:
+        if events[-1][0] == "done":
             stream.is_done = True
             self._ended[stream_id] = self._clock() + self.ttl_s
             self._arm_sweeper()
-        added = sum(map(len, frames))
-        stream.frames.extend(frames)
+        added = len(events[0][1]) if len(events) == 1 else _size(events)
+        stream.events.extend(events)
         stream.nbytes += added
         self._total_bytes += added
-        if len(stream.frames) > self.max_events or stream.nbytes > self.max_bytes:
+        if len(stream.events) > self.max_events or stream.nbytes > self.max_bytes:
             self._trim(stream, self.max_events, self.max_bytes)
         if self._total_bytes > self.max_total_bytes:
             self._evict(stream_id, stream)
@@ -182,16 +178,16 @@ class MemoryStore:
 
     def _trim(self, stream: _Stream, max_events: int, max_bytes: int) -> None:
         # Trim in chunks of 1/8 so that a full stream does not pay an O(n) delete per append.
-        frames = stream.frames
-        cut = max(0, len(frames) - max_events)
+        events = stream.events
+        cut = max(0, len(events) - max_events)
         if cut:
-            cut = min(len(frames) - 1, cut + max_events // 8)
-        removed = sum(map(len, frames[:cut]))
-        while stream.nbytes - removed > max_bytes and cut < len(frames) - 1:
-            removed += len(frames[cut])
+            cut = min(len(events) - 1, cut + max_events // 8)
+        removed = _size(events[:cut])
+        while stream.nbytes - removed > max_bytes and cut < len(events) - 1:
+            removed += len(events[cut][1])
             cut += 1
         if cut:
-            del frames[:cut]
+            del events[:cut]
             stream.base_seq += cut
             stream.nbytes -= removed
             self._total_bytes -= removed
@@ -204,7 +200,7 @@ class MemoryStore:
                 self._drop(ended_id)
         excess = self._total_bytes - self.max_total_bytes
         if excess > 0:
-            self._trim(stream, len(stream.frames), max(1, stream.nbytes - excess))
+            self._trim(stream, len(stream.events), max(1, stream.nbytes - excess))
 
     async def read(
         self, stream_id: str, after_seq: int, *, limit: int = 4096, wait_s: float = 0.0
@@ -218,15 +214,15 @@ class MemoryStore:
         stream = self._streams.get(stream_id)
         if stream is not None and not stream.is_done:
             # Hot path: a live connection reading what is new (an open stream never expires).
-            base, frames = stream.base_seq, stream.frames
-            last_seq = base + len(frames) - 1
+            base, events = stream.base_seq, stream.events
+            last_seq = base + len(events) - 1
             if base <= after_seq + 1 and after_seq <= last_seq:
                 start = after_seq + 1 - base
-                return ReadResult(frames[start : start + limit], False, last_seq)
+                return ReadResult(events[start : start + limit], False, last_seq)
         stream = self._get(stream_id)
         check_cursor(stream_id, after_seq, last_seq=stream.last_seq, earliest_seq=stream.base_seq)
         start = after_seq + 1 - stream.base_seq
-        return ReadResult(stream.frames[start : start + limit], stream.is_done, stream.last_seq)
+        return ReadResult(stream.events[start : start + limit], stream.is_done, stream.last_seq)
 
     def watch(self, stream_id: str, after_seq: int, future: asyncio.Future[None]) -> bool:
         """Resolve ``future`` at the stream's next append, end or expiry; False (and nothing
@@ -235,7 +231,7 @@ class MemoryStore:
         if (
             stream is None
             or stream.is_done
-            or after_seq != stream.base_seq + len(stream.frames) - 1
+            or after_seq != stream.base_seq + len(stream.events) - 1
         ):
             return False
         waiters = stream.waiters

@@ -42,7 +42,7 @@ import anyio
 
 from .._extras import install_hint
 from ..errors import ResumeError, StoreUnavailableError, UsageError
-from ..events import Done, Error, encode_data
+from ..events import EVENT_TYPES, Done, Error, encode_data
 from .store import ReadResult, StoredEvent, StreamInfo, check_cursor, read_waiting
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ _T = TypeVar("_T")
 _BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
 _RANGE_MAX = 1024  # events per replay read: the first bytes of a long replay go out sooner
 
-# KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the frames joined
-# (each ends with the only blank line it holds, so they split at "\n\n").
+# KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the events'
+# types joined with LF, their data joined with LF (data is single-line JSON, types are tokens).
 # Returns {status, last}: 1 stored, 0 already stored (a retry after a lost reply),
 # -1 unknown stream, -2 already ended, -3 seq gap.
 _APPEND = r"""
@@ -71,14 +71,15 @@ local first = tonumber(ARGV[1])
 if first + tonumber(ARGV[2]) - 1 <= last then return {0, last} end
 if redis.call('HGET', KEYS[2], 'done') == '1' then return {-2, last} end
 if first > last + 1 then return {-3, last} end
-local blob, pos, seq = ARGV[6], 1, first
-while pos <= #blob do
-  local stop = string.find(blob, '\n\n', pos, true)
+local types, datas, tpos, dpos, seq = ARGV[6], ARGV[7], 1, 1, first
+for _ = 1, tonumber(ARGV[2]) do
+  local tstop = string.find(types, '\n', tpos, true) or #types + 1
+  local dstop = string.find(datas, '\n', dpos, true) or #datas + 1
   if seq > last then
-    local frame = string.sub(blob, pos, stop + 1)
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'f', frame)
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], seq .. '-0',
+      't', string.sub(types, tpos, tstop - 1), 'd', string.sub(datas, dpos, dstop - 1))
   end
-  pos, seq = stop + 2, seq + 1
+  tpos, dpos, seq = tstop + 1, dstop + 1, seq + 1
 end
 last = seq - 1
 if ARGV[5] == '1' then
@@ -92,7 +93,7 @@ end
 return {1, last}
 """
 
-# KEYS: events, meta, lease. ARGV: maxlen, ttl ms, stream id, error data, done data.
+# KEYS: events, meta, lease. ARGV: maxlen, ttl ms, error data, done data.
 # Appends the interrupted ending once: only if the stream exists, has not ended and its lease
 # has lapsed. Returns 1 when it appended, 0 otherwise, -1 for an unknown stream.
 _INTERRUPT = r"""
@@ -100,11 +101,8 @@ if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 if redis.call('HGET', KEYS[2], 'done') == '1' then return 0 end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
-local id = 'id: ' .. ARGV[3] .. ':'
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 1) .. '-0',
-  'f', id .. (last + 1) .. '\nevent: error\ndata: ' .. ARGV[4] .. '\n\n')
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 2) .. '-0',
-  'f', id .. (last + 2) .. '\nevent: done\ndata: ' .. ARGV[5] .. '\n\n')
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 1) .. '-0', 't', 'error', 'd', ARGV[3])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], (last + 2) .. '-0', 't', 'done', 'd', ARGV[4])
 redis.call('HSET', KEYS[2], 'last', last + 2, 'done', '1')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -112,16 +110,23 @@ return 1
 """
 
 # KEYS: events, meta. ARGV: first seq wanted, count.
-# Returns {last, done, seq of the first frame, how many, the frames joined} in one reply (one
-# bulk string parses far faster than XRANGE's nested entries), or {-1} for an unknown stream.
+# Returns {last, done, seq of the first event, how many, their types joined with LF, their data
+# joined with LF} in one reply (two bulk strings parse far faster than XRANGE's nested
+# entries), or {-1} for an unknown stream.
 _RANGE = r"""
 local meta = redis.call('HMGET', KEYS[2], 'last', 'done')
 if not meta[1] then return {-1} end
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
-local frames, first = {}, 0
-for i, entry in ipairs(entries) do frames[i] = entry[2][2] end
+local types, datas, first = {}, {}, 0
+for i, entry in ipairs(entries) do
+  local fields = entry[2]
+  for j = 1, #fields, 2 do
+    if fields[j] == 't' then types[i] = fields[j + 1] else datas[i] = fields[j + 1] end
+  end
+end
 if #entries > 0 then first = tonumber(string.match(entries[1][1], '^%d+')) end
-return {tonumber(meta[1]), meta[2], first, #entries, table.concat(frames)}
+return {tonumber(meta[1]), meta[2], first, #entries,
+  table.concat(types, '\n'), table.concat(datas, '\n')}
 """
 
 # KEYS: events, meta, lease. ARGV: token, lease ms, keys ttl ms.
@@ -153,7 +158,7 @@ _INTERRUPTED_ERROR = encode_data(
     )
 )
 _INTERRUPTED_DONE = encode_data(Done(reason="interrupted"))
-_DONE_LINE = b"\nevent: done\n"  # JSON data is one line, so only the event line can match
+_TYPE_NAMES = {name.encode(): name for name in EVENT_TYPES}  # one str per known type
 _SCRIPTS = {
     "append": _APPEND,
     "interrupt": _INTERRUPT,
@@ -206,15 +211,19 @@ def _split_store_options(url: str) -> tuple[str, dict[str, Any]]:
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept))), options
 
 
+def _name(event_type: bytes) -> str:
+    return _TYPE_NAMES.get(event_type) or event_type.decode()
+
+
 @dataclass(eq=False)
 class _Local:
     """A stream this process produces: its unacknowledged queue and acknowledged tail."""
 
     keys: tuple[str, str, str]
-    pending: list[bytes] = field(default_factory=list)
-    pending_is_done: bool = False  # the last pending frame is the stream's done
-    acked: int = 0  # seq of the last frame Redis has; pending[0] is acked + 1
-    tail: list[bytes] = field(default_factory=list)  # frames up to ``acked``
+    pending: list[StoredEvent] = field(default_factory=list)
+    pending_is_done: bool = False  # the last pending event is the stream's done
+    acked: int = 0  # seq of the last event Redis has; pending[0] is acked + 1
+    tail: list[StoredEvent] = field(default_factory=list)  # events up to ``acked``
     is_done: bool = False
     is_abandoned: bool = False
     failing_since: float | None = None
@@ -457,10 +466,8 @@ class RedisStore:
         self._local[stream_id] = _Local(keys)
         self._ensure_writer()
 
-    def append_frames_nowait(
-        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
-    ) -> None:
-        """Queue frames for the writer; they become readable once Redis has them."""
+    def append_nowait(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
+        """Queue events for the writer; they become readable once Redis has them."""
         local = self._local.get(stream_id)
         if local is None or local.is_abandoned:
             if stream_id in self._abandoned:
@@ -469,7 +476,7 @@ class RedisStore:
                 f"append to stream {stream_id!r}, which this process does not produce",
                 code="unknown-stream",
             )
-        if not frames:
+        if not events:
             return
         expected = local.acked + len(local.pending) + 1
         if first_seq != expected or local.pending_is_done or local.is_done:
@@ -478,24 +485,30 @@ class RedisStore:
                 + (" after its done" if local.pending_is_done or local.is_done else ""),
                 code="seq-gap",
             )
-        local.pending.extend(frames)
-        local.pending_is_done = is_done
+        local.pending.extend(events)
+        local.pending_is_done = events[-1][0] == "done"
         if len(local.pending) > self.max_pending_events:
             self._abandon(stream_id, local, "too many events waiting for Redis")
             return
         self._wake.set()
 
-    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
+    async def append(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
         """Store ``events``; returns once Redis has acknowledged them."""
+        for index, (event_type, data) in enumerate(events):
+            if b"\n" in data or b"\r" in data:
+                raise UsageError(
+                    f"event {first_seq + index} of {stream_id!r}: data must be one line of "
+                    "JSON (encode it with agent_stream.events.encode_data)",
+                    code="invalid-event",
+                )
+            if event_type == "done":
+                events = events[: index + 1]
+                break
         if not events:
             return
-        is_done = any(event.type == "done" for event in events)
-        if is_done:
-            events = events[: 1 + next(i for i, e in enumerate(events) if e.type == "done")]
-        frames = [event.frame for event in events]
         local = self._local.get(stream_id)
-        self.append_frames_nowait(stream_id, events[0].seq, frames, is_done=is_done)
-        last = events[-1].seq
+        self.append_nowait(stream_id, first_seq, events)
+        last = first_seq + len(events) - 1
         while local is not None and local.acked < last and not local.is_abandoned:
             await local.wait()
         if local is None or local.acked < last:
@@ -522,7 +535,7 @@ class RedisStore:
         if local is not None:
             return self._read_tail(local, after_seq, limit)
         found = self._found.get((stream_id, after_seq))
-        if found is None or len(found.frames) > limit:
+        if found is None or len(found.events) > limit:
             return None
         return found
 
@@ -564,9 +577,9 @@ class RedisStore:
                     # was trimmed in between: then their read raises the typed error)
                     first = int(entries[0][0].split(b"-", 1)[0])
                     if first == after_seq + 1:
-                        frames = [fields[b"f"] for _, fields in entries]
-                        is_done = _DONE_LINE in frames[-1]
-                        self._found[key] = ReadResult(frames, is_done, after_seq + len(frames))
+                        events = [(_name(fields[b"t"]), fields[b"d"]) for _, fields in entries]
+                        is_done = events[-1][0] == "done"
+                        self._found[key] = ReadResult(events, is_done, after_seq + len(events))
                         found = True
                     break
                 if await self._interrupt_if_lapsed(stream_id) != 0:
@@ -601,13 +614,17 @@ class RedisStore:
                 f"no stream {stream_id!r} here (unknown or expired)",
                 last_event_id=f"{stream_id}:{after_seq}",
             )
-        last_raw, done_raw, first, count, blob = reply
+        last_raw, done_raw, first, count, types, datas = reply
         last = int(last_raw)
-        frames = [frame + b"\n\n" for frame in blob.split(b"\n\n", count)[:count]]
-        check_cursor(
-            stream_id, after_seq, last_seq=last, earliest_seq=first if frames else last + 1
+        events = (
+            list(zip(map(_name, types.split(b"\n")), datas.split(b"\n"), strict=True))
+            if count
+            else []
         )
-        return ReadResult(frames, done_raw == b"1", last)
+        check_cursor(
+            stream_id, after_seq, last_seq=last, earliest_seq=first if events else last + 1
+        )
+        return ReadResult(events, done_raw == b"1", last)
 
     async def _xread(
         self, stream_id: str, after_seq: int, limit: int, block_s: float
@@ -627,13 +644,7 @@ class RedisStore:
 
     async def _interrupt_if_lapsed(self, stream_id: str) -> int:
         # 1: appended the interrupted end; 0: the stream is live or ended; -1: it is gone
-        args = [
-            self.max_events,
-            self._ms(self.ttl_s),
-            stream_id,
-            _INTERRUPTED_ERROR,
-            _INTERRUPTED_DONE,
-        ]
+        args = [self.max_events, self._ms(self.ttl_s), _INTERRUPTED_ERROR, _INTERRUPTED_DONE]
         appended = await self._script("interrupt", self._keys(stream_id), args)
         if appended == 1:
             logger.info("stream %s: its producer's lease lapsed; ended as interrupted", stream_id)
@@ -782,8 +793,10 @@ class RedisStore:
             calls: list[tuple[Sequence[str], Sequence[Any]]] = []
             for _, local, count in batch:
                 is_done = local.pending_is_done and count == len(local.pending)
-                blob = b"".join(local.pending[:count])
-                args = (local.acked + 1, count, maxlen, ttl_ms, int(is_done), blob)
+                batch_events = local.pending[:count]
+                types = "\n".join([event_type for event_type, _ in batch_events])
+                datas = b"\n".join([data for _, data in batch_events])
+                args = (local.acked + 1, count, maxlen, ttl_ms, int(is_done), types, datas)
                 calls.append((local.keys, args))
             replies = await self._scripts("append", calls, 2 * self.op_timeout_s)
             for (stream_id, local, count), reply in zip(batch, replies, strict=True):
@@ -800,14 +813,14 @@ class RedisStore:
                 self._acked(stream_id, local, count)
 
     def _acked(self, stream_id: str, local: _Local, count: int) -> None:
-        frames = local.pending[:count]
+        events = local.pending[:count]
         del local.pending[:count]
         local.failing_since = None
         local.acked += count
         if not local.pending and local.pending_is_done:
             local.is_done = True
         if self.tail_events:
-            local.tail.extend(frames)
+            local.tail.extend(events)
             excess = len(local.tail) - self.tail_events
             if excess > self.tail_events // 8:
                 del local.tail[:excess]

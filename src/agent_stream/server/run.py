@@ -36,7 +36,6 @@ import msgspec
 
 from ..errors import UsageError, truncate
 from ..events import (
-    EVENT_TYPES,
     AgentEvent,
     Done,
     DoneReason,
@@ -70,7 +69,6 @@ DisconnectPolicy: TypeAlias = Literal["cancel", "detach", "grace"]
 
 # Let connections run between events of a source that never awaits anything real.
 _YIELD_EVERY = 128
-_TYPE_BYTES = {name: name.encode() for name in EVENT_TYPES}
 _SLOW_TYPES = frozenset({"done", "start", "reconnect"})
 _ENCODE = msgspec.json.Encoder().encode
 
@@ -101,50 +99,6 @@ def recorder_callable(recorder: Recorder | RecorderFunc | None) -> RecorderFunc 
     if isinstance(recorder, Recorder):
         return recorder.record
     return recorder
-
-
-class _FrameParser:
-    """SSE frames (as ``AgentStreamEmitter`` writes them) -> (type, JSON data) pairs."""
-
-    __slots__ = ("_decoder",)
-
-    def __init__(self) -> None:
-        self._decoder: SSEDecoder | None = None
-
-    def feed(self, chunk: str | bytes) -> list[tuple[str, bytes]]:
-        text = chunk.decode() if isinstance(chunk, bytes) else chunk
-        if self._decoder is None:
-            pair = _parse_whole_frame(text)
-            if pair is not None:
-                return [pair]
-            self._decoder = SSEDecoder()
-        return [(ev.event, ev.data.encode()) for ev in self._decoder.feed(text.encode())]
-
-    def close(self) -> list[tuple[str, bytes]]:
-        if self._decoder is None:
-            return []
-        return [(ev.event, ev.data.encode()) for ev in self._decoder.close()]
-
-
-def _parse_whole_frame(text: str) -> tuple[str, bytes] | None:
-    # Fast path for exactly one complete frame with LF line ends and one data line; anything
-    # else (several frames, split frames, CR, comments) goes through the full SSE decoder.
-    if not text.endswith("\n\n") or "\r" in text:
-        return None
-    event_type = "message"
-    data: str | None = None
-    for line in text[:-2].split("\n"):
-        if line.startswith("data: "):
-            if data is not None:
-                return None
-            data = line[6:]
-        elif line.startswith("event: "):
-            event_type = line[7:]
-        elif not line.startswith("id: "):
-            return None
-    if data is None:
-        return None
-    return event_type, data.encode()
 
 
 def _checked(event_type: str, data: bytes) -> bytes:
@@ -178,7 +132,6 @@ class Run:
         "_finished",
         "_finished_event",
         "_grace_timer",
-        "_id_prefix",
         "_observer",
         "_on_finish",
         "_pending",
@@ -221,9 +174,8 @@ class Run:
         self._cancel_requested = False
         self._cancel_reason: DoneReason = "cancelled"
         self._seq = 0
-        self._id_prefix = f"id: {stream_id}:".encode()
         self._pending: list[tuple[str, bytes]] = []
-        self._append_nowait = store.append_frames_nowait
+        self._append_nowait = store.append_nowait
         self._call_soon: Callable[[Callable[[], None]], object] | None = None
         self._done_seen = False
         self._started_at = time.monotonic()
@@ -291,14 +243,9 @@ class Run:
         # The queue stays the same list (the producer's hot path keeps a reference to it).
         pending = queue[:]
         queue.clear()
-        prefix, first = self._id_prefix, self._seq + 1
+        first = self._seq + 1
         self._seq += len(pending)
-        frames = [
-            b"%b%d\nevent: %b\ndata: %b\n\n"
-            % (prefix, seq, _TYPE_BYTES.get(event_type) or event_type.encode(), data)
-            for seq, (event_type, data) in enumerate(pending, first)
-        ]
-        self._append_nowait(self.stream_id, first, frames, is_done=pending[-1][0] == "done")
+        self._append_nowait(self.stream_id, first, pending)
         if self._recorder is not None:
             self._recorded(first, pending)
         if self._observer is not None:
@@ -336,15 +283,17 @@ class Run:
         reason: DoneReason = "completed"
         try:
             try:
-                parser: _FrameParser | None = None
+                # frames (AgentStreamEmitter's) go through the one SSE decoder
+                decoder: SSEDecoder | None = None
                 count = 0
                 add, pending, encode = self._add, self._pending, _ENCODE
                 async for item in self.source:
                     if isinstance(item, str | bytes):
-                        if parser is None:
-                            parser = _FrameParser()
-                        for event_type, data in parser.feed(item):
-                            add(event_type, _checked(event_type, data))
+                        if decoder is None:
+                            decoder = SSEDecoder()
+                        chunk = item.encode() if isinstance(item, str) else item
+                        for event_type, text, _, _ in decoder.feed_frames(chunk):
+                            add(event_type, _checked(event_type, text.encode()))
                     else:
                         event_type = item.type
                         if (
@@ -369,9 +318,9 @@ class Run:
                         count = 0
                         self._flush()
                         await anyio.lowlevel.checkpoint()
-                if parser is not None:
-                    for event_type, data in parser.close():
-                        add(event_type, _checked(event_type, data))
+                if decoder is not None:
+                    for event in decoder.close():
+                        add(event.event, _checked(event.event, event.data.encode()))
                 self._flush()
             except Exception as exc:  # the one place an agent's crash becomes error + done
                 logger.warning(

@@ -38,6 +38,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..emitter import new_stream_id
 from ..errors import AgentStreamError, ResumeError, UsageError
+from ..framing import FramingFactory, SSEFraming
 from ._asgi import (
     body_writer,
     end_body,
@@ -47,7 +48,7 @@ from ._asgi import (
     stop_listening,
     stream_headers,
 )
-from .connection import Connection, EndReason, priming_frame
+from .connection import Connection, EndReason, start_event
 from .manager import RunManager, StreamOptions, parse_cursor
 from .observing import MAX_REPORT_BYTES, parse_client_report
 from .request_body import error_response, read_json
@@ -91,8 +92,9 @@ class AgentStreamResponse(Response):
     ``source`` is an async iterable of typed events or of frames from ``AgentStreamEmitter``.
     Options left as ``None`` come from the app's :class:`RunManager` (``app.state.agent_stream``,
     made on first use). With ``source=None`` the response only resumes (``last_event_id=`` or
-    the request's ``Last-Event-ID``). Also usable as FastAPI's ``response_class=`` for a path
-    operation that yields events.
+    the request's ``Last-Event-ID``). ``framing`` makes the wire format from the stream id
+    (default :class:`~agent_stream.framing.SSEFraming`; see :mod:`agent_stream.framing`). Also
+    usable as FastAPI's ``response_class=`` for a path operation that yields events.
     """
 
     media_type = "text/event-stream"
@@ -118,6 +120,7 @@ class AgentStreamResponse(Response):
         recorder: Recorder | RecorderFunc | None = None,
         debug: bool | None = None,
         last_event_id: str | None = None,
+        framing: FramingFactory | None = None,
     ) -> None:
         self.source = source if source is not None else content
         self.status_code = status_code
@@ -129,6 +132,7 @@ class AgentStreamResponse(Response):
         self.owner = owner
         self.recorder = recorder
         self.last_event_id = last_event_id
+        self.framing = framing
         overrides: dict[str, Any] = {
             "disconnect": disconnect,
             "resume_grace_s": resume_grace_s,
@@ -173,14 +177,17 @@ class AgentStreamResponse(Response):
             stream_id, cursor, resumed, run, options = opened
             del opened
             manager.install_signal_handlers()
+            framing = (self.framing or SSEFraming)(stream_id)
             await send(
                 {
                     "type": "http.response.start",
                     "status": self.status_code,
-                    "headers": stream_headers(manager, stream_id, self.extra_headers),
+                    "headers": stream_headers(
+                        manager, stream_id, self.extra_headers, media_type=framing.media_type
+                    ),
                 }
             )
-            connection = Connection(manager, stream_id, cursor, options, resumed=resumed)
+            connection = Connection(manager, stream_id, cursor, options, framing, resumed=resumed)
             attached = run if run is not None else manager.runs.get(stream_id)
             if run is not None:
                 # The run drives itself in a task of its own and a grace period is a timer,
@@ -193,10 +200,12 @@ class AgentStreamResponse(Response):
                 attached.attach()
             try:
                 listen(receive, connection)
+                start = start_event(manager, stream_id, options, resumed=resumed)
                 pump = connection.pump(
                     body_writer(send),
-                    priming_frame(manager, stream_id, cursor, options, resumed=resumed),
+                    framing.open(start, cursor=cursor, retry_ms=options.retry_ms),
                 )
+                del start
                 try:
                     reason: EndReason = await pump
                 except (OSError, ClientDisconnect):

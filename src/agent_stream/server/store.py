@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..emitter import encode_frame_bytes
 from ..errors import ResumeError
+from ..framing import StoredEvent
 
 __all__ = [
     "ReadResult",
@@ -37,27 +37,11 @@ __all__ = [
 ]
 
 
-class StoredEvent(NamedTuple):
-    """One event of a stream: its seq, SSE event name, compact JSON data and wire frame."""
-
-    seq: int
-    type: str
-    data: bytes
-    frame: bytes
-
-    @classmethod
-    def build(cls, stream_id: str, seq: int, event_type: str, data: bytes) -> StoredEvent:
-        """The event with its ``id: <stream_id>:<seq>`` frame encoded once."""
-        return cls(
-            seq, event_type, data, encode_frame_bytes(event_type, data, f"{stream_id}:{seq}")
-        )
-
-
 class ReadResult(NamedTuple):
-    """What ``read`` found: the wire frames of the events after the cursor, in seq order
-    (``frames[0]`` is event ``after_seq + 1``), and whether the stream has ended."""
+    """What ``read`` found: the events after the cursor, in seq order (``events[0]`` is event
+    ``after_seq + 1``), whether the stream has ended, and its last seq."""
 
-    frames: Sequence[bytes]
+    events: Sequence[StoredEvent]
     is_done: bool
     last_seq: int
 
@@ -79,7 +63,9 @@ class StreamInfo:
 class StreamStore(Protocol):
     """Replay buffer shared by a run (producer) and its connections (consumers). asyncio only.
 
-    A run appends with :meth:`append_frames_nowait`: the events it produced while its task ran
+    It holds events, ``(type, data)`` with compact single-line JSON ``data``, never wire bytes
+    (:mod:`agent_stream.framing` writes those per response). A run appends with
+    :meth:`append_nowait`: the events it produced while its task ran
     without suspending are appended together just before it suspends, so no connection can
     see (or send) anything out of order, and the per-event cost stays small. A connection reads
     with :meth:`read_nowait` (falling back to :meth:`read` when that needs I/O) and, once it
@@ -93,15 +79,14 @@ class StreamStore(Protocol):
         """Register a new, empty stream. Raises UsageError if ``stream_id`` is taken."""
         ...
 
-    async def append(self, stream_id: str, events: Sequence[StoredEvent]) -> None:
-        """Store ``events`` (consecutive seqs) at the end of the stream; returns once stored."""
+    async def append(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
+        """Store ``events`` (seqs from ``first_seq``) at the end of the stream; returns once
+        stored. A ``done`` among them ends the stream (nothing after it is stored)."""
         ...
 
-    def append_frames_nowait(
-        self, stream_id: str, first_seq: int, frames: Sequence[bytes], *, is_done: bool
-    ) -> None:
-        """Like ``append`` with the events' frames only, without waiting; ``is_done`` says
-        the last frame is the stream's ``done``. They become readable once stored."""
+    def append_nowait(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
+        """Like ``append`` without waiting (the run's way); readable once stored. Only the
+        last event may be ``done``."""
         ...
 
     async def read(
@@ -160,7 +145,7 @@ async def read_waiting(
         if result is None:
             result = await store.read(stream_id, after_seq, limit=limit)
         remaining = deadline - loop.time()
-        if result.frames or result.is_done or remaining <= 0:
+        if result.events or result.is_done or remaining <= 0:
             return result
         future = loop.create_future()
         if store.watch(stream_id, after_seq, future):
