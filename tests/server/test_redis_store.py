@@ -1,4 +1,4 @@
-"""RedisStore against a real redis-server, in-process: the StreamStore contract, leases, faults."""
+"""RedisStore beyond the store contract (test_store_contract.py): keys, prefixes, faults."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from agent_stream import Token
-from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
+from agent_stream.errors import ResumeError, StoreUnavailableError
 from agent_stream.framing import SSEFraming
 from agent_stream.server import RunManager, SourceItem, StreamOptions
 from agent_stream.server.connection import Connection
@@ -55,77 +55,6 @@ async def test_is_a_stream_store(store: RedisStore) -> None:
     assert isinstance(store, StreamStore)
 
 
-async def test_append_then_replay_after_any_cursor(store: RedisStore) -> None:
-    with anyio.fail_after(5):
-        await store.create(SID, owner="alice", meta={"model": "demo"})
-        sent = events(SID, 1, 20, done=True)
-        await store.append(SID, 1, sent)
-        info = await store.info(SID)
-        assert info is not None
-        assert (info.owner, info.last_seq, info.earliest_seq) == ("alice", 20, 1)
-        assert info.is_done
-        assert info.meta == {"model": "demo"}
-        for cursor in (0, 1, 7, 19, 20):
-            result = await store.read(SID, cursor)
-            assert list(result.events) == sent[cursor:]
-            assert result.is_done and result.last_seq == 20
-        with pytest.raises(ResumeError) as excinfo:
-            await store.read(SID, 21)
-        assert excinfo.value.code == "malformed-id"
-        with pytest.raises(UsageError):
-            await store.create(SID, owner="bob")
-
-
-async def test_follow_from_another_store_waits_for_events(redis_server: RedisServer) -> None:
-    producer = RedisStore.from_url(redis_server.url, prefix="follow", lease_s=2.0)
-    reader = RedisStore.from_url(redis_server.url, prefix="follow", lease_s=2.0)
-    try:
-        with anyio.fail_after(10):
-            await producer.create(SID, owner="")
-            got: list[StoredEvent] = []
-
-            async def follow() -> None:
-                cursor = 0
-                while True:
-                    result = await reader.read(SID, cursor, wait_s=5.0)
-                    got.extend(result.events)
-                    cursor += len(result.events)
-                    if result.is_done and cursor == result.last_seq:
-                        return
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(follow)
-                for seq in range(1, 50, 7):
-                    producer.append_nowait(SID, seq, events(SID, seq, 7))
-                    await anyio.sleep(0.01)  # pace the producer: the reader must block and wake
-                final = events(SID, 50, 1, done=True)
-                await producer.append(SID, 50, final)
-            expected = events(SID, 1, 49) + final
-            assert got == expected
-    finally:
-        await producer.aclose()
-        await reader.aclose()
-
-
-async def test_trimmed_cursor_is_expired_with_the_earliest_id(redis_server: RedisServer) -> None:
-    store = RedisStore.from_url(redis_server.url, prefix="trim", max_events=100)
-    try:
-        with anyio.fail_after(5):
-            await store.create(SID, owner="")
-            for first in range(1, 2001, 100):
-                await store.append(SID, first, events(SID, first, 100))
-            info = await store.info(SID)
-            assert info is not None and info.earliest_seq > 1
-            with pytest.raises(ResumeError) as excinfo:
-                await store.read(SID, 0)
-            assert excinfo.value.code == "expired"
-            assert excinfo.value.earliest_id == f"{SID}:{info.earliest_seq}"
-            result = await store.read(SID, info.earliest_seq - 1)
-            assert len(result.events) == 2000 - info.earliest_seq + 1
-    finally:
-        await store.aclose()
-
-
 async def test_prefixes_isolate_streams_and_keys(redis_server: RedisServer) -> None:
     a = RedisStore.from_url(redis_server.url, prefix="tenant-a")
     b = RedisStore.from_url(redis_server.url, prefix="tenant-b")
@@ -164,43 +93,6 @@ async def test_keys_expire_after_done(store: RedisStore, redis_server: RedisServ
             assert await store.info(SID) is None
     finally:
         await client.aclose()
-
-
-async def test_lapsed_lease_ends_the_stream_once(redis_server: RedisServer) -> None:
-    producer = RedisStore.from_url(redis_server.url, prefix="lease", lease_s=0.5)
-    readers = [RedisStore.from_url(redis_server.url, prefix="lease", lease_s=0.5) for _ in "ab"]
-    try:
-        with anyio.fail_after(10):
-            await producer.create(SID, owner="")
-            await producer.append(SID, 1, events(SID, 1, 10))
-            # the producer goes away without done (as a kill -9 would): no more renewals
-            await producer.aclose()
-            started = anyio.current_time()
-            seen: list[list[StoredEvent]] = []
-
-            async def resume(store: RedisStore) -> None:
-                cursor, frames = 0, list[StoredEvent]()
-                while True:
-                    result = await store.read(SID, cursor, wait_s=5.0)
-                    frames += result.events
-                    cursor += len(result.events)
-                    if result.is_done and cursor == result.last_seq:
-                        seen.append(frames)
-                        return
-
-            async with anyio.create_task_group() as tg:
-                for store in readers:
-                    tg.start_soon(resume, store)
-            assert anyio.current_time() - started < 2 * 0.5 + 0.5
-            assert seen[0] == seen[1]
-            assert len(seen[0]) == 12
-            assert seen[0][10][0] == "error" and b'"interrupted"' in seen[0][10][1]
-            assert seen[0][11][0] == "done" and b'"reason":"interrupted"' in seen[0][11][1]
-            info = await readers[0].info(SID)
-            assert info is not None and info.is_done and info.last_seq == 12
-    finally:
-        for store in readers:
-            await store.aclose()
 
 
 async def test_paused_redis_is_unavailable_within_2s(redis_server: RedisServer) -> None:

@@ -1,0 +1,281 @@
+"""The StreamStore contract: every store passes these, whatever it keeps its events in.
+
+A backend joins with one line in ``BACKENDS``: a factory that opens a fresh, isolated store
+(``make(**bounds)``) and, for a store shared across processes, a second one on the same data
+that plays "another process" (``reader``). Backends whose producers can die apart from their
+store (the store outlives the process that produced a stream) also say how to lose one
+(``lose_producer``), and get the interrupted-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agent_stream.errors import ResumeError, UsageError
+from agent_stream.server import MemoryStore, StoredEvent, StreamStore
+from agent_stream.server.redis import RedisStore
+from tests.redis_helpers import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+SID = "c" * 22
+
+
+@dataclass
+class Stores:
+    """One test's stores: ``store`` produces; ``reader`` reads as another process would."""
+
+    store: StreamStore
+    reader: StreamStore
+    lose_producer: Callable[[], Awaitable[None]] | None = None
+
+
+Backend = Callable[..., AbstractAsyncContextManager[Stores]]
+
+
+@asynccontextmanager
+async def memory(**bounds: Any) -> AsyncIterator[Stores]:
+    bounds.pop("lease_s", None)
+    store = MemoryStore(**bounds)
+    try:
+        yield Stores(store, store)
+    finally:
+        await store.aclose()
+
+
+_prefixes = itertools.count()
+
+
+@asynccontextmanager
+async def redis(redis_url: str, **bounds: Any) -> AsyncIterator[Stores]:
+    prefix = f"contract{next(_prefixes)}"
+    store = RedisStore.from_url(redis_url, prefix=prefix, **bounds)
+    reader = RedisStore.from_url(redis_url, prefix=prefix, **bounds)
+    closed = False
+
+    async def lose_producer() -> None:
+        # the producing process goes away without done (a kill -9): its lease stops renewing
+        nonlocal closed
+        closed = True
+        await store.aclose()
+
+    try:
+        yield Stores(store, reader, lose_producer)
+    finally:
+        with anyio.fail_after(5):
+            if not closed:
+                await store.aclose()
+            await reader.aclose()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(Path(tmp_path_factory.mktemp("redis"))) as server:
+        yield server
+
+
+# One line per backend: its name and how to open it (given the module's redis-server).
+BACKENDS: dict[str, Callable[[RedisServer], Backend]] = {
+    "memory": lambda _: memory,
+    "redis": lambda server: lambda **bounds: redis(server.url, **bounds),
+}
+LOSES_PRODUCERS = ["redis"]
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Backend:
+    return BACKENDS[request.param](redis_server)
+
+
+@pytest.fixture(params=LOSES_PRODUCERS)
+def shared_backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Backend:
+    return BACKENDS[request.param](redis_server)
+
+
+def tokens(first: int, count: int) -> list[StoredEvent]:
+    return [("token", b'{"text":"t%d"}' % seq) for seq in range(first, first + count)]
+
+
+DONE: StoredEvent = ("done", b'{"reason":"completed"}')
+
+
+async def read_to_end(store: StreamStore, after: int, *, wait_s: float = 2.0) -> list[StoredEvent]:
+    got: list[StoredEvent] = []
+    for _ in range(10_000):  # bounded: each read returns events or waits
+        result = await store.read(SID, after, wait_s=wait_s)
+        got += result.events
+        after += len(result.events)
+        if result.is_done and after == result.last_seq:
+            return got
+    raise AssertionError("the stream never ended")
+
+
+async def read_to_end_or(store: StreamStore, after: int, *, last: int) -> list[StoredEvent]:
+    """What an open stream holds after ``after``, up to seq ``last``, in as many reads as the
+    store answers with."""
+    got: list[StoredEvent] = []
+    while after < last:
+        events = (await store.read(SID, after)).events
+        assert events, f"nothing after {after} though the stream holds {last}"
+        got += events
+        after += len(events)
+    return got
+
+
+async def test_append_then_replay_after_any_cursor(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(5):
+            store = stores.store
+            assert isinstance(store, StreamStore)
+            await store.create(SID, owner="alice", meta={"model": "demo"})
+            sent = [*tokens(1, 19), DONE]
+            await store.append(SID, 1, sent)
+            for reader in (store, stores.reader):
+                info = await reader.info(SID)
+                assert info is not None
+                assert (info.owner, info.last_seq, info.earliest_seq) == ("alice", 20, 1)
+                assert info.is_done and info.meta == {"model": "demo"}
+                for cursor in (0, 1, 7, 19, 20):
+                    result = await reader.read(SID, cursor)
+                    assert list(result.events) == sent[cursor:]
+                    assert result.is_done and result.last_seq == 20
+                    now = reader.read_nowait(SID, cursor)
+                    assert now is None or list(now.events) == sent[cursor:]
+
+
+async def test_typed_misuse_and_unknown_streams(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(5):
+            store = stores.store
+            await store.create(SID, owner="")
+            with pytest.raises(UsageError) as exists:
+                await store.create(SID, owner="bob")
+            assert exists.value.code == "stream-exists"
+            await store.append(SID, 1, tokens(1, 5))
+            with pytest.raises(UsageError):
+                await store.append(SID, 7, tokens(7, 1))  # a gap
+            with pytest.raises(ResumeError) as past:
+                await stores.reader.read(SID, 9)
+            assert past.value.code == "malformed-id"
+            assert await stores.reader.info("u" * 22) is None
+            with pytest.raises(ResumeError) as unknown:
+                await stores.reader.read("u" * 22, 0)
+            assert unknown.value.code == "unknown-stream"
+
+
+async def test_done_closes_the_stream_and_nothing_follows_it(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(5):
+            store = stores.store
+            await store.create(SID, owner="")
+            await store.append(SID, 1, [*tokens(1, 2), DONE, *tokens(4, 2)])
+            result = await stores.reader.read(SID, 0)
+            assert list(result.events) == [*tokens(1, 2), DONE]
+            assert result.is_done and result.last_seq == 3
+            with pytest.raises(UsageError):
+                await store.append(SID, 4, tokens(4, 1))
+
+
+async def test_a_reader_waits_for_and_follows_the_producer(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(10):
+            store = stores.store
+            await store.create(SID, owner="")
+            got: list[StoredEvent] = []
+
+            async def follow() -> None:
+                got.extend(await read_to_end(stores.reader, 0, wait_s=5.0))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(follow)
+                for first in range(1, 50, 7):
+                    store.append_nowait(SID, first, tokens(first, 7))
+                    await anyio.sleep(0.01)  # pace the producer: the reader must wait and wake
+                await store.append(SID, 50, [DONE])
+            assert got == [*tokens(1, 49), DONE]
+
+
+async def test_watch_resolves_at_the_next_append_and_refuses_when_more_is_there(
+    backend: Backend,
+) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(5):
+            store, reader = stores.store, stores.reader
+            await store.create(SID, owner="")
+            await store.append(SID, 1, tokens(1, 3))
+            # 2 and 3 are there: no wait (or, across processes, one that ends at once)
+            more = asyncio.get_running_loop().create_future()
+            if reader.watch(SID, 1, more):
+                await more
+            woken = asyncio.get_running_loop().create_future()
+            assert reader.watch(SID, 3, woken)
+            await anyio.wait_all_tasks_blocked()
+            assert not woken.done()
+            await store.append(SID, 4, tokens(4, 1))
+            await woken
+            assert list((await reader.read(SID, 3)).events) == tokens(4, 1)
+
+
+async def test_a_trimmed_cursor_is_expired_and_names_the_earliest_id(backend: Backend) -> None:
+    async with backend(max_events=100) as stores:
+        with anyio.fail_after(10):
+            store = stores.store
+            await store.create(SID, owner="")
+            for first in range(1, 2001, 100):
+                await store.append(SID, first, tokens(first, 100))
+            info = await stores.reader.info(SID)
+            assert info is not None and info.earliest_seq > 1
+            with pytest.raises(ResumeError) as expired:
+                await stores.reader.read(SID, 0)
+            assert expired.value.code == "expired"
+            assert expired.value.earliest_id == f"{SID}:{info.earliest_seq}"
+            rest = await read_to_end_or(stores.reader, info.earliest_seq - 1, last=2000)
+            assert rest == tokens(info.earliest_seq, 2000 - info.earliest_seq + 1)
+
+
+async def test_an_ended_stream_is_forgotten_after_its_ttl(backend: Backend) -> None:
+    async with backend(ttl_s=0.5) as stores:
+        with anyio.fail_after(10):
+            store = stores.store
+            await store.create(SID, owner="")
+            await store.append(SID, 1, [*tokens(1, 4), DONE])
+            assert await stores.reader.info(SID) is not None
+            while await stores.reader.info(SID) is not None:  # noqa: ASYNC110 - the store's clock
+                await anyio.sleep(0.05)
+            with pytest.raises(ResumeError) as gone:
+                await stores.reader.read(SID, 0)
+            assert gone.value.code == "unknown-stream"
+
+
+async def test_idempotency_keys_bind_to_the_first_binder(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(5):
+            await stores.store.create(SID, owner="")
+            assert await stores.store.bind_key("k", SID, ttl_s=5) == SID
+            assert await stores.reader.bind_key("k", "other", ttl_s=5) == SID
+
+
+async def test_a_lost_producer_ends_the_stream_interrupted_once(shared_backend: Backend) -> None:
+    async with shared_backend(lease_s=0.5) as stores:
+        assert stores.lose_producer is not None
+        with anyio.fail_after(10):
+            await stores.store.create(SID, owner="")
+            await stores.store.append(SID, 1, tokens(1, 10))
+            await stores.lose_producer()
+            seen = [await read_to_end(stores.reader, 0), await read_to_end(stores.reader, 0)]
+            assert seen[0] == seen[1]
+            assert seen[0][:10] == tokens(1, 10)
+            (error_type, error), (done_type, done) = seen[0][10:]
+            assert (error_type, done_type) == ("error", "done")
+            assert b'"interrupted"' in error and b'"reason":"interrupted"' in done
+            info = await stores.reader.info(SID)
+            assert info is not None and info.is_done and info.last_seq == 12
