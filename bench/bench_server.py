@@ -92,8 +92,9 @@ def create_app() -> Any:
 
     from agent_stream import AgentStreamEmitter
     from agent_stream.events import EVENT_TYPES, AgentEvent
-    from agent_stream.fastapi import AgentStreamResponse, agent_stream_response
+    from agent_stream.fastapi import agent_stream_response
     from agent_stream.server import MemoryStore, RunManager
+    from agent_stream.starlette import AgentStreamResponse
 
     original = _load_original("fastapi")
     original_fmt: Callable[[str, dict[str, Any]], str] = _load_original("emitter")._fmt

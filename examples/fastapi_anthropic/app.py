@@ -15,7 +15,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from agent_stream.adapters import tool_loop
-from agent_stream.fastapi import agent_stream_response, mount_stream_routes
+from agent_stream.fastapi import agent_stream_response
+from agent_stream.starlette import mount_stream_routes
 
 app = FastAPI()
 mount_stream_routes(app)

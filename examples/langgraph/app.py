@@ -15,7 +15,8 @@ from langgraph.prebuilt import create_react_agent
 from pydantic import BaseModel
 
 from agent_stream.adapters import langgraph
-from agent_stream.fastapi import agent_stream_response, mount_stream_routes
+from agent_stream.fastapi import agent_stream_response
+from agent_stream.starlette import mount_stream_routes
 
 
 @tool

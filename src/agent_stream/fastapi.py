@@ -1,5 +1,9 @@
 """Public alias: ``agent_stream.fastapi.agent_stream_response`` (the original one-liner).
 
+The response class itself (also FastAPI's ``response_class=``) is
+``agent_stream.starlette.AgentStreamResponse``; the manager and stores are in
+``agent_stream.server``.
+
 Needs the ``fastapi`` extra: ``pip install 'agent-event-stream[fastapi]'``.
 """
 
@@ -14,22 +18,6 @@ except ImportError as exc:
     raise missing_extra("agent_stream.fastapi", exc, "fastapi") from exc
 
 
-from .server.fastapi import (
-    AgentStreamResponse,
-    RunManager,
-    StreamOptions,
-    agent_stream_response,
-    mount_stream_routes,
-    stream_routes,
-)
-from .server.memory import MemoryStore
+from .server.fastapi import agent_stream_response
 
-__all__ = [
-    "AgentStreamResponse",
-    "MemoryStore",
-    "RunManager",
-    "StreamOptions",
-    "agent_stream_response",
-    "mount_stream_routes",
-    "stream_routes",
-]
+__all__ = ["agent_stream_response"]

@@ -29,7 +29,7 @@ Example, a wire format that sends only the text of ``token`` events, one SSE blo
         def open(self, start: Start, *, cursor: int, retry_ms: int) -> bytes:
             return encode_comment("open").encode()
 
-        def events(self, first_seq: int, events: Sequence[StoredEvent]) -> bytes:
+        def events(self, first_seq: int, events: Sequence[tuple[str, bytes]]) -> bytes:
             texts = [msgspec.json.decode(d)["text"] for t, d in events if t == "token"]
             return b"".join(encode_frame(data=text).encode() for text in texts)
 
@@ -58,7 +58,6 @@ __all__ = [
     "Framing",
     "FramingFactory",
     "SSEFraming",
-    "StoredEvent",
     "data_blocks",
     "encode_comment",
     "encode_frame",
@@ -68,8 +67,7 @@ __all__ = [
     "priming_block",
 ]
 
-StoredEvent: TypeAlias = tuple[str, bytes]
-"""One stored event: its type and its compact, single-line JSON data. Its seq is its place."""
+_Event: TypeAlias = tuple[str, bytes]  # a stored event: its type and its one-line JSON data
 
 PING: Final = b": ping\n\n"
 """The keep-alive comment (receivers skip it; proxies see traffic)."""
@@ -108,8 +106,9 @@ class Framing(Protocol):
         """The first bytes of the response, sent at once (``start`` says where to resume)."""
         ...
 
-    def events(self, first_seq: int, events: Sequence[StoredEvent], /) -> bytes:
-        """The bytes of ``events``, the first of which has seq ``first_seq``."""
+    def events(self, first_seq: int, events: Sequence[_Event], /) -> bytes:
+        """The bytes of ``events`` (``(type, data)`` pairs: the event name and its compact,
+        single-line JSON), the first of which has seq ``first_seq``."""
         ...
 
     def ping(self) -> bytes:
@@ -149,7 +148,7 @@ class SSEFraming:
             encode_data(start),
         )
 
-    def events(self, first_seq: int, events: Sequence[StoredEvent], /) -> bytes:
+    def events(self, first_seq: int, events: Sequence[_Event], /) -> bytes:
         prefix, names = self._prefix, _TYPE_BYTES
         if len(events) == 1:
             event_type, data = events[0]

@@ -11,16 +11,11 @@ except ImportError as exc:
     raise missing_extra("agent_stream.starlette", exc, "server") from exc
 
 
-from .server.manager import RunManager, StreamOptions
-from .server.memory import MemoryStore
 from .server.request_body import error_response, read_body, read_json
 from .server.starlette import AgentStreamResponse, mount_stream_routes, stream_routes
 
 __all__ = [
     "AgentStreamResponse",
-    "MemoryStore",
-    "RunManager",
-    "StreamOptions",
     "error_response",
     "mount_stream_routes",
     "read_body",

@@ -9,7 +9,8 @@ import anyio.lowlevel
 from fastapi import FastAPI
 
 from agent_stream import AgentStreamEmitter, Token, ToolUse
-from agent_stream.fastapi import AgentStreamResponse, agent_stream_response, mount_stream_routes
+from agent_stream.fastapi import agent_stream_response
+from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
 
 
 def create_app() -> FastAPI:

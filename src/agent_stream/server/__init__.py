@@ -14,16 +14,19 @@ except ImportError as exc:
     raise missing_extra("agent_stream.server", exc, "server") from exc
 
 
-from .connection import Connection
-from .manager import RunManager, StreamOptions, parse_cursor
+from typing import TYPE_CHECKING, Any
+
+from .manager import RunManager, StreamOptions
 from .memory import MemoryStore
 from .question_board import MemoryQuestionBoard, QuestionBoard
 from .questions import RunContext, approve, ask, current_run
-from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, SourceItem
+from .run import DisconnectPolicy, Recorder, RecorderFunc, Source, SourceItem
 from .store import ReadResult, StoredEvent, StreamInfo, StreamStore
 
+if TYPE_CHECKING:
+    from .redis import RedisStore
+
 __all__ = [
-    "Connection",
     "DisconnectPolicy",
     "MemoryQuestionBoard",
     "MemoryStore",
@@ -31,7 +34,7 @@ __all__ = [
     "ReadResult",
     "Recorder",
     "RecorderFunc",
-    "Run",
+    "RedisStore",
     "RunContext",
     "RunManager",
     "Source",
@@ -43,5 +46,14 @@ __all__ = [
     "approve",
     "ask",
     "current_run",
-    "parse_cursor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore's module imports only the standard library at import time (redis-py when a
+    # store is made), so this costs nothing; it stays lazy so it never has to.
+    if name == "RedisStore":
+        from .redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

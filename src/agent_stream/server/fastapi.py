@@ -3,7 +3,8 @@
 Example (typed events)::
 
     from agent_stream import Token, ToolUse
-    from agent_stream.fastapi import AgentStreamResponse, agent_stream_response
+    from agent_stream.fastapi import agent_stream_response
+    from agent_stream.starlette import AgentStreamResponse
 
     @app.post("/api/chat")
     async def chat(req: ChatRequest):
@@ -25,18 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manager import RunManager, StreamOptions
 from .run import Source
-from .starlette import AgentStreamResponse, mount_stream_routes, stream_routes
+from .starlette import AgentStreamResponse
 
-__all__ = [
-    "AgentStreamResponse",
-    "RunManager",
-    "StreamOptions",
-    "agent_stream_response",
-    "mount_stream_routes",
-    "stream_routes",
-]
+__all__ = ["agent_stream_response"]
 
 
 def agent_stream_response(source: Source, **options: Any) -> AgentStreamResponse:

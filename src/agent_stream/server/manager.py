@@ -253,9 +253,10 @@ class RunManager:
     def install_signal_handlers(self) -> None:
         """Chain SIGTERM/SIGINT so open streams get ``reconnect`` before the server drains.
 
-        Called on the first connection (asyncio, main thread only). Servers usually wait for
-        open responses before running the lifespan shutdown, which endless streams never end,
-        so the lifespan is too late to start this; call :meth:`shutdown` yourself elsewhere.
+        Call it at startup, from the app's lifespan (``mount_stream_routes`` does), on asyncio
+        in the main thread (elsewhere it does nothing); never from a request. Servers usually
+        wait for open responses before running the lifespan *shutdown*, which endless streams
+        never end, so that is too late: the signal is what starts :meth:`shutdown`.
         """
         if self._signals_installed or not self.handle_signals:
             return

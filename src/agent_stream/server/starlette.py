@@ -23,9 +23,10 @@ instead of starting a new run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -153,16 +154,20 @@ class AgentStreamResponse(Response):
     def _manager(self, scope: Scope) -> RunManager:
         if self.manager is not None:
             return self.manager
-        manager = RunManager.for_app(scope.get("app"))
+        app = scope.get("app")
+        if (
+            self.store is not None
+            and getattr(getattr(app, "state", None), "agent_stream", None) is None
+        ):
+            return RunManager.for_app(app, store=self.store)  # made with it: nothing changes
+        manager = RunManager.for_app(app)
         if self.store is not None and manager.store is not self.store:
-            if manager.runs_started == 0 and not manager.connections:
-                manager.store = self.store
-            else:
-                raise UsageError(
-                    "store= differs from the store of this app's RunManager; make one "
-                    "RunManager(store) and pass manager= (or set app.state.agent_stream)",
-                    code="store-mismatch",
-                )
+            # never swap a manager's store: its runs and resumes would read another one
+            raise UsageError(
+                "store= differs from the store of this app's RunManager; make one "
+                "RunManager(store) and pass manager= (or set app.state.agent_stream)",
+                code="store-mismatch",
+            )
         return manager
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,7 +181,6 @@ class AgentStreamResponse(Response):
                 return
             stream_id, cursor, resumed, run, options = opened
             del opened
-            manager.install_signal_handlers()
             framing = (self.framing or SSEFraming)(stream_id)
             await send(
                 {
@@ -375,9 +379,13 @@ def mount_stream_routes(
     *,
     owner: Owner | None = None,
 ) -> RunManager:
-    """Add the resume and stop routes to a Starlette/FastAPI ``app``; returns its manager.
+    """Add the resume, stop and respond routes to a Starlette/FastAPI ``app``; returns its
+    manager.
 
-    Without ``manager`` the app's manager (``app.state.agent_stream``) is used or made.
+    Without ``manager`` the app's manager (``app.state.agent_stream``) is used or made. The
+    app's lifespan then also installs the manager's signal handlers at startup
+    (:meth:`~agent_stream.server.RunManager.install_signal_handlers`), so open streams get
+    ``reconnect`` when the server is told to stop.
     """
     if manager is None:
         manager = RunManager.for_app(app)
@@ -386,4 +394,17 @@ def mount_stream_routes(
     if owner is not None and manager.owner is None:
         manager.owner = owner
     app.router.routes.extend(stream_routes(manager, owner=owner))
+    _install_signal_handlers_at_startup(app.router, manager)
     return manager
+
+
+def _install_signal_handlers_at_startup(router: Any, manager: RunManager) -> None:
+    inner = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        manager.install_signal_handlers()
+        async with inner(app) as state:
+            yield state
+
+    router.lifespan_context = lifespan

@@ -22,10 +22,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ResumeError
-from ..framing import StoredEvent
 
 __all__ = [
     "ReadResult",
@@ -35,6 +34,10 @@ __all__ = [
     "check_cursor",
     "read_waiting",
 ]
+
+
+StoredEvent: TypeAlias = tuple[str, bytes]
+"""One stored event: its type and its compact, single-line JSON data; its seq is its place."""
 
 
 class ReadResult(NamedTuple):
