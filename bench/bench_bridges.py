@@ -43,8 +43,9 @@ from pydantic import TypeAdapter
 
 from agent_stream.bridges.ag_ui import AGUIEncoder
 from agent_stream.bridges.ai_sdk import AISDKEncoder
-from agent_stream.emitter import AgentStreamEmitter, encode_frame_bytes
+from agent_stream.emitter import AgentStreamEmitter
 from agent_stream.events import AgentEvent, encode_data, parse_event
+from agent_stream.framing import encode_frame_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))

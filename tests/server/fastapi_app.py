@@ -1,4 +1,5 @@
-"""FastAPI app for the server tests: the original one-liner style and ``response_class=``."""
+"""FastAPI apps for the server tests: the original one-liner style and ``response_class=``,
+with the stream routes mounted (``create_app``) and without (the one-liner alone)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from agent_stream.fastapi import agent_stream_response
 from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
 
 
-def create_app() -> FastAPI:
+def create_app(*, mount: bool = True) -> FastAPI:
     app = FastAPI()
 
     @app.post("/original")
@@ -33,5 +34,11 @@ def create_app() -> FastAPI:
         for i in range(n):
             yield Token(text=f"t{i} ")
 
-    mount_stream_routes(app)
+    if mount:
+        mount_stream_routes(app)
     return app
+
+
+def create_app_without_stream_routes() -> FastAPI:
+    """The one-liner as a user may write it: no mount_stream_routes."""
+    return create_app(mount=False)

@@ -51,3 +51,34 @@ async def test_response_class_with_yield(fastapi_server: UvicornProcess) -> None
         sid = r.headers["x-agent-stream-id"]
         resumed = await client.get(f"/api/streams/{sid}", headers={"last-event-id": f"{sid}:1"})
         assert [b["event"] for b in blocks(resumed.content)] == ["start", "token", "token", "done"]
+
+
+async def test_every_advertised_url_answers(fastapi_server: UvicornProcess) -> None:
+    async with httpx.AsyncClient(base_url=fastapi_server.url, timeout=5) as client:
+        r = await client.post("/original?n=2")
+        start = json.loads(blocks(r.content)[0]["data"])
+        sid = start["stream_id"]
+        assert start["resume_url"] == r.headers["x-agent-stream-resume-url"]
+        resumed = await client.get(start["resume_url"], headers={"last-event-id": f"{sid}:1"})
+        assert resumed.status_code == 200
+        assert [b["event"] for b in blocks(resumed.content)] == ["start", "token", "done"]
+        stopped = await client.post(start["stop_url"])
+        assert stopped.status_code == 200 and stopped.json() == {"stopped": False}
+
+
+async def test_without_stream_routes_no_url_is_advertised_and_resume_still_works() -> None:
+    # the one-liner alone: nothing serves /api/streams/..., so no response may name it
+    with UvicornProcess(
+        "tests.server.fastapi_app:create_app_without_stream_routes", factory=True
+    ) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5) as client:
+            r = await client.post("/original?n=2")
+            start = json.loads(blocks(r.content)[0]["data"])
+            assert (start["resume_url"], start["stop_url"]) == ("", "")
+            assert "x-agent-stream-resume-url" not in r.headers
+            sid = start["stream_id"]
+            assert (await client.get(f"/api/streams/{sid}")).status_code == 404
+            # the same request with Last-Event-ID is how such a stream resumes
+            again = await client.post("/original?n=2", headers={"last-event-id": f"{sid}:2"})
+            assert [b["event"] for b in blocks(again.content)] == ["start", "done"]
+        assert "mount_stream_routes(app)" in server.log_text()

@@ -64,15 +64,18 @@ def stream_headers(
     extra: Mapping[str, str] | None = None,
     *,
     media_type: str = "text/event-stream",
+    resume_url: bool = True,
 ) -> list[tuple[bytes, bytes]]:
-    """The response headers of a stream (never ``Connection``: illegal on HTTP/2)."""
+    """The response headers of a stream (never ``Connection``: illegal on HTTP/2); the resume
+    URL only when ``resume_url`` (a route serves it)."""
     headers = [
         (b"content-type", f"{media_type}; charset=utf-8".encode("latin-1")),
         (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no"),
         (b"x-agent-stream-id", stream_id.encode()),
-        (b"x-agent-stream-resume-url", manager.resume_path(stream_id).encode()),
     ]
+    if resume_url:
+        headers.append((b"x-agent-stream-resume-url", manager.resume_path(stream_id).encode()))
     if _IDENTITY_ENCODING:
         headers.append((b"content-encoding", b"identity"))
     for name, value in (extra or {}).items():

@@ -38,15 +38,16 @@ _SHUTDOWN_SEND_S = 1.0
 
 
 def start_event(
-    manager: RunManager, stream_id: str, options: StreamOptions, *, resumed: bool
+    manager: RunManager, stream_id: str, options: StreamOptions, *, resumed: bool, urls: bool
 ) -> Start:
-    """The ``start`` event a response opens with: where to resume, how often it pings."""
+    """The ``start`` event a response opens with: how often it pings and, when ``urls`` (the
+    stream routes are mounted), where to resume and stop."""
     return Start(
         stream_id=stream_id,
         heartbeat_ms=round(options.heartbeat_s * 1000),
-        resume_url=manager.resume_path(stream_id),
-        stop_url=manager.stop_path(stream_id),
-        report_url=manager.report_path(stream_id),
+        resume_url=manager.resume_path(stream_id) if urls else "",
+        stop_url=manager.stop_path(stream_id) if urls else "",
+        report_url=manager.report_path(stream_id) if urls else "",
         resumed=resumed,
         resume_window_ms=_resume_window_ms(manager, options),
     )

@@ -102,7 +102,8 @@ class RunManager:
     framework's request (e.g. ``lambda request: request.headers.get("authorization", "")``).
 
     ``routes_prefix`` is where :func:`~agent_stream.server.starlette.stream_routes` are mounted;
-    it makes the ``resume_url`` / ``stop_url`` each stream announces.
+    it makes the ``resume_url`` / ``stop_url`` each stream announces (only when a response finds
+    those routes in its app: an URL nobody serves is never advertised).
 
     ``telemetry`` (:class:`~agent_stream.telemetry.Telemetry`) traces runs, tool calls and
     connections and keeps their metrics; a ``recorder`` with ``record_note`` (``JsonlRecorder``)
@@ -137,6 +138,9 @@ class RunManager:
         self.client_reports = 0
         self.questions: QuestionBoard | None = None  # made on first use (questions.py)
         self.is_shutting_down = False
+        # True once a response found stream_routes mounted at routes_prefix (starlette.py)
+        self.serves_stream_routes = False
+        self.warned_no_stream_routes = False
         self._signals_installed = False
 
     def resume_path(self, stream_id: str) -> str:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, TypeAlias
 
@@ -34,7 +34,7 @@ import anyio
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from ..emitter import new_stream_id
@@ -182,12 +182,18 @@ class AgentStreamResponse(Response):
             stream_id, cursor, resumed, run, options = opened
             del opened
             framing = (self.framing or SSEFraming)(stream_id)
+            # name the resume and stop URLs only where a route answers them
+            has_urls = _has_stream_routes(manager, scope)
             await send(
                 {
                     "type": "http.response.start",
                     "status": self.status_code,
                     "headers": stream_headers(
-                        manager, stream_id, self.extra_headers, media_type=framing.media_type
+                        manager,
+                        stream_id,
+                        self.extra_headers,
+                        media_type=framing.media_type,
+                        resume_url=has_urls,
                     ),
                 }
             )
@@ -204,7 +210,7 @@ class AgentStreamResponse(Response):
                 attached.attach()
             try:
                 listen(receive, connection)
-                start = start_event(manager, stream_id, options, resumed=resumed)
+                start = start_event(manager, stream_id, options, resumed=resumed, urls=has_urls)
                 pump = connection.pump(
                     body_writer(send),
                     framing.open(start, cursor=cursor, retry_ms=options.retry_ms),
@@ -310,6 +316,45 @@ class AgentStreamResponse(Response):
                 await anyio.sleep(0.02)
 
 
+def _has_stream_routes(manager: RunManager, scope: Scope) -> bool:
+    if manager.serves_stream_routes:
+        return True
+    if serves_stream_routes(scope.get("app"), manager.routes_prefix):
+        manager.serves_stream_routes = True
+        return True
+    if not manager.warned_no_stream_routes:
+        manager.warned_no_stream_routes = True
+        logger.warning(
+            "no stream routes at %s/streams/{stream_id}: responses name no resume or stop URL "
+            "(clients resume by sending the same request with Last-Event-ID); call "
+            "mount_stream_routes(app) to serve them",
+            manager.routes_prefix,
+        )
+    return False
+
+
+class _StreamRoute(Route):
+    """A route of :func:`stream_routes`: what a response looks for before naming its URLs."""
+
+
+def serves_stream_routes(app: object, prefix: str) -> bool:
+    """True when ``app`` routes ``{prefix}/streams/{stream_id}`` to :func:`stream_routes`'
+    resume endpoint (at any depth of mounts)."""
+    wanted = f"{prefix}/streams/{{stream_id}}"
+
+    def found(routes: Sequence[BaseRoute], base: str) -> bool:
+        for route in routes:
+            if isinstance(route, _StreamRoute):
+                if base + route.path == wanted:
+                    return True
+            elif isinstance(route, Mount) and found(route.routes, base + route.path):
+                return True
+        return False
+
+    router = getattr(app, "router", None)
+    return found(getattr(router, "routes", ()), "")
+
+
 def stream_routes(
     manager: RunManager | None = None, *, prefix: str | None = None, owner: Owner | None = None
 ) -> list[BaseRoute]:
@@ -362,9 +407,9 @@ def stream_routes(
         return Response(status_code=204)
 
     return [
-        Route(f"{base}/streams/{{stream_id}}", resume, methods=["GET"]),
-        Route(f"{base}/streams/{{stream_id}}/stop", stop, methods=["POST"]),
-        Route(f"{base}/streams/{{stream_id}}/report", report, methods=["POST"]),
+        _StreamRoute(f"{base}/streams/{{stream_id}}", resume, methods=["GET"]),
+        _StreamRoute(f"{base}/streams/{{stream_id}}/stop", stop, methods=["POST"]),
+        _StreamRoute(f"{base}/streams/{{stream_id}}/report", report, methods=["POST"]),
         respond_route(
             f"{base}/streams/{{stream_id}}/respond",
             manager_of,
