@@ -21,6 +21,7 @@ from agent_stream.sse import (
     SSEDecoder,
     check_event_id,
     check_event_name,
+    parse_frame,
 )
 
 # Per test, not a loaded profile: a profile would change other files' hypothesis tests too.
@@ -448,3 +449,38 @@ def test_feeding_text_says_to_pass_bytes() -> None:
         SSEDecoder().feed("data: x\n\n")  # type: ignore[arg-type]
     assert info.value.code == "invalid-input"
     assert SSEDecoder().feed(bytearray(b"data: x\n\n")) == [ServerSentEvent(data="x")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'id: s:1\nevent: token\ndata: {"text":"a"}\n\n',
+        'event: token\ndata: {"text":"a"}\n\n',
+        "event: \ndata: x\n\n",
+        "event:  spaced\ndata:  two\n\n",
+        "id: s:1\x00\nevent: token\ndata: x\n\n",
+        "event: token\rdata: x\n\n",
+        "event: token\ndata: a\ndata: b\n\n",
+        ": ping\n\nevent: token\ndata: x\n\n",
+        "\ufeffevent: token\ndata: x\n\n",
+        "event: token\ndata: x\n",
+        "retry: 5\nevent: token\ndata: x\n\n",
+    ],
+)
+def test_parse_frame_agrees_with_the_decoder_or_declines(text: str) -> None:
+    parsed = parse_frame(text)
+    events = SSEDecoder().feed(text.encode())
+    if parsed is not None:
+        assert [(e.event, e.data) for e in events] == [parsed]
+
+
+@examples
+@given(
+    st.text(alphabet=st.characters(exclude_characters="\r\n", codec="utf-8")),
+    st.text(alphabet=st.characters(codec="utf-8")),
+)
+def test_parse_frame_of_any_one_line_fields(event: str, data: str) -> None:
+    text = f"event: {event}\ndata: {data}\n\n"
+    parsed = parse_frame(text)
+    if parsed is not None:
+        assert [(e.event, e.data) for e in SSEDecoder().feed(text.encode())] == [parsed]

@@ -43,6 +43,7 @@ __all__ = [
     "ServerSentEvent",
     "check_event_id",
     "check_event_name",
+    "parse_frame",
 ]
 
 
@@ -86,6 +87,8 @@ _FRAME_OR_LINE_NUL: Final = re.compile(_FRAME.format(id=r"[^\n\x00 ][^\n\x00]*")
 # _lines). Other frames then take the line path, which is right, only slower.
 _OURS_OR_LINE: Final = re.compile(r"id: ([^\n]+)\nevent: ([^\n]+)\n()data: ([^\n]*)\n\n|([^\n]*\n)")
 _CR_NOT_BEFORE_LF: Final = re.compile(rb"\r[^\n]")
+# Exactly one frame as AgentStreamEmitter writes it: an optional id line, event, one data line.
+_ONE_FRAME: Final = re.compile(r"(?:id: [^\r\n]*\n)?event: ([^\r\n]*)\ndata: ([^\r\n]*)\n\n")
 _DIGITS_MAX: Final = 18  # retry values beyond ~31 years of ms cannot be meant; ignore them
 
 
@@ -467,6 +470,18 @@ class SSEDecoder:
 
 
 # --- encoder ------------------------------------------------------------------------------
+
+
+def parse_frame(text: str, /) -> tuple[str, str] | None:
+    """``(event, data)`` when ``text`` is exactly one frame of the common shape (an optional
+    ``id`` line, ``event``, one ``data`` line, LF line ends), else ``None``: feed such text to
+    an :class:`SSEDecoder`. What it returns is what the decoder dispatches for the same text
+    at the start of a stream; one regex match, for servers that get frames one at a time.
+    """
+    match = _ONE_FRAME.fullmatch(text)
+    if match is None:
+        return None
+    return match[1] or "message", match[2]
 
 
 def _field_error(what: str, value: str, problem: str, fix: str) -> UsageError:

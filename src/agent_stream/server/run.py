@@ -46,7 +46,7 @@ from ..events import (
     encode_data,
     parse_event,
 )
-from ..sse import SSEDecoder
+from ..sse import SSEDecoder, parse_frame
 from .store import StreamStore
 
 if TYPE_CHECKING:
@@ -283,17 +283,23 @@ class Run:
         reason: DoneReason = "completed"
         try:
             try:
-                # frames (AgentStreamEmitter's) go through the one SSE decoder
                 decoder: SSEDecoder | None = None
                 count = 0
                 add, pending, encode = self._add, self._pending, _ENCODE
                 async for item in self.source:
                     if isinstance(item, str | bytes):
-                        if decoder is None:
-                            decoder = SSEDecoder()
-                        chunk = item.encode() if isinstance(item, str) else item
-                        for event_type, text, _, _ in decoder.feed_frames(chunk):
-                            add(event_type, _checked(event_type, text.encode()))
+                        # one whole frame per item (the emitter's way) is one regex match;
+                        # anything else, and all that follows it, goes through the decoder
+                        text = item.decode() if isinstance(item, bytes) else item
+                        frame = parse_frame(text) if decoder is None else None
+                        if frame is not None:
+                            add(frame[0], _checked(frame[0], frame[1].encode()))
+                        else:
+                            if decoder is None:
+                                decoder = SSEDecoder()
+                            chunk = item if isinstance(item, bytes) else text.encode()
+                            for event_type, json_text, _, _ in decoder.feed_frames(chunk):
+                                add(event_type, _checked(event_type, json_text.encode()))
                     else:
                         event_type = item.type
                         if (
