@@ -42,8 +42,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from agent_stream import Done, Token, ToolResult, ToolUse
 from agent_stream.events import AgentEvent
+from agent_stream.framing import SSEFraming
 from agent_stream.server import MemoryStore, RunManager, StreamOptions
-from agent_stream.server.connection import Connection, priming_frame
+from agent_stream.server.connection import Connection, start_event
 from agent_stream.telemetry import Telemetry
 
 
@@ -107,11 +108,11 @@ async def one_run(telemetry: Telemetry | None, n: int, paced: bool) -> float:
     started = time.perf_counter()
     run = await manager.start(source(n, paced))
     task = asyncio.get_running_loop().create_task(run.drive())
-    connection = Connection(manager, run.stream_id, 0, options)
+    framing = SSEFraming(run.stream_id)
+    connection = Connection(manager, run.stream_id, 0, options, framing)
     run.attach()
-    reason = await connection.pump(
-        write, priming_frame(manager, run.stream_id, 0, options, resumed=False)
-    )
+    start = start_event(manager, run.stream_id, options, resumed=False, urls=False)
+    reason = await connection.pump(write, framing.open(start, cursor=0, retry_ms=options.retry_ms))
     await task
     elapsed = time.perf_counter() - started
     assert reason == "done" and written > n * 30, (reason, written)
