@@ -74,6 +74,7 @@ class AGUIEncoder:
         "_turn_step",
         "retry_ms",
         "run_id",
+        "sent_seq",
         "stream_id",
         "thread_id",
     )
@@ -87,6 +88,7 @@ class AGUIEncoder:
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
         self._cursor = 0  # events up to it are folded, not sent (see read_after)
+        self.sent_seq = 0  # the last event events() sent (0: none yet)
         self._is_started = False
         self._is_finished = False
         self._is_paused = False
@@ -147,6 +149,7 @@ class AGUIEncoder:
                 self.skip(seq, event_type, data)
             else:
                 out.append(self.encode(seq, event_type, data))
+                self.sent_seq = seq
         return b"".join(out)
 
     def ping(self) -> bytes:

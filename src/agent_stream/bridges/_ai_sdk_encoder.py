@@ -86,6 +86,7 @@ class AISDKEncoder:
         "_text_id",
         "message_id",
         "retry_ms",
+        "sent_seq",
         "stream_id",
     )
 
@@ -97,6 +98,7 @@ class AISDKEncoder:
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
         self._cursor = 0  # events up to it are folded, not sent (see read_after)
+        self.sent_seq = 0  # the last event events() sent (0: none yet)
         self._is_started = False
         self._is_paused = False
         self._approvals: dict[str, str] = {}  # request_id -> tool_use_id of approval questions
@@ -159,6 +161,7 @@ class AISDKEncoder:
                 self.skip(seq, event_type, data)
             else:
                 out.append(self.encode(seq, event_type, data))
+                self.sent_seq = seq
         return b"".join(out)
 
     def ping(self) -> bytes:

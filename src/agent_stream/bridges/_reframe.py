@@ -1,11 +1,13 @@
-"""Serve an :class:`~agent_stream.starlette.AgentStreamResponse` in a bridged wire format.
+"""A bridged :class:`~agent_stream.starlette.AgentStreamResponse`: a bridge encoder as its wire
+format (``framing=``), and the one thing a framing cannot do itself: end the response at a
+question.
 
 The response keeps doing everything it does (start or resume the run, owner and cursor checks,
-heartbeats, disconnect policy, shutdown); :class:`BridgedResponse` only rewrites the body it
-sends: each of our frames goes through a bridge encoder, ``: ping`` comments pass as they are,
-the priming frame becomes the encoder's (same cursor) and ``reconnect`` is left out (a bridged
-client sees a drop and resumes). A resume after seq ``N`` first replays events ``1..N`` from the
-store into the encoder, so it continues exactly where the client stopped.
+heartbeats, disconnect policy, shutdown); its connection writes through the encoder, which
+reads the stream from its start and folds the events the client has. When the encoder has just
+sent a question (an AG-UI interrupt, an AI SDK tool approval) and nothing more is stored, the
+bridged run is over for this client while ours waits for the answer: the body ends there and
+the connection is told the client left.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ..emitter import parse_event_id
 from ..server.manager import RunManager
 from ..server.store import StreamStore
 from ..starlette import AgentStreamResponse
@@ -37,6 +38,9 @@ _READ_LIMIT = 4096
 
 
 class FrameEncoder(Protocol):
+    stream_id: str
+    sent_seq: int
+
     @property
     def is_paused(self) -> bool: ...
     def priming(self, cursor: int) -> bytes: ...
@@ -44,97 +48,9 @@ class FrameEncoder(Protocol):
     def skip(self, seq: int, event_type: str, data: bytes) -> None: ...
 
 
-def _fields(frame: bytes) -> tuple[bytes, bytes, bytes]:
-    # (id, event, data) of one of our frames: single-line fields, one data line (PROTOCOL.md)
-    event_id = event = data = b""
-    for line in frame.split(b"\n"):
-        name, _, value = line.partition(b": ")
-        if name == b"id":
-            event_id = value
-        elif name == b"event":
-            event = value
-        elif name == b"data":
-            data = value
-    return event_id, event, data
-
-
-def _seq(event_id: bytes) -> tuple[str, int]:
-    parsed = parse_event_id(event_id.decode())
-    if parsed is None:
-        raise ValueError(f"not an agent-stream event id: {event_id!r}")
-    return parsed
-
-
-class _Reframer:
-    """Our SSE body -> the bridged format, frame by frame (frames never span two writes, but
-    a partial tail is kept all the same)."""
-
-    __slots__ = (
-        "_buffer",
-        "_encoder",
-        "_has_sent",
-        "_make_encoder",
-        "_store",
-        "last_seq",
-        "stream_id",
-    )
-
-    @property
-    def is_paused(self) -> bool:
-        """This response sent an interrupt and nothing after it: it should end here. (A
-        response that resumes right after an interrupt goes on: it carries the answer's run.)"""
-        return self._has_sent and self._encoder is not None and self._encoder.is_paused
-
-    def __init__(self, make_encoder: Callable[[str], FrameEncoder], store: StreamStore) -> None:
-        self._make_encoder = make_encoder
-        self._store = store
-        self._encoder: FrameEncoder | None = None
-        self._buffer = b""
-        self._has_sent = False
-        self.stream_id = ""
-        self.last_seq = 0  # the last event sent
-
-    async def feed(self, chunk: bytes) -> bytes:
-        data = self._buffer + chunk if self._buffer else chunk
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = data
-            return b""
-        self._buffer = data[end + 2 :]
-        out: list[bytes] = []
-        for frame in data[:end].split(b"\n\n"):
-            if frame.startswith(b":"):
-                out.append(frame + b"\n\n")
-                continue
-            event_id, event, payload = _fields(frame)
-            if event == b"reconnect" or not event_id:
-                continue
-            stream_id, seq = _seq(event_id)
-            if event == b"start":
-                encoder = self._encoder = self._make_encoder(stream_id)
-                self.stream_id = stream_id
-                await self._replay_into(encoder, stream_id, seq)
-                out.append(encoder.priming(seq))
-            elif self._encoder is not None:
-                out.append(self._encoder.encode(seq, event.decode(), payload))
-                self._has_sent = True
-                self.last_seq = seq
-        return b"".join(out)
-
-    async def _replay_into(self, encoder: FrameEncoder, stream_id: str, cursor: int) -> None:
-        seq = 0
-        while seq < cursor:
-            result = await self._store.read(stream_id, seq, limit=min(_READ_LIMIT, cursor - seq))
-            if not result.events:
-                break
-            for event_type, payload in result.events:
-                seq += 1
-                encoder.skip(seq, event_type, payload)
-
-
 class BridgedResponse(Response):
-    """``inner`` (an AgentStreamResponse) with its event-stream body re-encoded by
-    ``make_encoder(stream_id)``; error answers (JSON) pass unchanged."""
+    """``inner`` (an AgentStreamResponse) written through ``make_encoder(stream_id)``, ending at
+    a question; error answers (JSON) pass unchanged."""
 
     def __init__(
         self,
@@ -149,8 +65,13 @@ class BridgedResponse(Response):
         self.status_code = inner.status_code
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        reframer = _Reframer(self.make_encoder, self.manager.store)
-        is_stream = False
+        made: list[FrameEncoder] = []
+
+        def framing(stream_id: str) -> FrameEncoder:
+            made.append(self.make_encoder(stream_id))
+            return made[-1]
+
+        self.inner.framing = framing  # type: ignore[assignment]
         # Set once the body ended at an interrupt (the bridged run is over; ours waits for
         # its answer): the response tells its connection the client left, and sends nothing.
         ended = asyncio.Event()
@@ -169,25 +90,21 @@ class BridgedResponse(Response):
             receiving.cancel()
             return {"type": "http.disconnect"}
 
-        async def is_answered() -> bool:
-            # A replay reaches the interrupt with the rest already stored: go on then.
-            info = await self.manager.store.info(reframer.stream_id)
-            return info is not None and info.last_seq > reframer.last_seq
+        async def is_paused() -> bool:
+            # This response sent a question and nothing after it, and nothing more is stored
+            # (a replay that reaches an answered question goes on).
+            if not made or not made[-1].is_paused or made[-1].sent_seq == 0:
+                return False
+            encoder = made[-1]
+            info = await self.manager.store.info(encoder.stream_id)
+            return info is None or info.last_seq <= encoder.sent_seq
 
         async def bridged_send(message: Message) -> None:
-            nonlocal is_stream
             if ended.is_set():
                 return
-            if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                is_stream = headers.get(b"content-type", b"").startswith(b"text/event-stream")
-            elif message["type"] == "http.response.body" and is_stream:
-                body = await reframer.feed(message.get("body", b""))
-                if reframer.is_paused and not await is_answered():
-                    ended.set()
-                    await send({"type": "http.response.body", "body": body, "more_body": False})
-                    return
-                message = {**message, "body": body}
+            if message["type"] == "http.response.body" and await is_paused():
+                ended.set()
+                message = {**message, "more_body": False}
             await send(message)
 
         await self.inner(scope, bridged_receive, bridged_send)
