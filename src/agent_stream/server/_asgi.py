@@ -119,6 +119,13 @@ async def send_json_error(send: Send, exc: AgentStreamError) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+async def send_no_content(send: Send) -> None:
+    """Answer ``204 No Content``: a resume from an ended stream's last event (PROTOCOL 5)."""
+    headers = [(b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def listen(receive: Receive, connection: Connection) -> None:
     """Tell ``connection`` when ``receive`` says ``http.disconnect``.
 

@@ -46,6 +46,7 @@ from ._asgi import (
     listen,
     require_asyncio,
     send_json_error,
+    send_no_content,
     stop_listening,
     stream_headers,
 )
@@ -253,7 +254,11 @@ class AgentStreamResponse(Response):
                         f"Last-Event-ID names stream {stream_id!r}, not {self.stream_id!r}",
                         code="malformed-id",
                     )
-                await manager.check_resume(stream_id, cursor, owner)
+                info = await manager.check_resume(stream_id, cursor, owner)
+                if info.is_done and cursor >= info.last_seq:
+                    # nothing after the cursor, ever: 204 tells an EventSource to stop
+                    await send_no_content(send)
+                    return None
                 resumed = True
             else:
                 if source is None:
