@@ -97,6 +97,8 @@ export class ResumeCore {
   resumeUrl: string | null = null;
   /** The stop URL the start event named, unresolved. */
   stopUrl: string | null = null;
+  /** Where to report a synthetic `done` (the start event's `report_url`), unresolved. */
+  reportUrl: string | null = null;
   heartbeatMs = DEFAULT_HEARTBEAT_MS;
   /**
    * How long after its last sign of life a resume can still succeed, as the start event
@@ -107,6 +109,10 @@ export class ResumeCore {
   serverRetryMs: number | null = null;
   /** Consecutive attempts without a new event; reset by progress. */
   failures = 0;
+  /** The highest seq received (-1 before any). */
+  get maxSeq(): number {
+    return this.#ids.maxSeq;
+  }
   /** Reconnections made (resumes and re-sends). */
   reconnects = 0;
   isStopping = false;
@@ -316,6 +322,7 @@ export class ResumeCore {
         if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
         if (data.resume_url !== "") this.resumeUrl = data.resume_url;
         if (data.stop_url !== "") this.stopUrl = data.stop_url;
+        if (data.report_url !== undefined && data.report_url !== "") this.reportUrl = data.report_url;
         if (this.#sentStart) continue;
         this.#sentStart = true;
       }

@@ -8,6 +8,7 @@ import { AgentStreamError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent, type UnknownEvent } from "./events.js";
 import { newIdempotencyKey, resolveUrl } from "./http.js";
 import { type Action, type DoneReason, type FeedOutcome, type LostKind, ResumeCore } from "./resume.js";
+import { sendReport } from "./report.js";
 import type { StreamCallbacks, ResolvedOptions } from "./client.js";
 import type { TimerHandle } from "./scheduler.js";
 
@@ -116,6 +117,14 @@ export class Run {
     this.#wake?.();
   }
 
+  /** The user saw a broken stream: tell the server once (best effort, never retried). */
+  #report(code: string): void {
+    const ref = this.#core.reportUrl;
+    if (ref === null) return;
+    const report = { reason: code, lastSeq: this.#core.maxSeq, attempts: this.#core.failures };
+    void sendReport(this.#options.fetch, this.resolve(ref), new Headers(this.#options.headers), report);
+  }
+
   #end(reason: DoneReason, failure: AgentStreamError | null): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -136,6 +145,7 @@ export class Run {
             this.#end("completed", null);
             return;
           case "give-up":
+            this.#report(outcome.code);
             this.#end(outcome.reason, outcome.failure);
             return;
           case "retry": {
