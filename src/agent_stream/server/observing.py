@@ -129,10 +129,11 @@ def parse_client_report(body: object) -> ClientReport:
             f"{_REASON_CHARS} characters",
             code="invalid-request",
         )
-    for name, value in (("last_seq", last_seq), ("attempts", attempts)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+    # last_seq -1: the client had no event yet
+    for name, value, low in (("last_seq", last_seq, -1), ("attempts", attempts, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value < 2**53:
             raise UsageError(
-                f"report field {name}={truncate(value, 40)} must be a non-negative integer",
+                f"report field {name}={truncate(value, 40)} must be an integer >= {low}",
                 code="invalid-request",
             )
     return ClientReport(reason, last_seq, attempts)

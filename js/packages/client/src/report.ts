@@ -6,42 +6,20 @@
  * never thrown.
  */
 
-export interface ClientReport {
-  /** Why the client gave up: the failure's stable code (e.g. `network`, `stream-expired`). */
-  readonly reason: string;
-  /** The highest seq the client received (-1 before any). */
-  readonly lastSeq: number;
-  /** Failed attempts since the last progress. */
-  readonly attempts: number;
-}
-
-const REPORT_TIMEOUT_MS = 2_000;
-
-/** POST one report; resolves `true` when the server took it, `false` on any failure. */
-export async function sendReport(
+/**
+ * POST one report (why the client gave up: the failure's stable code; the highest seq it had,
+ * -1 for none; failed attempts since the last progress). Never rejects: a failure resolves
+ * `null`. Fire and forget: nothing waits for it, so it needs no timeout of its own.
+ */
+export function sendReport(
   fetchFn: typeof fetch,
   url: string,
-  headers: Headers,
-  report: ClientReport,
-): Promise<boolean> {
-  headers.set("Content-Type", "application/json");
-  headers.delete("Last-Event-ID");
-  const body = JSON.stringify({
-    reason: report.reason.slice(0, 64),
-    last_seq: Math.max(report.lastSeq, 0),
-    attempts: report.attempts,
-  });
-  try {
-    const response = await fetchFn(url, {
-      method: "POST",
-      headers,
-      body,
-      keepalive: true,
-      cache: "no-store",
-      signal: AbortSignal.timeout(REPORT_TIMEOUT_MS),
-    });
-    return response.status < 300;
-  } catch {
-    return false;
-  }
+  headers: HeadersInit,
+  reason: string,
+  lastSeq: number,
+  attempts: number,
+): Promise<unknown> {
+  // a JSON body the server reads whatever its Content-Type, so the stream's headers go as they are
+  const body = JSON.stringify({ reason, last_seq: lastSeq, attempts });
+  return fetchFn(url, { method: "POST", headers, body, keepalive: true }).catch(() => null);
 }

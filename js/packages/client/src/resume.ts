@@ -322,7 +322,7 @@ export class ResumeCore {
         if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
         if (data.resume_url !== "") this.resumeUrl = data.resume_url;
         if (data.stop_url !== "") this.stopUrl = data.stop_url;
-        if (data.report_url !== undefined && data.report_url !== "") this.reportUrl = data.report_url;
+        this.reportUrl = data.report_url || this.reportUrl;
         if (this.#sentStart) continue;
         this.#sentStart = true;
       }

@@ -117,14 +117,6 @@ export class Run {
     this.#wake?.();
   }
 
-  /** The user saw a broken stream: tell the server once (best effort, never retried). */
-  #report(code: string): void {
-    const ref = this.#core.reportUrl;
-    if (ref === null) return;
-    const report = { reason: code, lastSeq: this.#core.maxSeq, attempts: this.#core.failures };
-    void sendReport(this.#options.fetch, this.resolve(ref), new Headers(this.#options.headers), report);
-  }
-
   #end(reason: DoneReason, failure: AgentStreamError | null): void {
     if (this.#ended) return;
     this.#ended = true;
@@ -144,10 +136,14 @@ export class Run {
           case "aborted":
             this.#end("completed", null);
             return;
-          case "give-up":
-            this.#report(outcome.code);
+          case "give-up": {
+            // the user saw a broken stream: tell the server once (best effort, never retried)
+            const core = this.#core;
+            const ref = core.reportUrl;
+            if (ref !== null) void sendReport(this.#options.fetch, this.resolve(ref), this.#options.headers, outcome.code, core.maxSeq, core.failures);
             this.#end(outcome.reason, outcome.failure);
             return;
+          }
           case "retry": {
             this.#hooks.connection("reconnecting", this.#core.reconnects);
             const delay = this.#resumeNow ? 0 : outcome.delayMs;
