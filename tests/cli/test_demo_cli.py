@@ -13,7 +13,8 @@ from .processes import ROOT, cli_server
 
 
 def test_demo_serves_page_healthz_and_chat() -> None:
-    with cli_server(["demo", "--heartbeat-s", "2", "--resume-grace-s", "1"]) as server:
+    flags = ["--heartbeat-s", "2", "--resume-grace-s", "1", "--store-ttl-s", "4"]
+    with cli_server(["demo", *flags]) as server:
         assert f"serving on {server.url}" in server.text()
         with httpx.Client(base_url=server.url, timeout=10) as client:
             health = client.get("/healthz").json()
@@ -23,6 +24,7 @@ def test_demo_serves_page_healthz_and_chat() -> None:
             chat = client.post("/api/chat", json={"tokens": 3, "token_delay_ms": 0})
             assert chat.text.count("event: token") == 3
             assert '"heartbeat_ms":2000' in chat.text
+            assert '"resume_window_ms":5000' in chat.text  # grace 1 s + store ttl 4 s
             assert client.get("/healthz").json()["runs_started"] == 1
 
 
@@ -37,7 +39,7 @@ def test_demo_flags_parse() -> None:
         "redis://x",
         "r.jsonl",
     )
-    assert (args.heartbeat_s, args.resume_grace_s) == (15.0, 30.0)
+    assert (args.heartbeat_s, args.resume_grace_s, args.store_ttl_s) == (15.0, 30.0, 300.0)
 
 
 def test_help_lists_every_command() -> None:

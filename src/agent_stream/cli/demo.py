@@ -30,6 +30,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         help="how long a run outlives its dropped client, waiting for a resume (30)",
     )
+    parser.add_argument(
+        "--store-ttl-s",
+        type=float,
+        default=300.0,
+        help="how long the memory store keeps an ended stream for resumes (300; "
+        "with --redis put ?ttl_s= in the URL)",
+    )
     parser.add_argument("--redis", metavar="URL", help="share streams through Redis at URL")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (1)")
     parser.add_argument("--record", metavar="FILE", help="append every event to FILE (.jsonl)")
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     env = {
         "AGENT_STREAM_HEARTBEAT_S": str(args.heartbeat_s),
         "AGENT_STREAM_RESUME_GRACE_S": str(args.resume_grace_s),
+        "AGENT_STREAM_STORE_TTL_S": str(args.store_ttl_s),
         "AGENT_STREAM_REDIS_URL": args.redis or "",
         "AGENT_STREAM_RECORD": os.path.abspath(args.record) if args.record else "",
         "AGENT_STREAM_DEBUG": "1" if args.debug else "",

@@ -119,6 +119,7 @@ def create_app(
     store: StreamStore | None = None,
     heartbeat_s: float = 15.0,
     resume_grace_s: float = 30.0,
+    store_ttl_s: float = 300.0,
     redis_url: str | None = None,
     recorder: RecorderOption = None,
     static_dir: str | os.PathLike[str] | None = None,
@@ -139,6 +140,9 @@ def create_app(
     With ``model_agent``, ``/api/chat`` runs that real model on the message (unless the request
     asks for ``"agent": "scripted"``); ``GET /api/agent`` says which agent answers.
 
+    Without ``store``, a memory store keeps an ended stream ``store_ttl_s`` (with
+    ``redis_url``, name it in the URL: ``?ttl_s=60``).
+
     Without ``telemetry`` the app makes its own, whose metrics ``GET /metrics`` serves as
     Prometheus text (extra ``[prometheus]``; 501 naming it when missing); with it, there is no
     ``/metrics`` (export the metrics your way).
@@ -151,7 +155,7 @@ def create_app(
         raise UsageError("pass store= or redis_url=, not both", code="invalid-option")
     owned_store = store is None
     if store is None:
-        store = _redis_store(redis_url) if redis_url else MemoryStore()
+        store = _redis_store(redis_url) if redis_url else MemoryStore(ttl_s=store_ttl_s)
     owned_recorder: JsonlRecorder | None = None
     if isinstance(recorder, str | os.PathLike):
         owned_recorder = JsonlRecorder(recorder)
@@ -250,7 +254,8 @@ def _env_float(name: str, default: float) -> float:
 def create_app_from_env() -> Starlette:
     """:func:`create_app` configured from the environment (for ``uvicorn --factory``).
 
-    ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_REDIS_URL``,
+    ``AGENT_STREAM_HEARTBEAT_S``, ``AGENT_STREAM_RESUME_GRACE_S``, ``AGENT_STREAM_STORE_TTL_S``,
+    ``AGENT_STREAM_REDIS_URL``,
     ``AGENT_STREAM_RECORD`` (a ``.jsonl`` path), ``AGENT_STREAM_STATIC_DIR``,
     ``AGENT_STREAM_DEBUG=1``, ``AGENT_STREAM_BODY_TIMEOUT_S``, ``AGENT_STREAM_ALLOW_ORIGINS``
     (comma-separated); ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY`` (and optionally
@@ -260,6 +265,7 @@ def create_app_from_env() -> Starlette:
         model_agent=model_agent_from_env(os.environ),
         heartbeat_s=_env_float("AGENT_STREAM_HEARTBEAT_S", 15.0),
         resume_grace_s=_env_float("AGENT_STREAM_RESUME_GRACE_S", 30.0),
+        store_ttl_s=_env_float("AGENT_STREAM_STORE_TTL_S", 300.0),
         redis_url=os.environ.get("AGENT_STREAM_REDIS_URL") or None,
         recorder=os.environ.get("AGENT_STREAM_RECORD") or None,
         static_dir=os.environ.get("AGENT_STREAM_STATIC_DIR") or None,
