@@ -36,8 +36,14 @@ export function App() {
   // effect run from asking twice; the hook itself must also keep it to one run.
   const autostarted = useRef(false);
   useEffect(() => {
-    if ((!initial.autostart && initial.watch === null) || autostarted.current) return;
+    if (autostarted.current) return;
     autostarted.current = true;
+    if (agent.isActive()) {
+      // the hook re-attached to the run this tab had before a reload: follow it, start nothing
+      setAsked("(the run before the reload)");
+      return;
+    }
+    if (!initial.autostart && initial.watch === null) return;
     if (initial.watch !== null) {
       // a watch link: follow the run from its first event (GET, no body)
       setAsked("(watching a run)");

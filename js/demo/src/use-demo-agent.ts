@@ -20,6 +20,8 @@ export interface DemoAgent {
   answers: readonly EventData<"input_response">[];
   respond(answer: unknown): Promise<unknown>;
   start(body?: Record<string, string | number | boolean>): void;
+  /** True while a run is going, e.g. the one re-attached after a reload. */
+  isActive(): boolean;
   stop(): void;
 }
 
@@ -56,6 +58,8 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch
     ...(maxRetries === null ? {} : { retry: { maxRetries } }),
     headers: authorization === "" ? {} : { Authorization: authorization },
     fetch,
+    // a reload mid-run comes back to it (sessionStorage); a watch link follows its own stream
+    persist: watch === null,
   });
 
   const status: Status =
@@ -122,6 +126,7 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch
     answers: stream.answers,
     respond: (answer) => stream.respond(answer),
     start: (body) => void stream.startStream(body),
+    isActive: () => stream.client.isActive,
     stop: () => void stream.stop(),
   };
 }

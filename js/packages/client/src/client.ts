@@ -15,6 +15,7 @@ import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import type { JSONValue } from "./generated/events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
+import { loadRun, type PersistedRun, type Persistence, type PersistOptions, resolvePersistence, saveRun } from "./persist.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, Run, type RunHooks } from "./run.js";
@@ -103,6 +104,12 @@ export interface AgentStreamClientOptions {
   respondUrl?: string;
   /** Largest SSE event accepted, in characters (default 1 MiB). */
   maxEventSize?: number;
+  /**
+   * Remember the active run (stream id, resume URL, last event id) in `sessionStorage` (or
+   * `{ storage, key }`) so that `reattach()` after a reload replays it and follows it live. The
+   * server must advertise a resume URL (mount its stream routes). Default off.
+   */
+  persist?: boolean | PersistOptions;
 }
 
 export interface ResolvedOptions {
@@ -117,6 +124,7 @@ export interface ResolvedOptions {
   visibility: VisibilitySource | null;
   respondUrl: string | null;
   maxEventSize: number;
+  persistence: Persistence | null;
 }
 
 function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
@@ -133,6 +141,7 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
     visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),
     respondUrl: options.respondUrl ?? null,
     maxEventSize: options.maxEventSize ?? 1 << 20,
+    persistence: resolvePersistence(options.persist),
   };
 }
 
@@ -155,6 +164,8 @@ export class AgentStreamClient {
   #batcher: TokenBatcher | null = null;
   #run: Run | null = null;
   #token: object | null = null;
+  #saved: PersistedRun | null = null;
+  #reattaching: Run | null = null;
   readonly #listeners = new Set<() => void>();
 
   constructor(options: AgentStreamClientOptions = {}) {
@@ -191,7 +202,29 @@ export class AgentStreamClient {
       throw new UsageError(`start() needs the stream's URL, got ${JSON.stringify(url)}`, { code: "invalid-url" });
     }
     if (this.#run !== null) void this.stop();
-    const options = this.#options;
+    this.#remember(null);
+    return this.#begin(url, body, callbacks, this.#options);
+  }
+
+  /**
+   * With the `persist` option: re-attach to the run remembered before a reload, replaying it from
+   * its first event (GET of its resume URL with `Last-Event-ID: <stream_id>:0`) so the state is
+   * rebuilt as it was, then following it live; a run that has ended shows its final state and does
+   * not reconnect. Returns null (and does nothing) when no run is remembered or one is going.
+   */
+  reattach(callbacks: StreamCallbacks = {}): Promise<ClientSnapshot> | null {
+    const persistence = this.#options.persistence;
+    const saved = persistence === null || this.#run !== null ? null : loadRun(persistence);
+    if (saved === null) return null;
+    this.#saved = saved;
+    const headers = new Headers(this.#options.headers);
+    headers.set("Last-Event-ID", `${saved.streamId}:0`);
+    const finished = this.#begin(saved.resumeUrl, undefined, callbacks, { ...this.#options, method: "GET", headers });
+    this.#reattaching = this.#run;
+    return finished;
+  }
+
+  #begin(url: string, body: unknown, callbacks: StreamCallbacks, options: ResolvedOptions): Promise<ClientSnapshot> {
     this.#batcher?.cancel();
     this.#batcher = new TokenBatcher(options.batching, options.scheduler, () => this.#flushPending());
     this.#pending = [];
@@ -248,11 +281,19 @@ export class AgentStreamClient {
     this.#batcher?.cancel();
     this.#pending = [];
     this.#pendingId = null;
+    this.#remember(null);
     this.#state = initialState;
     this.#connection = "idle";
     this.#reconnects = 0;
     this.#failure = null;
     this.#commit();
+  }
+
+  /** Store (or with null forget) the run a reload re-attaches to. */
+  #remember(run: PersistedRun | null): void {
+    const persistence = this.#options.persistence;
+    this.#saved = run;
+    if (persistence !== null) saveRun(persistence, run);
   }
 
   /**
@@ -325,6 +366,10 @@ export class AgentStreamClient {
   }
 
   #receive(event: AgentEvent, id: string | null): void {
+    if (event.type === "start" && this.#options.persistence !== null && this.#run !== null) {
+      const resumeUrl = event.data.resume_url;
+      if (resumeUrl) this.#remember({ streamId: event.data.stream_id, resumeUrl: this.#run.resolve(resumeUrl), lastEventId: id });
+    }
     if (event.type === "token" || event.type === "thinking") {
       this.#pending.push(event);
       if (id !== null) this.#pendingId = id;
@@ -350,6 +395,19 @@ export class AgentStreamClient {
     if (this.#run === run) this.#run = null;
     this.#token = null;
     this.#batcher?.flushNow();
+    const reattached = this.#reattaching === run;
+    if (reattached) this.#reattaching = null;
+    const status = failure instanceof HTTPStatusError ? failure.status : 0;
+    if (failure !== null && (failure.code === "unknown-stream" || failure.code === "expired" || (reattached && (status === 404 || status === 410)))) {
+      // the server forgot the run: a reload has nothing to come back to
+      this.#remember(null);
+      if (reattached && this.#state.lastEventId === null) {
+        this.#state = initialState;
+        this.#connection = "idle";
+        this.#commit();
+        return;
+      }
+    }
     let state = this.#state;
     if (failure !== null) {
       state = reduce(state, parseEvent("error", { error_type: failure.code, message: failure.message }) as AgentEvent);
@@ -376,6 +434,8 @@ export class AgentStreamClient {
       return;
     }
     this.#snapshotState = state;
+    const saved = this.#saved;
+    if (saved !== null && saved.lastEventId !== state.lastEventId) this.#remember({ ...saved, lastEventId: state.lastEventId });
     this.#snapshot = { ...state, connection: this.#connection, reconnects: this.#reconnects, failure: this.#failure };
     for (const listener of [...this.#listeners]) listener();
   }

@@ -9,6 +9,7 @@ export type {
   StreamCallbacks,
   VisibilitySource,
 } from "./client.js";
+export type { PersistedRun, PersistOptions, PersistStorage } from "./persist.js";
 export { TokenBatcher } from "./batching.js";
 export type { Batching, BatchingMode, BatchingOptions } from "./batching.js";
 export {

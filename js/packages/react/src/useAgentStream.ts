@@ -51,7 +51,8 @@ export interface UseAgentStreamResult<Start = StartStream> extends ClientSnapsho
  * One agent stream as React state, over `@agent-stream/client` with `useSyncExternalStore`.
  *
  * Nothing starts in an effect: `startStream` is called by the user, so `<StrictMode>`'s double
- * effects start no second run. Unmounting aborts the connection.
+ * effects start no second run; with `{ persist: true }` the mount effect only re-attaches to the
+ * run a reload interrupted (`client.reattach()`). Unmounting aborts the connection.
  */
 /** agent-stream 0.1's form: no endpoint here, `startStream(url, body)` names it per run. */
 export function useAgentStream(options?: UseAgentStreamUrlFreeOptions): UseAgentStreamResult<StartStreamAt>;
@@ -73,6 +74,9 @@ export function useAgentStream(
       clearTimeout(abortTimer.current);
       abortTimer.current = null;
     }
+    // with { persist }: come back to the run a reload interrupted (null when there is none, or
+    // when StrictMode's remount finds it going already)
+    if (!client.isActive) void client.reattach(latest.current.callbacks);
     return () => {
       abortTimer.current = setTimeout(() => {
         abortTimer.current = null;
