@@ -163,3 +163,58 @@ describe("useAgentStream", () => {
     expect(server.requests).toHaveLength(0);
   });
 });
+
+describe("useAgentStream({ persist }): a reload re-attaches on mount", () => {
+  function Persisted({ fetch, storage }: { fetch: typeof globalThis.fetch; storage: Map<string, string> }) {
+    const stream = useAgentStream({
+      url: "/api/chat",
+      fetch,
+      batching: "none",
+      visibility: null,
+      persist: { storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) } },
+    });
+    return (
+      <div>
+        <span data-testid="text">{stream.text}</span>
+        <button type="button" onClick={() => void stream.startStream({ message: "go" })}>
+          send
+        </button>
+      </div>
+    );
+  }
+  const withResume = `id: ${SID}:0\nevent: start\ndata: ${JSON.stringify({ stream_id: SID, heartbeat_ms: 15000, resume_url: `/api/streams/${SID}` })}\n\n`;
+
+  test("the second mount (StrictMode) GETs the resume route from <sid>:0 once and rebuilds the text", async () => {
+    const storage = new Map<string, string>();
+    const first = scriptedFetch();
+    const view = render(<Persisted fetch={first.fetch} storage={storage} />);
+    await act(async () => screen.getByText("send").click());
+    first.push(0, withResume + frame(1, "token", { text: "Hel" }) + frame(2, "token", { text: "lo" }));
+    await flush();
+    expect(screen.getByTestId("text").textContent).toBe("Hello");
+    view.unmount(); // the reload
+
+    const second = scriptedFetch();
+    render(
+      <StrictMode>
+        <Persisted fetch={second.fetch} storage={storage} />
+      </StrictMode>,
+    );
+    await flush();
+    expect(second.requests).toHaveLength(1);
+    const [request] = second.requests;
+    expect(request?.url).toMatch(new RegExp(`/api/streams/${SID}$`));
+    expect(request?.init?.method).toBe("GET");
+    expect(new Headers(request?.init?.headers).get("last-event-id")).toBe(`${SID}:0`);
+    second.push(0, withResume + frame(1, "token", { text: "Hel" }) + frame(2, "token", { text: "lo" }) + frame(3, "token", { text: "!" }));
+    await flush();
+    expect(screen.getByTestId("text").textContent).toBe("Hello!");
+  });
+
+  test("without persist, a mount sends nothing", async () => {
+    const { fetch, requests } = scriptedFetch();
+    render(<View fetch={fetch} />);
+    await flush();
+    expect(requests).toHaveLength(0);
+  });
+});
