@@ -7,8 +7,9 @@ import { build } from "rolldown";
 
 // Budgets guard against regressions. The client's target is 8 KB (issue 16); at 10.1 KB it misses
 // it (bench/RESULTS.md, "Package sizes"), so its budget is today's size plus a little room.
+// 11 -> 12 KB with #14's persist/reattach (+0.43 KB; main was at 11.00 KB before it).
 const BUDGETS = {
-  "@agent-stream/client": 11 * 1024,
+  "@agent-stream/client": 12 * 1024,
   "@agent-stream/react": 2 * 1024,
   "@agent-stream/ag-ui": 8 * 1024,
 };

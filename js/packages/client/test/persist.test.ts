@@ -72,7 +72,7 @@ describe("persist: a reload re-attaches to the run", () => {
     replay.push(done);
     const final = await finished;
     expect(final).toMatchObject({ isDone: true, text: "Hello", connection: "closed" });
-    expect(final.done?.synthetic).toBeUndefined();
+    expect(final?.done?.synthetic).toBeUndefined();
   });
 
   test("a run that ended shows its final state after a reload and does not reconnect", async () => {
