@@ -211,7 +211,7 @@ def write_svg(path: Path, curves: dict[str, list[tuple[int, float]]], limit_ms: 
     """A hand-written log-log line chart: streams (x) vs p99 ms (y), one line per curve."""
     import math
 
-    width, height, left, right, top, bottom = 760, 440, 60, 250, 20, 50
+    width, height, left, right, top, bottom = 900, 440, 60, 330, 20, 50
     xs = [s for points in curves.values() for s, _ in points] or [1]
     ys = [min(max(p, 1.0), 10_000.0) for points in curves.values() for _, p in points] + [limit_ms]
     x0, x1 = math.log10(min(xs)), math.log10(max(xs)) + 1e-9
@@ -224,7 +224,7 @@ def write_svg(path: Path, curves: dict[str, list[tuple[int, float]]], limit_ms: 
         v = min(max(v, 1.0), 10_000.0)
         return height - bottom - (math.log10(v) - y0) / max(y1 - y0, 1e-9) * (height - top - bottom)
 
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+    colors = dict(zip(PATHS, ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"], strict=True))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="11">',
@@ -250,16 +250,20 @@ def write_svg(path: Path, curves: dict[str, list[tuple[int, float]]], limit_ms: 
         if min(ys) <= v <= max(ys) * 1.0001:
             out.append(f'<text x="{left - 4}" y="{sy(v) + 4:.1f}" text-anchor="end">{v}</text>')
     for i, (name, points) in enumerate(curves.items()):
-        color = colors[i % len(colors)]
+        # one colour per contender; dashed lines for uvloop+httptools
+        color = next((c for k, c in colors.items() if name.startswith(k + " (")), "black")
+        dash = ' stroke-dasharray="6 3"' if "uvloop" in name else ""
         coords = " ".join(f"{sx(s):.1f},{sy(p):.1f}" for s, p in points)
-        out.append(f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"/>')
+        out.append(
+            f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="2"{dash}/>'
+        )
         out += [
             f'<circle cx="{sx(s):.1f}" cy="{sy(p):.1f}" r="3" fill="{color}"/>' for s, p in points
         ]
         y = top + 14 + i * 16
         out.append(
             f'<line x1="{width - right + 10}" y1="{y - 4}" x2="{width - right + 30}" '
-            f'y2="{y - 4}" stroke="{color}" stroke-width="2"/>'
+            f'y2="{y - 4}" stroke="{color}" stroke-width="2"{dash}/>'
         )
         out.append(f'<text x="{width - right + 34}" y="{y}">{name}</text>')
     out.append("</svg>")
@@ -279,11 +283,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--only", choices=sorted(PATHS), nargs="*")
     parser.add_argument("--servers", choices=sorted(SERVERS), nargs="*")
-    parser.add_argument("--svg", type=Path, default=ROOT / "bench" / "capacity.svg")
+    parser.add_argument(
+        "--svg", type=Path, help="default bench/capacity.svg (--quick: a temp file)"
+    )
     parser.add_argument("--quick", action="store_true", help="25 and 50 streams, 1 s each")
     args = parser.parse_args()
     if args.quick:
         args.start, args.max, args.events = 25, 50, 40
+    if args.svg is None:  # a quick look never overwrites the recorded plot
+        args.svg = (
+            Path(tempfile.gettempdir()) / "capacity-quick.svg"
+            if args.quick
+            else ROOT / "bench" / "capacity.svg"
+        )
     raise_fd_limit()
     print(
         f"live streams per worker at {args.rate:g} tokens/s, {args.events} tokens each, "
