@@ -19,7 +19,6 @@ encoder's ``run_id``: the id of the run that sent the answer as ``resume``); ``p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import assert_never
 
 from ..events import (
@@ -41,16 +40,15 @@ from ..events import (
     UnknownEvent,
     UnsetType,
     event_to_dict,
-    parse_event,
 )
-from ._blocks import as_text, derived_id, encode_json, join_blocks, priming_block
+from ._blocks import BlockEncoder, as_text, derived_id, encode_json
 
 __all__ = ["AGUIEncoder"]
 
 _FAILED = "the run failed"
 
 
-class AGUIEncoder:
+class AGUIEncoder(BlockEncoder):
     """Our stored events -> AG-UI SSE blocks for one run (``thread_id`` / ``run_id``).
 
     Example::
@@ -62,36 +60,23 @@ class AGUIEncoder:
 
     __slots__ = (
         "_content_head",
-        "_cursor",
         "_error",
-        "_is_finished",
-        "_is_paused",
         "_is_started",
         "_reasoning_id",
-        "_sid",
         "_steps",
         "_text_id",
         "_turn_step",
-        "retry_ms",
         "run_id",
-        "sent_seq",
-        "stream_id",
         "thread_id",
     )
 
     def __init__(
         self, stream_id: str, *, thread_id: str, run_id: str, retry_ms: int = 1000
     ) -> None:
-        self.stream_id = stream_id
+        super().__init__(stream_id, retry_ms=retry_ms)
         self.thread_id = thread_id
         self.run_id = run_id
-        self.retry_ms = retry_ms
-        self._sid = stream_id.encode()
-        self._cursor = 0  # events up to it are folded, not sent (see read_after)
-        self.sent_seq = 0  # the last event events() sent (0: none yet)
         self._is_started = False
-        self._is_finished = False
-        self._is_paused = False
         self._text_id: str | None = None
         self._content_head = b""
         self._reasoning_id: str | None = None
@@ -109,55 +94,6 @@ class AGUIEncoder:
         """True when the last event was an ``input_required``: its AG-UI run ended with an
         interrupt, and nothing follows until the question is answered."""
         return self._is_paused
-
-    def priming(self, cursor: int) -> bytes:
-        """The first bytes of a response that continues after ``cursor``."""
-        return priming_block(self.stream_id, cursor, self.retry_ms)
-
-    def encode(self, seq: int, event_type: str, data: bytes) -> bytes:
-        """The SSE blocks for stored event ``seq``; the last one carries its id."""
-        return join_blocks(self._bodies(seq, parse_event(event_type, data)), self._sid, seq)
-
-    def encode_event(self, seq: int, event: AgentEvent) -> bytes:
-        """:meth:`encode` for an event already parsed."""
-        return join_blocks(self._bodies(seq, event), self._sid, seq)
-
-    def skip(self, seq: int, event_type: str, data: bytes) -> None:
-        """Advance past an event the client already has, sending nothing."""
-        self._bodies(seq, parse_event(event_type, data))
-
-    # The wire-format interface a connection writes through (agent_stream.framing.Framing).
-
-    media_type = "text/event-stream"
-
-    def read_after(self, cursor: int) -> int:
-        """Read from the start: the output after ``cursor`` depends on every earlier event,
-        which :meth:`events` folds without sending."""
-        self._cursor = cursor
-        return 0
-
-    def open(self, start: Start, *, cursor: int, retry_ms: int) -> bytes:
-        """The priming block for ``cursor`` (our ``start`` event has no counterpart)."""
-        self.retry_ms = retry_ms
-        return self.priming(cursor)
-
-    def events(self, first_seq: int, events: Sequence[tuple[str, bytes]], /) -> bytes:
-        """The bytes of stored events from ``first_seq`` on; those up to the cursor only fold."""
-        out = []
-        for seq, (event_type, data) in enumerate(events, first_seq):
-            if seq <= self._cursor:
-                self.skip(seq, event_type, data)
-            else:
-                out.append(self.encode(seq, event_type, data))
-                self.sent_seq = seq
-        return b"".join(out)
-
-    def ping(self) -> bytes:
-        return b": ping\n\n"
-
-    def reconnect(self) -> bytes:
-        """Nothing: a bridged client sees the connection end and resumes."""
-        return b""
 
     def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
         if self._is_finished:
