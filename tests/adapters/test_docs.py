@@ -7,7 +7,6 @@ ChatAnthropic) stream recorded wire bytes; nothing reaches a real provider.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -16,11 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.demo.fake_provider import SDK_START_S, serve_fake_provider, sse_events
 from tests.uvicorn_helpers import ROOT, UvicornProcess
 
 DOC = ROOT / "docs" / "adapters.md"
-# importing the SDKs (and LangGraph) takes seconds, many more on a loaded 2-CPU machine
-SDK_START_S = 90.0
 
 
 def python_blocks() -> list[str]:
@@ -29,22 +27,8 @@ def python_blocks() -> list[str]:
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[UvicornProcess]:
-    with UvicornProcess(
-        "tests.demo.fake_provider:create_app",
-        factory=True,
-        args=["--no-access-log"],
-        ready_timeout_s=SDK_START_S,
-    ) as server:
+    with serve_fake_provider() as server:
         yield server
-
-
-def events_of(body: str) -> list[tuple[str, dict[str, object]]]:
-    events = []
-    for block in body.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 def serve_block(index: int, tmp_path: Path, provider: UvicornProcess) -> UvicornProcess:
@@ -65,7 +49,7 @@ def serve_block(index: int, tmp_path: Path, provider: UvicornProcess) -> Uvicorn
 def ask(server: UvicornProcess, path: str) -> list[tuple[str, dict[str, object]]]:
     response = httpx.post(f"{server.url}{path}", json={"message": "27 * 453?"}, timeout=30)
     assert response.status_code == 200, response.text
-    events = events_of(response.text)
+    events = sse_events(response.text)
     assert events[0][0] == "start" and events[-1][0] == "done"
     assert [kind for kind, _ in events].count("done") == 1
     return events

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.uvicorn_helpers import UvicornProcess
+
 WIRE = Path(__file__).resolve().parent.parent / "adapters" / "wire"
 
 
@@ -60,3 +62,27 @@ def create_app() -> Starlette:
             Route("/requests", requests, methods=["GET"]),
         ]
     )
+
+
+# Importing the LLM SDKs in a fresh interpreter is slow on a loaded machine.
+SDK_START_S = 90.0
+
+
+def serve_fake_provider() -> UvicornProcess:
+    """This app on real uvicorn (127.0.0.1, a free port): enter it to start, leave to stop."""
+    return UvicornProcess(
+        "tests.demo.fake_provider:create_app",
+        factory=True,
+        args=["--no-access-log"],
+        ready_timeout_s=SDK_START_S,
+    )
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, object]]]:
+    """The (event, data) of each block of an agent-stream SSE body that names its event."""
+    events = []
+    for block in body.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((fields["event"], json.loads(fields["data"])))
+    return events

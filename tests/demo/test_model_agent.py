@@ -10,12 +10,10 @@ import pytest
 
 from agent_stream.demo.model_agent import calculator, clock, model_agent_from_env
 from agent_stream.errors import UsageError
+from tests.demo.fake_provider import SDK_START_S, serve_fake_provider, sse_events
 from tests.uvicorn_helpers import UvicornProcess
 
 pytestmark = pytest.mark.anyio
-
-# importing the SDKs (and LangGraph) takes seconds, many more on a loaded 2-CPU machine
-SDK_START_S = 90.0
 
 
 @pytest.fixture
@@ -52,22 +50,8 @@ def test_a_key_without_its_sdk_names_the_extra(monkeypatch):
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[UvicornProcess]:
-    with UvicornProcess(
-        "tests.demo.fake_provider:create_app",
-        factory=True,
-        args=["--no-access-log"],
-        ready_timeout_s=SDK_START_S,
-    ) as server:
+    with serve_fake_provider() as server:
         yield server
-
-
-def sse_events(body: str) -> list[tuple[str, dict[str, object]]]:
-    events = []
-    for block in body.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "event" in lines:
-            events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 @pytest.mark.parametrize(
