@@ -25,13 +25,11 @@ Run: ``.venv/bin/python bench/bench_bridges.py [--events 100000] [--rounds 7] [-
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -51,6 +49,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from corpus import DEFAULT_STREAM_ID, corpus_events  # noqa: E402
+from timing import measure  # noqa: E402
 
 SID = DEFAULT_STREAM_ID
 Stored = list[tuple[int, str, bytes]]
@@ -131,21 +130,6 @@ def make_contenders(stored: Stored, typed: list[AgentEvent]) -> dict[str, Callab
         "typed: AI SDK bridge (ids)": ai_sdk_typed,
         "typed: our framing (ids)": framing_typed,
     }
-
-
-def measure(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-            finally:
-                gc.enable()
-    return times
 
 
 def main() -> None:

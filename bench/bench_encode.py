@@ -24,14 +24,12 @@ Run: ``.venv/bin/python bench/bench_encode.py [--events 100000] [--rounds 7] [--
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib.util
 import json
 import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -57,6 +55,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from corpus import corpus_events  # noqa: E402
+from timing import measure  # noqa: E402
 
 Corpus = list[tuple[str, dict[str, Any]]]
 
@@ -210,21 +209,6 @@ def make_contenders(corpus: Corpus) -> dict[str, Callable[[], list[Any]]]:
         "f-string + json.dumps (ids)": fstring_json,
         "orjson + header bytes (ids)": orjson_bytes,
     }
-
-
-def measure(contenders: dict[str, Callable[[], list[Any]]], rounds: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            gc.collect()
-            gc.disable()
-            try:
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-            finally:
-                gc.enable()
-    return times
 
 
 def main() -> None:
