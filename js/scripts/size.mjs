@@ -1,13 +1,12 @@
-// The size a user's bundle pays for each package: its ESM build bundled alone (dependencies and
-// peers left out), minified by rolldown, then gzipped. Fails when a package is over its budget.
+// The size a user's bundle pays for each entry point of each package (`exports` of its
+// package.json): its ESM build bundled alone (dependencies and peers left out), minified by
+// rolldown, then gzipped. Fails when an entry point is over its budget or has none.
 //   node scripts/size.mjs [--json]
 import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { build } from "rolldown";
 
-// Budgets guard against regressions. The client's target is 8 KB (issue 16); at 10.1 KB it misses
-// it (bench/RESULTS.md, "Package sizes"), so its budget is today's size plus a little room.
-// 11 -> 12 KB with #14's persist/reattach (+0.43 KB; main was at 11.00 KB before it).
+// Budgets guard against regressions, one per entry point ("<package>" or "<package>/<subpath>").
 const BUDGETS = {
   "@agent-stream/client": 12 * 1024,
   "@agent-stream/react": 2 * 1024,
@@ -19,16 +18,21 @@ for (const dir of ["client", "react", "ag-ui"]) {
   const root = new URL(`../packages/${dir}/`, import.meta.url);
   const pkg = JSON.parse(readFileSync(new URL("package.json", root), "utf8"));
   const external = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})];
-  const result = await build({
-    input: new URL("dist/index.js", root).pathname,
-    external: (id) => external.some((name) => id === name || id.startsWith(`${name}/`)),
-    write: false,
-    logLevel: "silent",
-    output: { format: "esm", minify: true },
-  });
-  const code = result.output[0].code;
-  const gzip = gzipSync(code, { level: 9 }).length;
-  rows.push({ name: pkg.name, minified: code.length, gzip, budget: BUDGETS[pkg.name] });
+  for (const [subpath, target] of Object.entries(pkg.exports)) {
+    const file = target?.import?.default;
+    if (file === undefined) continue; // ./package.json
+    const name = subpath === "." ? pkg.name : `${pkg.name}/${subpath.slice(2)}`;
+    const result = await build({
+      input: new URL(file, root).pathname,
+      external: (id) => external.some((dep) => id === dep || id.startsWith(`${dep}/`)),
+      write: false,
+      logLevel: "silent",
+      output: { format: "esm", minify: true },
+    });
+    const code = result.output[0].code;
+    const gzip = gzipSync(code, { level: 9 }).length;
+    rows.push({ name, minified: code.length, gzip, budget: BUDGETS[name] ?? 0 });
+  }
 }
 
 if (process.argv.includes("--json")) {
@@ -39,5 +43,5 @@ if (process.argv.includes("--json")) {
   }
 }
 const over = rows.filter((row) => row.gzip > row.budget);
-for (const row of over) console.error(`${row.name} is over its size budget: ${row.gzip} > ${row.budget} bytes`);
+for (const row of over) console.error(`${row.name} is over its size budget (js/scripts/size.mjs BUDGETS): ${row.gzip} > ${row.budget} bytes`);
 process.exit(over.length ? 1 : 0);
