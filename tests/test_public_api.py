@@ -83,6 +83,7 @@ PINNED: dict[str, list[str]] = {
         "DisconnectPolicy",
         "MemoryQuestionBoard",
         "MemoryStore",
+        "OversizePolicy",
         "QuestionBoard",
         "ReadResult",
         "Recorder",

@@ -21,6 +21,7 @@ from msgspec import UNSET, UnsetType
 from .errors import InvalidEventError, ProtocolError, UsageError, truncate
 
 __all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
     "EVENT_TYPES",
     "PROTOCOL_VERSION",
     "UNSET",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
+#: The largest event data (its JSON, in UTF-8 bytes) a server sends and a client accepts unless
+#: configured otherwise; servers announce theirs in ``start.max_event_bytes``.
+DEFAULT_MAX_EVENT_BYTES = 1 << 20
 
 if TYPE_CHECKING:
     JSONValue: TypeAlias = (
@@ -279,6 +283,15 @@ class Start(_Event, frozen=True, kw_only=True):
             "How long after its last sign of life (a byte or an answer) a client can still "
             "resume: the server keeps a disconnected run alive, then its events, this long. "
             "Absent when the server cannot say (e.g. a run that goes on without its client)."
+        ),
+    ] = UNSET
+    max_event_bytes: Annotated[
+        int | UnsetType,
+        _doc(
+            "The largest event data (the JSON of its data line, in UTF-8 bytes) the server "
+            "sends: it refuses a larger event with an error event (event-too-large). Clients "
+            "accept events up to this size unless configured otherwise; absent when the "
+            "server does not say (clients then keep their default, 1048576)."
         ),
     ] = UNSET
 

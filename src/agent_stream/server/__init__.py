@@ -20,7 +20,7 @@ from .manager import RunManager, StreamOptions
 from .memory import MemoryStore
 from .question_board import MemoryQuestionBoard, QuestionBoard
 from .questions import RunContext, approve, ask, current_run
-from .run import DisconnectPolicy, Recorder, RecorderFunc, Source, SourceItem
+from .run import DisconnectPolicy, OversizePolicy, Recorder, RecorderFunc, Source, SourceItem
 from .store import ReadResult, StoredEvent, StreamInfo, StreamStore
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ __all__ = [
     "DisconnectPolicy",
     "MemoryQuestionBoard",
     "MemoryStore",
+    "OversizePolicy",
     "QuestionBoard",
     "ReadResult",
     "Recorder",

@@ -40,8 +40,8 @@ _SHUTDOWN_SEND_S = 1.0
 def start_event(
     manager: RunManager, stream_id: str, options: StreamOptions, *, resumed: bool, urls: bool
 ) -> Start:
-    """The ``start`` event a response opens with: how often it pings and, when ``urls`` (the
-    stream routes are mounted), where to resume and stop."""
+    """The ``start`` event a response opens with: how often it pings, the largest event it
+    sends and, when ``urls`` (the stream routes are mounted), where to resume and stop."""
     return Start(
         stream_id=stream_id,
         heartbeat_ms=round(options.heartbeat_s * 1000),
@@ -50,6 +50,7 @@ def start_event(
         report_url=manager.report_path(stream_id) if urls else "",
         resumed=resumed,
         resume_window_ms=_resume_window_ms(manager, options),
+        max_event_bytes=options.max_event_bytes,
     )
 
 

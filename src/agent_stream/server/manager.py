@@ -24,10 +24,20 @@ import anyio
 
 from ..emitter import check_stream_id, new_stream_id, parse_event_id
 from ..errors import ResumeError, UsageError, truncate
+from ..events import DEFAULT_MAX_EVENT_BYTES
 from .memory import MemoryStore
 from .observing import ClientReport, NoteRecorder, note_client_report
 from .questions import RunContext, RunSource
-from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, recorder_callable
+from .run import (
+    MIN_MAX_EVENT_BYTES,
+    DisconnectPolicy,
+    OversizePolicy,
+    Recorder,
+    RecorderFunc,
+    Run,
+    Source,
+    recorder_callable,
+)
 from .store import StreamInfo, StreamStore, check_cursor
 
 if TYPE_CHECKING:
@@ -55,7 +65,14 @@ def owner_key(owner: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StreamOptions:
-    """Per-stream behaviour; a manager holds the defaults, a response may override them."""
+    """Per-stream behaviour; a manager holds the defaults, a response may override them.
+
+    ``max_event_bytes`` bounds an event's data (its JSON, in UTF-8 bytes); ``start`` announces
+    it. A larger event is never stored or sent: an ``error`` event (``error_type``
+    ``"event-too-large"``, with the refused event's type and size) takes its place, and with
+    ``oversize="end"`` (the default) the run ends there (its agent is closed, ``done{reason:
+    "error"}`` follows); with ``"continue"`` it goes on without the event.
+    """
 
     disconnect: DisconnectPolicy = "grace"
     resume_grace_s: float = 30.0
@@ -64,11 +81,23 @@ class StreamOptions:
     send_timeout_s: float = 30.0
     debug: bool = False
     idempotency_ttl_s: float = 600.0
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    oversize: OversizePolicy = "end"
 
     def __post_init__(self) -> None:
         if self.disconnect not in ("cancel", "detach", "grace"):
             raise UsageError(
                 f"disconnect={self.disconnect!r}; use 'cancel', 'detach' or 'grace'",
+                code="invalid-option",
+            )
+        if self.oversize not in ("end", "continue"):
+            raise UsageError(
+                f"oversize={self.oversize!r}; use 'end' or 'continue'", code="invalid-option"
+            )
+        if not isinstance(self.max_event_bytes, int) or self.max_event_bytes < MIN_MAX_EVENT_BYTES:
+            raise UsageError(
+                f"max_event_bytes={self.max_event_bytes!r}; use an int >= {MIN_MAX_EVENT_BYTES} "
+                "(the error event that replaces a larger event must fit)",
                 code="invalid-option",
             )
         if self.heartbeat_s <= 0 or self.send_timeout_s <= 0 or self.resume_grace_s < 0:
@@ -193,6 +222,8 @@ class RunManager:
             self.store,
             disconnect=opts.disconnect,
             resume_grace_s=opts.resume_grace_s,
+            max_event_bytes=opts.max_event_bytes,
+            oversize=opts.oversize,
             recorder=recorder_callable(recorder) if recorder is not None else self.recorder,
             debug=opts.debug,
             on_finish=self._forget,

@@ -15,7 +15,11 @@ exactly one ``done``:
   recording even if nobody reads;
 - the store gives the stream up (``StreamStore.on_give_up``, e.g. RedisStore after Redis
   stayed down): the agent is cancelled at once; the store's readers get
-  its ``error{interrupted}`` + ``done{interrupted}``.
+  its ``error{interrupted}`` + ``done{interrupted}``;
+- an event's data is over ``max_event_bytes``: it is not stored; an ``error`` event
+  (``error_type: "event-too-large"``, the event's type and size, never its content) takes its
+  place, then with the ``"end"`` policy ``done{reason: "error"}`` (the agent is closed), with
+  ``"continue"`` the run goes on.
 
 A source is an async iterable of typed events (``Token(text=...)``) or of SSE frames as
 ``AgentStreamEmitter`` writes them (``str`` or ``bytes``); frames are parsed, validated and
@@ -36,6 +40,7 @@ import msgspec
 
 from ..errors import UsageError, truncate
 from ..events import (
+    DEFAULT_MAX_EVENT_BYTES,
     AgentEvent,
     Done,
     DoneReason,
@@ -53,7 +58,9 @@ if TYPE_CHECKING:
     from ..telemetry import RunTelemetry
 
 __all__ = [
+    "MIN_MAX_EVENT_BYTES",
     "DisconnectPolicy",
+    "OversizePolicy",
     "Recorder",
     "RecorderFunc",
     "Run",
@@ -66,6 +73,9 @@ logger = logging.getLogger("agent_stream")
 SourceItem: TypeAlias = AgentEvent | str | bytes
 Source: TypeAlias = AsyncIterable[SourceItem]
 DisconnectPolicy: TypeAlias = Literal["cancel", "detach", "grace"]
+OversizePolicy: TypeAlias = Literal["end", "continue"]
+#: The smallest ``max_event_bytes`` a server takes: its own error event must fit.
+MIN_MAX_EVENT_BYTES = 1024
 
 # Let connections run between events of a source that never awaits anything real.
 _YIELD_EVERY = 128
@@ -128,12 +138,15 @@ class Run:
         "_call_soon",
         "_cancel_reason",
         "_cancel_requested",
+        "_cut",
         "_done_seen",
         "_finished",
         "_finished_event",
         "_grace_timer",
+        "_max_bytes",
         "_observer",
         "_on_finish",
+        "_oversize",
         "_pending",
         "_recorder",
         "_seq",
@@ -156,6 +169,8 @@ class Run:
         *,
         disconnect: DisconnectPolicy = "grace",
         resume_grace_s: float = 30.0,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        oversize: OversizePolicy = "end",
         recorder: RecorderFunc | None = None,
         debug: bool = False,
         on_finish: Callable[[Run], None] | None = None,
@@ -167,6 +182,9 @@ class Run:
         self.disconnect = disconnect
         self.resume_grace_s = resume_grace_s
         self.debug = debug
+        self._max_bytes = max_event_bytes
+        self._oversize = oversize
+        self._cut = False  # an oversize event ended the run ("end" policy)
         self._recorder = recorder
         self._observer = observer
         self._on_finish = on_finish
@@ -230,11 +248,52 @@ class Run:
             return
         if event_type in _RESERVED_TYPES:
             _checked(event_type, b"")
+        if len(data) > self._max_bytes:
+            self._refuse(event_type, len(data))
+            return
+        self._queue(event_type, data)
+
+    def _queue(self, event_type: str, data: bytes) -> None:
         self._pending.append((event_type, data))
         if event_type == "done":
             self._done_seen = True
         if len(self._pending) == 1 and self._call_soon is not None:
             self._call_soon(self._flush)
+
+    def _refuse(self, event_type: str, size: int) -> bool:
+        """Store an ``error`` instead of an event over ``max_event_bytes`` (its type and size,
+        never its content); with the ``"end"`` policy also ``done{error}``. True: end the run."""
+        limit = self._max_bytes
+        shown = truncate(event_type, 60)
+        logger.warning(
+            "stream %s: refused a %s event of %d bytes (max_event_bytes=%d, oversize=%r)",
+            self.stream_id,
+            shown,
+            size,
+            limit,
+            self._oversize,
+        )
+        ends = self._oversize == "end"
+        error = Error(
+            error_type="event-too-large",
+            message=(
+                f"the agent produced a {shown} event of {size} bytes, over this server's "
+                f"max_event_bytes={limit}; it was not sent"
+                + (" and the run ended" if ends else ", and the run goes on without it")
+            ),
+            details={
+                "code": "event-too-large",
+                "event_type": event_type[:200],
+                "size_bytes": size,
+                "max_event_bytes": limit,
+                "policy": self._oversize,
+            },
+        )
+        self._queue("error", encode_data(error))
+        if ends:
+            self._queue("done", encode_data(Done(reason="error")))
+            self._cut = True
+        return ends
 
     def _flush(self) -> None:
         queue = self._pending
@@ -261,9 +320,21 @@ class Run:
             recorder(self.stream_id, seq, event_type, data, elapsed_ms)
 
     async def emit(self, event: KnownEvent) -> None:
-        """Store ``event`` now, from the agent's code between two of its items (``ask()``)."""
-        self._add(event.type, encode_data(event))
+        """Store ``event`` now, from the agent's code between two of its items (``ask()``).
+
+        Raises UsageError ``event-too-large`` when the event is over ``max_event_bytes`` (after
+        storing the error that replaces it): nobody will see it, so nobody will answer it.
+        """
+        data = encode_data(event)
+        refused = len(data) > self._max_bytes and not self._done_seen
+        self._add(event.type, data)
         self._flush()
+        if refused:
+            raise UsageError(
+                f"a {event.type!r} event of {len(data)} bytes is over max_event_bytes="
+                f"{self._max_bytes}; it was not sent (make it smaller, e.g. summarise it)",
+                code="event-too-large",
+            )
 
     async def drive(self) -> None:
         """Run the source to its end (or cancellation) and store exactly one ``done``.
@@ -286,7 +357,9 @@ class Run:
                 decoder: SSEDecoder | None = None
                 count = 0
                 add, pending, encode = self._add, self._pending, _ENCODE
-                async for item in self.source:
+                max_bytes = self._max_bytes
+                items = aiter(self.source)
+                async for item in items:
                     if isinstance(item, str | bytes):
                         # one whole frame per item (the emitter's way) is one regex match;
                         # anything else, and all that follows it, goes through the decoder
@@ -296,10 +369,14 @@ class Run:
                             add(frame[0], _checked(frame[0], frame[1].encode()))
                         else:
                             if decoder is None:
-                                decoder = SSEDecoder()
+                                # generous: a frame over the run's limit is refused as an
+                                # event (typed error) unless it is too big even to parse
+                                decoder = SSEDecoder(max_event_bytes=4 * max_bytes)
                             chunk = item if isinstance(item, bytes) else text.encode()
                             for event_type, json_text, _, _ in decoder.feed_frames(chunk):
                                 add(event_type, _checked(event_type, json_text.encode()))
+                        if self._cut:
+                            break
                     else:
                         event_type = item.type
                         if (
@@ -308,6 +385,8 @@ class Run:
                             or type(item) is UnknownEvent
                         ):
                             add(event_type, encode_data(item))
+                            if self._cut:
+                                break
                         else:
                             # Hot path of _add for a typed event (most are tokens).
                             try:
@@ -315,16 +394,26 @@ class Run:
                             except UnicodeEncodeError:
                                 # encode_data raises the UsageError naming the fix
                                 data = encode_data(item)
-                            pending.append((event_type, data))
-                            if len(pending) == 1:
-                                call_soon(self._flush)
+                            if len(data) > max_bytes:
+                                if self._refuse(event_type, len(data)):
+                                    break
+                            else:
+                                pending.append((event_type, data))
+                                if len(pending) == 1:
+                                    call_soon(self._flush)
                     count += 1
                     if count >= _YIELD_EVERY:
                         # a source that never suspends would starve connections
                         count = 0
                         self._flush()
                         await anyio.lowlevel.checkpoint()
-                if decoder is not None:
+                if self._cut:
+                    reason = "error"
+                    self._flush()
+                    aclose = getattr(items, "aclose", None)
+                    if aclose is not None:
+                        await aclose()  # the agent's finally runs; nothing it yields is kept
+                elif decoder is not None:
                     for event in decoder.close():
                         add(event.event, _checked(event.event, event.data.encode()))
                 self._flush()

@@ -55,7 +55,15 @@ from .manager import RunManager, StreamOptions, parse_cursor
 from .observing import MAX_REPORT_BYTES, parse_client_report
 from .request_body import error_response, read_json
 from .respond_route import respond_route
-from .run import DisconnectPolicy, Recorder, RecorderFunc, Run, Source, report_failure
+from .run import (
+    DisconnectPolicy,
+    OversizePolicy,
+    Recorder,
+    RecorderFunc,
+    Run,
+    Source,
+    report_failure,
+)
 from .store import StreamStore
 
 __all__ = ["AgentStreamResponse", "Owner", "mount_stream_routes", "stream_routes"]
@@ -121,6 +129,8 @@ class AgentStreamResponse(Response):
         send_timeout_s: float | None = None,
         recorder: Recorder | RecorderFunc | None = None,
         debug: bool | None = None,
+        max_event_bytes: int | None = None,
+        oversize: OversizePolicy | None = None,
         last_event_id: str | None = None,
         framing: FramingFactory | None = None,
     ) -> None:
@@ -142,6 +152,8 @@ class AgentStreamResponse(Response):
             "retry_ms": retry_ms,
             "send_timeout_s": send_timeout_s,
             "debug": debug,
+            "max_event_bytes": max_event_bytes,
+            "oversize": oversize,
         }
         # Only what was given: a response lives as long as its stream, keep it small.
         given = {k: v for k, v in overrides.items() if v is not None}

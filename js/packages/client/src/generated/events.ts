@@ -382,6 +382,10 @@ export interface StartData {
    * How long after its last sign of life (a byte or an answer) a client can still resume: the server keeps a disconnected run alive, then its events, this long. Absent when the server cannot say (e.g. a run that goes on without its client).
    */
   resume_window_ms?: number;
+  /**
+   * The largest event data (the JSON of its data line, in UTF-8 bytes) the server sends: it refuses a larger event with an error event (event-too-large). Clients accept events up to this size unless configured otherwise; absent when the server does not say (clients then keep their default, 1048576).
+   */
+  max_event_bytes?: number;
 }
 /**
  * Sent without an id before the server goes away: resume now with `Last-Event-ID`.
@@ -522,6 +526,7 @@ export const EVENT_FIELDS = {
       report_url: {"type":"string","default":""},
       resumed: {"type":"boolean","default":false},
       resume_window_ms: {"type":"integer"},
+      max_event_bytes: {"type":"integer"},
     },
   },
   reconnect: {
