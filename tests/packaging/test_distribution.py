@@ -86,6 +86,7 @@ def test_the_wheel_holds_the_page_the_schema_and_py_typed(dist: Dist) -> None:
     assets = re.findall(r'(?:src|href)="\./(assets/[^"]+)"', page)
     assert assets and {f"agent_stream/demo/static/{a}" for a in assets} <= names
     assert {"agent_stream/py.typed", "agent_stream/events.schema.json"} <= names
+    assert "agent_stream/recording/timeline.css" in names  # agent-stream report inlines it
     assert "agent_event_stream-0.2.0.dist-info/licenses/LICENSE" in names
     schema = zipfile.ZipFile(dist.wheel).read("agent_stream/events.schema.json")
     assert schema == (ROOT / "spec/events.schema.json").read_bytes()

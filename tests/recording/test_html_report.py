@@ -73,3 +73,12 @@ def test_report_of_nothing(tmp_path: Path) -> None:
     path.write_text("")
     page = render_report(load_runs([path]))
     assert "no first token recorded" in page and "0 runs" in page
+
+
+def test_the_page_inlines_the_timeline_stylesheet(tmp_path: Path) -> None:
+    # the demo page's inspector imports the same file (its Chromium test checks the bar colour)
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    page = render_report(load_runs([path]))
+    shared = Path(__file__).parents[2] / "src/agent_stream/recording/timeline.css"
+    assert shared.read_text("utf-8") in page  # inlined whole: the page stays self-contained

@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 
 from .stats import RecordingStats, RunSummary, ToolCall, recording_stats
 
@@ -32,14 +34,15 @@ h1{font-size:22px}h2{font-size:17px;margin-top:32px}
 .run{border-top:1px solid #dde2ea;margin-top:18px;padding-top:6px}
 .run h3{font-size:14px;margin:4px 0;font-family:ui-monospace,monospace}
 .ok{color:#1d7a3a}.bad{color:#b3261e}.warn{color:#9a6700}
-svg text{font:11px system-ui,sans-serif;fill:#4a5262}
-.tool-bar{fill:#6f8fd8}.tool-bar.failed{fill:#d86f6f}.tool-bar.open{fill:#c7cfdd}
-.turn{stroke:#8a93a5;stroke-dasharray:4 3}
-.token-rate{fill:none;stroke:#2f9e6e;stroke-width:1.5}
-.error-mark{fill:#b3261e}.resume-mark{fill:#9a6700}.report-mark{fill:#7a3db3}
-.end-mark{stroke:#1d2330;stroke-width:2}.hist-bar{fill:#6f8fd8}
+svg text{font:11px system-ui,sans-serif;fill:#4a5262}.hist-bar{fill:#6f8fd8}
 table{border-collapse:collapse}td,th{padding:2px 10px 2px 0;text-align:left}
 """
+
+
+@cache
+def _timeline_css() -> str:
+    # the timeline's own rules live in a file the demo page's inspector imports too (js/demo)
+    return resources.files("agent_stream.recording").joinpath("timeline.css").read_text("utf-8")
 
 
 def _e(value: object) -> str:
@@ -268,7 +271,7 @@ def render_report(
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width"><title>{_e(title)}</title>'
-        f"<style>{_CSS}</style></head><body>"
+        f"<style>{_CSS}{_timeline_css()}</style></head><body>"
         f"<h1>{_e(title)}</h1><p>{len(runs):,} runs · generated {generated}</p>"
         f"{_summary(stats)}"
         "<h2>Time to first token</h2>"
