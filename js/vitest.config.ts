@@ -25,6 +25,10 @@ export default defineConfig({
       },
       {
         extends: true,
+        test: { name: "demo", include: ["demo/test/**/*.test.ts"], environment: "node" },
+      },
+      {
+        extends: true,
         test: { name: "react", include: ["packages/react/test/**/*.test.{ts,tsx}"], environment: "happy-dom" },
       },
     ],

@@ -22,5 +22,6 @@ export default defineConfig(({ mode }) => ({
     sourcemap: false,
     chunkSizeWarningLimit: 1024,
   },
-  server: { proxy: { "/api": "http://127.0.0.1:8000", "/healthz": "http://127.0.0.1:8000" } },
+  // the inspector imports the report's timeline stylesheet from the Python package (one source)
+  server: { fs: { allow: [fileURLToPath(new URL("../..", import.meta.url))] }, proxy: { "/api": "http://127.0.0.1:8000", "/healthz": "http://127.0.0.1:8000" } },
 }));

@@ -2,6 +2,8 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { agentLabel, useAgentInfo } from "./agent-info";
 import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
 import { Controls } from "./Controls";
+import { Inspector } from "./inspector/Inspector";
+import { RunLog } from "./inspector/run-log";
 import { createDroppableFetch } from "./droppable-fetch";
 import { type Knobs, knobsFromQuery, requestBody, watchLink } from "./knobs";
 import { Answers, QuestionCard } from "./questions";
@@ -13,7 +15,11 @@ export function App() {
   const [draft, setDraft] = useState(initial.message);
   const [asked, setAsked] = useState<string | null>(null);
   const network = useMemo(() => createDroppableFetch(), []);
+  // the inspector records every run whether it is open or not, so opening it mid-run shows it all
+  const [runLog] = useState(() => new RunLog());
+  const [inspecting, setInspecting] = useState(initial.inspect);
   const agent = useDemoAgent({
+    callbacks: runLog.callbacks,
     batching: knobs.batching,
     maxRetries: knobs.maxRetries,
     authorization: knobs.authorization,
@@ -22,6 +28,12 @@ export function App() {
   });
   const [drops, setDrops] = useState(0);
   const agentInfo = useAgentInfo();
+  useEffect(() => runLog.watch(agent.client), [runLog, agent.client]);
+
+  const begin = (body?: Record<string, string | number | boolean>) => {
+    runLog.begin();
+    agent.start(body);
+  };
 
   const send = (message: string) => {
     const text = message.trim();
@@ -29,7 +41,7 @@ export function App() {
     setAsked(text);
     const next = { ...knobs, message: text };
     setKnobs(next);
-    agent.start(requestBody(next));
+    begin(requestBody(next));
   };
 
   // Autostart once per page load (tests, shareable links). The ref keeps StrictMode's second
@@ -47,11 +59,11 @@ export function App() {
     if (initial.watch !== null) {
       // a watch link: follow the run from its first event (GET, no body)
       setAsked("(watching a run)");
-      agent.start();
+      begin();
       return;
     }
     setAsked(initial.message);
-    agent.start(requestBody(initial));
+    begin(requestBody(initial));
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
@@ -74,10 +86,21 @@ export function App() {
             </span>
           )}
         </div>
-        <StatusPill status={agent.status} />
+        <div className="topbar-end">
+          <button
+            type="button"
+            className={`button button-toggle${inspecting ? " on" : ""}`}
+            data-testid="inspector-toggle"
+            aria-pressed={inspecting}
+            onClick={() => setInspecting((open) => !open)}
+          >
+            Inspector
+          </button>
+          <StatusPill status={agent.status} />
+        </div>
       </header>
 
-      <main className="layout">
+      <main className={`layout${inspecting ? " inspecting" : ""}`}>
         <section className="chat" aria-label="Conversation">
           <div className="transcript">
             {asked === null ? (
@@ -164,6 +187,7 @@ export function App() {
             watchLink: agent.streamId === null ? null : watchLink(agent.streamId, knobs.authorization),
           }}
         />
+        {inspecting ? <Inspector runLog={runLog} /> : null}
       </main>
     </div>
   );

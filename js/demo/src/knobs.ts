@@ -23,6 +23,8 @@ export interface Knobs {
   askTimeoutS: number | null;
   /** Follow this existing stream (a watch link) instead of starting a run. */
   watch: string | null;
+  /** Open the inspector pane (the live run's event timeline) at load: `?inspect=1`. */
+  inspect: boolean;
 }
 
 export const DEFAULT_KNOBS: Knobs = {
@@ -39,6 +41,7 @@ export const DEFAULT_KNOBS: Knobs = {
   approve: false,
   askTimeoutS: null,
   watch: null,
+  inspect: false,
 };
 
 function flag(params: URLSearchParams, name: string): boolean {
@@ -71,6 +74,7 @@ export function knobsFromQuery(search: string): Knobs {
     approve: flag(params, "approve"),
     askTimeoutS: params.has("ask_timeout_s") ? intParam(params, "ask_timeout_s", 300) : null,
     watch: params.get("stream"),
+    inspect: flag(params, "inspect"),
   };
 }
 

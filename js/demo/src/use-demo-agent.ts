@@ -1,4 +1,4 @@
-import type { EventData } from "@agent-stream/client";
+import type { AgentStreamClient, EventData, StreamCallbacks } from "@agent-stream/client";
 import { useAgentStream } from "@agent-stream/react";
 import type { ProgressView, Status, ToolView } from "./components";
 import type { Batching } from "./knobs";
@@ -22,6 +22,8 @@ export interface DemoAgent {
   start(body?: Record<string, string | number | boolean>): void;
   /** True while a run is going, e.g. the one re-attached after a reload. */
   isActive(): boolean;
+  /** The client behind the page (the inspector follows its connection). */
+  client: AgentStreamClient;
   stop(): void;
 }
 
@@ -32,6 +34,8 @@ interface Options {
   fetch: typeof fetch;
   /** Follow this stream (GET its resume URL from the start) instead of POSTing /api/chat. */
   watch: string | null;
+  /** Callbacks of every run, including one re-attached after a reload (the inspector's). */
+  callbacks?: StreamCallbacks;
 }
 
 const ERROR_TITLES: Record<string, string> = {
@@ -50,7 +54,7 @@ const DONE_LABELS: Record<string, string> = {
 };
 
 /** The page's view of useAgentStream: names and shapes the components want. */
-export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch }: Options): DemoAgent {
+export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch, callbacks }: Options): DemoAgent {
   const stream = useAgentStream({
     url: watch === null ? "/api/chat" : `/api/streams/${encodeURIComponent(watch)}`,
     method: watch === null ? "POST" : "GET",
@@ -60,6 +64,7 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch
     fetch,
     // a reload mid-run comes back to it (sessionStorage); a watch link follows its own stream
     persist: watch === null,
+    ...(callbacks === undefined ? {} : { callbacks }),
   });
 
   const status: Status =
@@ -127,6 +132,7 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch
     respond: (answer) => stream.respond(answer),
     start: (body) => void stream.startStream(body),
     isActive: () => stream.client.isActive,
+    client: stream.client,
     stop: () => void stream.stop(),
   };
 }
