@@ -4,14 +4,25 @@
  * useSyncExternalStore; the RunLog throttles its refreshes, so a token-heavy run renders the
  * pane a few times a second and never re-renders the transcript.
  */
-import { useEffect, useLayoutEffect, useRef, useSyncExternalStore } from "react";
+import { memo, useEffect, useLayoutEffect, useRef, useSyncExternalStore } from "react";
 import "../../../../src/agent_stream/recording/timeline.css";
 import type { LogEntry, RunLog, RunTimeline } from "./run-log";
 import { formatMs, TimelineSvg } from "./TimelineSvg";
 
 /** Rows the log keeps on screen; the count above it covers every event. */
-const LOG_ROWS = 500;
+const LOG_ROWS = 200;
 const TICK_MS = 250;
+
+function Figure({ label, value, testId, className }: { label: string; value: string | number; testId?: string; className?: string }) {
+  return (
+    <div>
+      <dt>{label}</dt>
+      <dd data-testid={testId} className={className}>
+        {value}
+      </dd>
+    </div>
+  );
+}
 
 function Figures({ timeline }: { timeline: RunTimeline }) {
   const tokens = timeline.tokenTimesMs.length;
@@ -21,26 +32,32 @@ function Figures({ timeline }: { timeline: RunTimeline }) {
   const end = timeline.end;
   return (
     <dl className="inspector-figures">
-      <dt>events</dt>
-      <dd data-testid="inspector-event-count">{timeline.received}</dd>
-      <dt>tool calls</dt>
-      <dd data-testid="inspector-tool-count">{timeline.tools.length}</dd>
-      <dt>tokens</dt>
-      <dd>
-        {tokens}
-        {rate !== null ? ` · ${rate.toLocaleString("en")}/s` : ""}
-      </dd>
-      <dt>first token</dt>
-      <dd>{formatMs(first ?? null)}</dd>
-      <dt>resumes</dt>
-      <dd data-testid="inspector-resume-count">{timeline.resumes.length}</dd>
-      <dt>end</dt>
-      <dd data-testid="inspector-end-reason" className={end === null ? "" : end.reason === "completed" ? "ok" : "bad"}>
-        {end === null ? "—" : `${end.reason}${end.synthetic ? " (synthetic)" : ""} at ${formatMs(end.atMs)}`}
-      </dd>
+      <Figure label="events" testId="inspector-event-count" value={timeline.received} />
+      <Figure label="tool calls" testId="inspector-tool-count" value={timeline.tools.length} />
+      <Figure label="tokens" value={`${tokens}${rate !== null ? ` · ${rate.toLocaleString("en")}/s` : ""}`} />
+      <Figure label="first token" value={formatMs(first ?? null)} />
+      <Figure label="resumes" testId="inspector-resume-count" value={timeline.resumes.length} />
+      <Figure
+        label="end"
+        testId="inspector-end-reason"
+        className={end === null ? "" : end.reason === "completed" ? "ok" : "bad"}
+        value={end === null ? "—" : `${end.reason}${end.synthetic ? " (synthetic)" : ""} at ${formatMs(end.atMs)}`}
+      />
     </dl>
   );
 }
+
+/** Entries never change once logged: a refresh renders the new rows only. */
+const LogRow = memo(function LogRow({ entry }: { entry: LogEntry }) {
+  return (
+    <tr className={`log-row log-${entry.source}`} data-testid="inspector-log-row" data-type={entry.type} data-source={entry.source}>
+      <td className="mono">{entry.seq ?? ""}</td>
+      <td className="mono">{entry.type}</td>
+      <td className="mono">{formatMs(entry.atMs)}</td>
+      <td title={entry.summary}>{entry.summary}</td>
+    </tr>
+  );
+});
 
 function EventLog({ log }: { log: readonly LogEntry[] }) {
   const box = useRef<HTMLDivElement>(null);
@@ -62,6 +79,12 @@ function EventLog({ log }: { log: readonly LogEntry[] }) {
     >
       {log.length > shown.length ? <p className="muted">{log.length - shown.length} earlier entries not shown</p> : null}
       <table>
+        <colgroup>
+          <col className="log-seq" />
+          <col className="log-type" />
+          <col className="log-time" />
+          <col />
+        </colgroup>
         <thead>
           <tr>
             <th>seq</th>
@@ -72,12 +95,7 @@ function EventLog({ log }: { log: readonly LogEntry[] }) {
         </thead>
         <tbody>
           {shown.map((entry) => (
-            <tr key={entry.index} className={`log-row log-${entry.source}`} data-testid="inspector-log-row" data-type={entry.type} data-source={entry.source}>
-              <td className="mono">{entry.seq ?? ""}</td>
-              <td className="mono">{entry.type}</td>
-              <td className="mono">{formatMs(entry.atMs)}</td>
-              <td>{entry.summary}</td>
-            </tr>
+            <LogRow key={entry.index} entry={entry} />
           ))}
         </tbody>
       </table>

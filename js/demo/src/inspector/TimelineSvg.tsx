@@ -125,7 +125,8 @@ export function TimelineSvg({ timeline }: { timeline: RunTimeline }) {
           <line className={`end-mark${end.synthetic ? " synthetic" : ""}`} x1={x(end.atMs)} y1={4} x2={x(end.atMs)} y2={height - 24}>
             <title>{`done: ${end.reason}${end.synthetic ? " (synthetic)" : ""}`}</title>
           </line>
-          <text x={Math.min(x(end.atMs) + 3, WIDTH - 120)} y={height - 28}>
+          {/* near the right edge the label sits left of its line */}
+          <text x={x(end.atMs) > WIDTH - 160 ? x(end.atMs) - 4 : x(end.atMs) + 3} y={height - 28} textAnchor={x(end.atMs) > WIDTH - 160 ? "end" : "start"}>
             {end.synthetic ? `${end.reason} (synthetic)` : end.reason}
           </text>
         </g>
