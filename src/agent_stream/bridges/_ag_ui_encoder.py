@@ -41,7 +41,7 @@ from ..events import (
     UnsetType,
     event_to_dict,
 )
-from ._blocks import BlockEncoder, as_text, derived_id, encode_json
+from ._blocks import BlockEncoder, TextDelta, as_text, derived_id, encode_json
 
 __all__ = ["AGUIEncoder"]
 
@@ -59,7 +59,6 @@ class AGUIEncoder(BlockEncoder):
     """
 
     __slots__ = (
-        "_content_head",
         "_error",
         "_is_started",
         "_reasoning_id",
@@ -78,7 +77,6 @@ class AGUIEncoder(BlockEncoder):
         self.run_id = run_id
         self._is_started = False
         self._text_id: str | None = None
-        self._content_head = b""
         self._reasoning_id: str | None = None
         self._turn_step: str | None = None
         self._steps: dict[str, None] = {}  # open progress steps, in order
@@ -115,7 +113,7 @@ class AGUIEncoder(BlockEncoder):
                     self._close_text(out)
                 if self._text_id is None:
                     self._open_text(out, message_id or derived_id("msg", self.stream_id, seq))
-                out.append(b"%b%b}" % (self._content_head, encode_json(event.text)))
+                out.append(self._delta_body(event.text))
             case Thinking():
                 self._close_text(out)
                 reasoning_id = self._reasoning_id
@@ -131,15 +129,9 @@ class AGUIEncoder(BlockEncoder):
                             }
                         )
                     )
-                out.append(
-                    encode_json(
-                        {
-                            "type": "REASONING_MESSAGE_CONTENT",
-                            "messageId": reasoning_id,
-                            "delta": event.text,
-                        }
-                    )
-                )
+                    head = b'{"type":"REASONING_MESSAGE_CONTENT","messageId":%b,"delta":'
+                    self._delta = TextDelta("thinking", head % encode_json(reasoning_id))
+                out.append(self._delta_body(event.text))
             case ToolUse():
                 self._close_blocks(out)
                 call_id = event.tool_use_id
@@ -218,14 +210,15 @@ class AGUIEncoder(BlockEncoder):
                 {"type": "TEXT_MESSAGE_START", "messageId": message_id, "role": "assistant"}
             )
         )
-        self._content_head = b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%b,"delta":' % (
-            encode_json(message_id)
-        )
+        head = b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%b,"delta":' % encode_json(message_id)
+        # what continues this message: a token of it (or of none)
+        self._delta = TextDelta("token", head, message_id)
 
     def _close_text(self, out: list[bytes]) -> None:
         if self._text_id is not None:
             out.append(encode_json({"type": "TEXT_MESSAGE_END", "messageId": self._text_id}))
             self._text_id = None
+            self._delta = None
 
     def _close_reasoning(self, out: list[bytes]) -> None:
         reasoning_id = self._reasoning_id
@@ -233,6 +226,7 @@ class AGUIEncoder(BlockEncoder):
             out.append(encode_json({"type": "REASONING_MESSAGE_END", "messageId": reasoning_id}))
             out.append(encode_json({"type": "REASONING_END", "messageId": reasoning_id}))
             self._reasoning_id = None
+            self._delta = None
 
     def _close_blocks(self, out: list[bytes]) -> None:
         self._close_text(out)

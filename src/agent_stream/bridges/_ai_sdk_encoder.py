@@ -39,7 +39,7 @@ from ..events import (
     UnsetType,
     event_to_dict,
 )
-from ._blocks import BlockEncoder, as_text, derived_id, encode_json
+from ._blocks import BlockEncoder, TextDelta, as_text, derived_id, encode_json
 
 __all__ = ["UI_MESSAGE_STREAM_HEADERS", "AISDKEncoder"]
 
@@ -71,7 +71,6 @@ class AISDKEncoder(BlockEncoder):
     __slots__ = (
         "_announced",
         "_approvals",
-        "_delta_head",
         "_error",
         "_is_started",
         "_open",
@@ -93,7 +92,6 @@ class AISDKEncoder(BlockEncoder):
         self._text_id: str | None = None
         self._reasoning_id: str | None = None
         self._open: Literal["text", "reasoning"] | None = None
-        self._delta_head = b""
         self._error: Error | None = None
 
     @property
@@ -126,12 +124,12 @@ class AISDKEncoder(BlockEncoder):
                     self._open_part(
                         out, "text", message_id or derived_id("txt", self.stream_id, seq)
                     )
-                out.append(b"%b%b}" % (self._delta_head, encode_json(event.text)))
+                out.append(self._delta_body(event.text))
             case Thinking():
                 if self._open != "reasoning":
                     self._close(out)
                     self._open_part(out, "reasoning", derived_id("rsn", self.stream_id, seq))
-                out.append(b"%b%b}" % (self._delta_head, encode_json(event.text)))
+                out.append(self._delta_body(event.text))
             case ToolUse() if event.tool_use_id in self._announced:
                 self._close(out)  # shown with its approval request already
             case ToolUse():
@@ -280,7 +278,12 @@ class AISDKEncoder(BlockEncoder):
             self._reasoning_id = part_id
         quoted = encode_json(part_id)
         out.append(b'{"type":"%b-start","id":%b}' % (kind.encode(), quoted))
-        self._delta_head = b'{"type":"%b-delta","id":%b,"delta":' % (kind.encode(), quoted)
+        head = b'{"type":"%b-delta","id":%b,"delta":' % (kind.encode(), quoted)
+        # what continues this part: a token of its message (or of none), any thinking
+        if kind == "text":
+            self._delta = TextDelta("token", head, part_id)
+        else:
+            self._delta = TextDelta("thinking", head)
 
     def _close(self, out: list[bytes]) -> None:
         kind = self._open
@@ -288,6 +291,7 @@ class AISDKEncoder(BlockEncoder):
             return
         part_id = self._text_id if kind == "text" else self._reasoning_id
         out.append(encode_json({"type": f"{kind}-end", "id": part_id}))
+        self._delta = None
         self._open = None
         self._text_id = self._reasoning_id = None
 

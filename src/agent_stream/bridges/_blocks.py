@@ -12,16 +12,93 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Final
 
 import msgspec
 
-from ..events import AgentEvent, JSONValue, Start, parse_event
+from ..events import AgentEvent, JSONValue, Start, Token, parse_event
 from ..framing import data_blocks as join_blocks
 from ..framing import priming_block
 
-__all__ = ["BlockEncoder", "derived_id", "encode_json", "join_blocks", "priming_block"]
+__all__ = [
+    "BlockEncoder",
+    "TextDelta",
+    "derived_id",
+    "encode_json",
+    "join_blocks",
+    "priming_block",
+]
 
 encode_json = msgspec.json.Encoder().encode
+
+
+_TEXT_HEAD: Final = b'{"text":"'
+_TEXT_END: Final = b'"}'
+_ID_KEY: Final = b'"message_id":'
+_TEXT_DECODER: Final = msgspec.json.Decoder(Token)  # thinking has the same two fields
+
+
+class TextDelta:
+    """How a ``token`` or ``thinking`` event that continues the open part is sent: one chunk,
+    :attr:`head` + the text as a JSON string + ``}``.
+
+    The text's JSON string is cut from the stored data, not decoded and re-encoded. Stored data
+    is compact JSON (:data:`~agent_stream.server.store.StoredEvent`), and a quote inside a JSON
+    string always follows a backslash, so ``,"`` never occurs inside the text: in
+    ``{"text":"...","message_id":"..."}``, the layout :func:`~agent_stream.events.encode_data`
+    writes, the first ``,"`` ends the text, and the text's bytes are those re-encoding it would
+    give. Data laid out otherwise (other field order, more fields) is decoded.
+    """
+
+    __slots__ = ("event_type", "head", "id_cut", "id_tail", "message_id")
+
+    def __init__(self, event_type: str, head: bytes, message_id: str | None = None) -> None:
+        self.event_type = event_type
+        """``token`` or ``thinking``: the events that continue the part."""
+        self.head = head
+        """The chunk's JSON up to the text, e.g. ``{"type":"text-delta","id":"t1","delta":``."""
+        self.message_id = message_id
+        """The ``message_id`` an event may carry (or none) to continue the part; None: any."""
+        # How the data of an event of this message ends, from the text's closing quote, and
+        # where the text's JSON string ends then. For any message: the message of the last
+        # event seen (at first an end no data has: it is one line).
+        if message_id is None:
+            self.id_tail = b"\n"
+        else:
+            self.id_tail = b'",%b:%b}' % (_ID_KEY, encode_json(message_id))
+        self.id_cut = 1 - len(self.id_tail)
+
+    def text(self, data: bytes) -> bytes | None:
+        """The text of the token or thinking with ``data``, as a JSON string, if the event
+        continues the part; None if it carries another message id.
+
+        The commonest case, data ending with :attr:`id_tail`, is inlined in
+        :meth:`BlockEncoder.encode`: there the layout is taken as encode_data's.
+        """
+        if data.endswith(self.id_tail):
+            return data[8 : self.id_cut]
+        if data.startswith(_TEXT_HEAD) and data.endswith(_TEXT_END):
+            end = data.find(b',"', 9)
+            if end < 0:  # {"text":"..."}
+                return data[8:-1]
+            if (
+                self.message_id is None
+                and data.startswith(_ID_KEY, end + 1)
+                and data.find(b',"', end + 2) < 0
+            ):  # {"text":"...","message_id":"..."}, any message continues
+                self.id_tail, self.id_cut = data[end - 1 :], end - len(data)
+                return data[8:end]
+        return self._decoded_text(data)
+
+    def _decoded_text(self, data: bytes) -> bytes | None:
+        try:
+            event = _TEXT_DECODER.decode(data)
+        except msgspec.MsgspecError:
+            return None  # not a text event's data: the bridge's decoder names the fault
+        carried = event.message_id
+        if isinstance(carried, str) and self.message_id not in (None, carried):
+            return None
+        return encode_json(event.text)
 
 
 def derived_id(kind: str, stream_id: str, seq: int = 0) -> str:
@@ -51,6 +128,8 @@ class BlockEncoder:
 
     __slots__ = (
         "_cursor",
+        "_delta",
+        "_id_head",
         "_is_finished",
         "_is_paused",
         "_sid",
@@ -65,6 +144,9 @@ class BlockEncoder:
         self.stream_id = stream_id
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
+        self._id_head = b"id: %b:" % self._sid
+        # how events continue the part that is open, if one is (set by the subclass)
+        self._delta: TextDelta | None = None
         self._cursor = 0  # events up to it are folded, not sent (see read_after)
         self.sent_seq = 0  # the last event events() sent (0: none yet)
         self._is_finished = False
@@ -74,12 +156,25 @@ class BlockEncoder:
         """The JSON bodies of the blocks event ``seq`` becomes (possibly none)."""
         raise NotImplementedError
 
+    def _delta_body(self, text: str) -> bytes:
+        """The body that sends ``text`` in the open part."""
+        assert self._delta is not None, "a part is open"
+        return b"%b%b}" % (self._delta.head, encode_json(text))
+
     def priming(self, cursor: int) -> bytes:
         """The first bytes of a response that continues after ``cursor``."""
         return priming_block(self.stream_id, cursor, self.retry_ms)
 
     def encode(self, seq: int, event_type: str, data: bytes) -> bytes:
         """The SSE blocks for stored event ``seq``; the last one carries its id."""
+        delta = self._delta
+        if delta is not None and event_type == delta.event_type:  # most events: one block
+            if data.endswith(delta.id_tail):
+                text: bytes | None = data[8 : delta.id_cut]  # TextDelta.text, inlined
+            else:
+                text = delta.text(data)
+            if text is not None:
+                return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, text)
         return join_blocks(self._bodies(seq, parse_event(event_type, data)), self._sid, seq)
 
     def encode_event(self, seq: int, event: AgentEvent) -> bytes:
@@ -88,6 +183,9 @@ class BlockEncoder:
 
     def skip(self, seq: int, event_type: str, data: bytes) -> None:
         """Advance past an event the client already has, sending nothing."""
+        delta = self._delta
+        if delta is not None and event_type == delta.event_type and delta.text(data) is not None:
+            return  # continues the open part: nothing changes
         self._bodies(seq, parse_event(event_type, data))
 
     # The wire-format interface a connection writes through (agent_stream.framing.Framing).
