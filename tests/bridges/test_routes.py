@@ -338,3 +338,64 @@ async def test_ai_sdk_resume_after_an_answered_approval_replays_past_it(
     assert kinds.count("start") == 2 and "tool-approval-request" in kinds
     assert chunks_[-2]["finishReason"] == "stop" and chunks_[-1] == "[DONE]"
     assert "text-delta" in kinds[kinds.index("tool-approval-request") :]
+
+
+async def _raw_status(
+    port: int, method: str, path: str, last_event_id: str, headers: dict[str, str], body: bytes
+) -> tuple[int, bytes]:
+    """Send a request whose Last-Event-ID is exactly ``last_event_id`` (httpx would strip a
+    blank one); the answer's status and its first bytes."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    head = "\r\n".join(lines) + f"\r\nLast-Event-ID:{last_event_id}\r\n\r\n"
+    data = b""
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(head.encode() + body)
+        while b"\r\n\r\n" not in data or len(data) < 2048:
+            try:
+                data += await stream.receive()
+            except anyio.EndOfStream:
+                break
+    return int(data.split(b" ", 2)[1]), data
+
+
+@pytest.mark.parametrize("route", ["ag-ui run", "ag-ui connect", "ai-sdk resume"])
+async def test_a_blank_last_event_id_gets_400_malformed_id_like_our_route(
+    server: UvicornProcess, route: str
+) -> None:
+    # PROTOCOL 5: a Last-Event-ID present at all asks for a resume; blank, it is malformed,
+    # never a new run (nor "no id": a replay from the start)
+    who = auth()
+    chat, thread = f"c-{uuid.uuid4().hex[:6]}", f"t-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        # a chat and a thread with a run in progress, so a blank id taken as none streams
+        slow = {"token_delay_ms": 20, "tokens": 40}
+        await read_frames(
+            client,
+            "POST",
+            "/api/ai-sdk/chat",
+            json=chat_body(chat, **slow),
+            headers=who,
+            stop_after=2,
+        )
+        await read_frames(
+            client,
+            "POST",
+            "/api/ag-ui",
+            json=run_input(thread, **slow),
+            headers=who,
+            stop_after=2,
+        )
+        before = (await client.get("/healthz")).json()["runs_started"]
+        method, path, body = {
+            "ag-ui run": ("POST", "/api/ag-ui", json.dumps(run_input(thread)).encode()),
+            "ag-ui connect": ("GET", f"/api/ag-ui/{thread}/stream", b""),
+            "ai-sdk resume": ("GET", f"/api/ai-sdk/chat/{chat}/stream", b""),
+        }[route]
+        with anyio.fail_after(10):
+            for blank in ("", " ", "\t  "):
+                status, answer = await _raw_status(server.port, method, path, blank, who, body)
+                assert status == 400, answer[:300]
+                assert b'"code":"malformed-id"' in answer
+        assert (await client.get("/healthz")).json()["runs_started"] == before

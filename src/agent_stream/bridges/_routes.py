@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import AgentStreamError, AnswerError, UsageError
-from ..server._asgi import error_body, error_status
+from ..server._asgi import error_body, error_status, last_event_id
 from ..server.manager import RunManager
 from ..server.request_body import check_json_depth
 
@@ -32,11 +32,6 @@ def error_response(exc: AgentStreamError) -> Response:
     bad input)."""
     status = exc.status_code if isinstance(exc, AnswerError) else error_status(exc)
     return Response(error_body(exc), status, media_type="application/json")
-
-
-def last_event_id(request: Request) -> str | None:
-    value = request.headers.get("last-event-id")
-    return value if value is not None and value.strip() else None
 
 
 async def read_body(request: Request) -> bytes:

@@ -105,7 +105,7 @@ def ag_ui_routes(
         active = manager_for(manager, request)
         try:
             run_input = _parse_input(await read_body(request))
-            resume_from = last_event_id(request)
+            resume_from = last_event_id(request.headers)
             if resume_from is None and run_input.resume:
                 inner = await answered(active, request, run_input)
             elif resume_from is None:
@@ -167,12 +167,12 @@ def ag_ui_routes(
         active = manager_for(manager, request)
         thread_id = request.path_params["thread_id"]
         try:
+            resume_from = last_event_id(request.headers)
             who = await resolve_owner(owner, active, request)
             found = await threads.get(index_key("ag-ui", who, thread_id))
             if found is None:
                 return Response(status_code=204)
             stream_id, _, run_id = found.partition(" ")
-            resume_from = last_event_id(request)
             if resume_from is None:
                 info = await active.store.info(stream_id)
                 if info is None or info.is_done:

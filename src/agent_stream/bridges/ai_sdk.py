@@ -210,10 +210,10 @@ def ai_sdk_routes(
     async def resume(request: Request) -> Response:
         active = manager_for(manager, request)
         try:
+            cursor = last_event_id(request.headers)
             _, stream_id = await chat_stream_id(active, request)
             if stream_id is None:
                 return Response(status_code=204)
-            cursor = last_event_id(request)
             if cursor is None:
                 info = await active.store.info(stream_id)
                 if info is None or info.is_done:

@@ -13,13 +13,14 @@ from starlette.types import Receive, Send
 
 from ..errors import AgentStreamError, ResumeError, StoreUnavailableError, UsageError
 from .connection import Connection, EndReason, Write
-from .manager import RunManager
+from .manager import RunManager, parse_cursor
 
 __all__ = [
     "body_writer",
     "end_body",
     "error_body",
     "error_status",
+    "last_event_id",
     "listen",
     "require_asyncio",
     "send_json_error",
@@ -96,6 +97,18 @@ def error_status(exc: AgentStreamError) -> int:
     if isinstance(exc, StoreUnavailableError):
         return 503
     return _STATUS_BY_CODE.get(exc.code, 400)
+
+
+def last_event_id(headers: Mapping[str, str]) -> str | None:
+    """The request's ``Last-Event-ID``; None without the header.
+
+    Present at all, even blank, it asks for a resume and never starts a run (PROTOCOL 5), so
+    anything but ``<stream_id>:<seq>`` raises ResumeError ``malformed-id`` (400).
+    """
+    value = headers.get("last-event-id")
+    if value is not None:
+        parse_cursor(value)
+    return value
 
 
 def error_body(exc: AgentStreamError) -> bytes:

@@ -43,6 +43,7 @@ from ..framing import FramingFactory, SSEFraming
 from ._asgi import (
     body_writer,
     end_body,
+    last_event_id,
     listen,
     require_asyncio,
     send_json_error,
@@ -256,9 +257,7 @@ class AgentStreamResponse(Response):
             owner = await resolve_owner(self.owner, manager, request)
             cursor_text = self.last_event_id
             if cursor_text is None:
-                # Present at all, even blank, it is a resume: never a new run (PROTOCOL 5),
-                # so a blank one gets 400 malformed-id.
-                cursor_text = request.headers.get("last-event-id")
+                cursor_text = last_event_id(request.headers)  # even blank: a resume
             if cursor_text is not None:
                 stream_id, cursor = parse_cursor(cursor_text)
                 if self.stream_id is not None and stream_id != self.stream_id:
