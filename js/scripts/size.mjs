@@ -9,6 +9,7 @@ import { build } from "rolldown";
 // Budgets guard against regressions, one per entry point ("<package>" or "<package>/<subpath>").
 const BUDGETS = {
   "@agent-stream/client": 12 * 1024,
+  "@agent-stream/client/strict-utf8": 2 * 1024,
   "@agent-stream/react": 2 * 1024,
   "@agent-stream/ag-ui": 8 * 1024,
 };

@@ -31,5 +31,5 @@ export type { Action, DoneReason, FeedOutcome, GiveUp, LostKind, RequestPlan, Re
 export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry.js";
 export type { RetryPolicy } from "./retry.js";
 export { createSSEDecoder } from "./sse.js";
-export type { SSEDecoder, SSEDecoderOptions, SSEMessage } from "./sse.js";
+export type { SSEDecoder, SSEDecoderOptions, SSEMessage, Utf8Decoder } from "./sse.js";
 export type { Scheduler } from "./scheduler.js";

@@ -15,8 +15,11 @@ export type { SSEMessage };
 export interface SSEDecoderOptions {
   /** Largest line or event data, in UTF-16 code units (default 1 MiB); beyond it: `event-too-large`. */
   maxEventSize?: number | undefined;
-  /** Throw ProtocolError `invalid-utf8` on bytes that are not UTF-8, instead of reading U+FFFD. */
-  strictUtf8?: boolean | undefined;
+  /**
+   * How bytes become text; default WHATWG UTF-8 decoding (bad bytes read as U+FFFD). Pass
+   * `strictUtf8` from `@agent-stream/client/strict-utf8` to throw ProtocolError `invalid-utf8` instead.
+   */
+  utf8?: (() => Utf8Decoder) | undefined;
   /** Called for each comment line (`: ping`), without the colon and one leading space. */
   onComment?: ((comment: string) => void) | undefined;
 }
@@ -32,6 +35,15 @@ export interface SSEDecoder {
   readonly retry: number | null;
 }
 
+/** UTF-8 decoding across chunk edges, one per stream (see {@link SSEDecoderOptions.utf8}). */
+export interface Utf8Decoder {
+  /**
+   * Decode `chunk` (`final`: the stream ended) and hand its text to `feed`; on bad input, hand on
+   * the text before it, then throw (so the events it completes are kept).
+   */
+  decode(chunk: Uint8Array, final: boolean, feed: (text: string) => void): void;
+}
+
 // one options object for every chunk, not one per feed()
 const STREAM: TextDecodeOptions = Object.freeze({ stream: true });
 
@@ -43,7 +55,7 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
   const parser = new SSEParser(max, options.onComment);
   // the parser strips the BOM itself (one, at the start only), so TextDecoder must keep it
   const text = new TextDecoder("utf-8", { ignoreBOM: true });
-  const strict = options.strictUtf8 === true ? new StrictUtf8() : null;
+  const utf8 = options.utf8?.();
   let failure: Error | null = null;
   let closed = false;
 
@@ -61,7 +73,7 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
       const out: SSEMessage[] = [];
       try {
         if (typeof chunk === "string") parser.feed(chunk, out);
-        else if (strict !== null) strict.decode(chunk, false, parser, out);
+        else if (utf8) utf8.decode(chunk, false, (decoded) => parser.feed(decoded, out));
         else parser.feed(text.decode(chunk, STREAM), out);
       } catch (error) {
         return settle(out, error);
@@ -74,7 +86,7 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
       if (failure !== null) throw failure;
       const out: SSEMessage[] = [];
       try {
-        if (strict !== null) strict.decode(new Uint8Array(0), true, parser, out);
+        if (utf8) utf8.decode(new Uint8Array(0), true, (decoded) => parser.feed(decoded, out));
         else parser.feed(text.decode(), out);
         parser.end();
       } catch (error) {
@@ -90,67 +102,4 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
       return parser.retry;
     },
   };
-}
-
-/**
- * UTF-8 decoding that stops at the first invalid byte (WHATWG Encoding, the UTF-8 decoder's
- * byte ranges), so the text before it is still parsed: the events it completes are kept.
- */
-class StrictUtf8 {
-  #carry: Uint8Array = new Uint8Array(0);
-  readonly #text = new TextDecoder("utf-8", { ignoreBOM: true });
-
-  decode(chunk: Uint8Array, final: boolean, parser: SSEParser, out: SSEMessage[]): void {
-    let bytes = chunk;
-    if (this.#carry.length > 0) {
-      bytes = new Uint8Array(this.#carry.length + chunk.length);
-      bytes.set(this.#carry);
-      bytes.set(chunk, this.#carry.length);
-    }
-    const { valid, bad } = scanUtf8(bytes);
-    parser.feed(this.#text.decode(bytes.subarray(0, valid)), out);
-    this.#carry = bytes.slice(valid);
-    if (bad || (final && this.#carry.length > 0)) {
-      const at = Array.from(bytes.subarray(valid, valid + 4), (b) => b.toString(16).padStart(2, "0")).join(" ");
-      throw new ProtocolError(
-        `invalid UTF-8 (bytes ${at}) in the event stream at byte ${valid} of a chunk; SSE is UTF-8 only (WHATWG), or turn strictUtf8 off to read bad bytes as U+FFFD`,
-        { code: "invalid-utf8", line: at },
-      );
-    }
-  }
-}
-
-/** How many bytes form whole valid code points, and whether an invalid sequence follows them. */
-function scanUtf8(bytes: Uint8Array): { valid: number; bad: boolean } {
-  const n = bytes.length;
-  let i = 0;
-  while (i < n) {
-    const b = bytes[i] as number;
-    if (b < 0x80) {
-      i += 1;
-      continue;
-    }
-    let need: number;
-    let low = 0x80;
-    let high = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) need = 1;
-    else if (b >= 0xe0 && b <= 0xef) {
-      need = 2;
-      if (b === 0xe0) low = 0xa0;
-      else if (b === 0xed) high = 0x9f;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      need = 3;
-      if (b === 0xf0) low = 0x90;
-      else if (b === 0xf4) high = 0x8f;
-    } else return { valid: i, bad: true };
-    for (let k = 1; k <= need; k += 1) {
-      if (i + k >= n) return { valid: i, bad: false }; // incomplete: wait for the next chunk
-      const c = bytes[i + k] as number;
-      if (c < low || c > high) return { valid: i, bad: true };
-      low = 0x80;
-      high = 0xbf;
-    }
-    i += need + 1;
-  }
-  return { valid: n, bad: false };
 }

@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { ProtocolError } from "../src/errors";
+import { strictUtf8 } from "../src/strict-utf8";
 import { createSSEDecoder, type SSEDecoder, type SSEMessage } from "../src/sse";
 import { loadVectors } from "./vectors";
 
@@ -88,7 +89,7 @@ const wire = (e: SSEMessage): WireEvent => ({ event: e.event, data: e.data, id: 
 function run(vector: SSEVector, chunks: readonly Uint8Array[]): { events: WireEvent[]; error: unknown; decoder: SSEDecoder } {
   const decoder = createSSEDecoder({
     maxEventSize: vector.options?.max_event_bytes,
-    strictUtf8: vector.options?.strict_utf8,
+    utf8: vector.options?.strict_utf8 === true ? strictUtf8 : undefined,
   });
   const events: WireEvent[] = [];
   try {
