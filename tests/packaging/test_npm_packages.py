@@ -152,12 +152,41 @@ def test_tarball_has_readme_license_both_builds_and_types(project: Project, name
                  "dist/cjs/index.d.ts", "dist/cjs/package.json"]:  # fmt: skip
         assert f"package/{path}" in files, f"{name} lacks {path}"
     assert manifest["sideEffects"] is False
-    entry = manifest["exports"]["."]
-    assert entry["import"] == {"types": "./dist/index.d.ts", "default": "./dist/index.js"}
-    assert entry["require"] == {"types": "./dist/cjs/index.d.ts", "default": "./dist/cjs/index.js"}
+    for subpath, entry in manifest["exports"].items():
+        if subpath == "./package.json":
+            continue
+        stem = "index" if subpath == "." else subpath.removeprefix("./")
+        assert entry["import"] == {"types": f"./dist/{stem}.d.ts", "default": f"./dist/{stem}.js"}
+        assert entry["require"] == {
+            "types": f"./dist/cjs/{stem}.d.ts",
+            "default": f"./dist/cjs/{stem}.js",
+        }
+        for path in [*entry["import"].values(), *entry["require"].values()]:
+            assert f"package/{path.removeprefix('./')}" in files, f"{name} lacks {path}"
     for dep, spec in manifest.get("dependencies", {}).items():
         if dep.startswith("@agent-stream/"):
             assert spec.startswith("^"), f"{name} pins {dep} to {spec}: use a range"
+
+
+def entry_points(tarball: Path, name: str) -> list[str]:
+    """The import specifiers of a packed package: its name and each subpath of its exports."""
+    with tarfile.open(tarball) as archive:
+        manifest = json.loads(archive.extractfile("package/package.json").read())  # type: ignore[union-attr]
+    subpaths = [s for s in manifest["exports"] if s != "./package.json"]
+    return [name if s == "." else f"{name}/{s.removeprefix('./')}" for s in subpaths]
+
+
+@pytest.mark.parametrize("name", PACKAGES.values())
+def test_every_entry_point_loads_with_require_and_import(project: Project, name: str) -> None:
+    for spec in entry_points(project.tarballs[name], name):
+        # each entry point exports something in both module systems, and the same names
+        names = "Object.keys(m).filter((k) => k !== 'default' && k !== '__esModule').sort()"
+        cjs = run(["node", "-e", f"const m = require('{spec}'); console.log({names})"],
+                  cwd=project.root)  # fmt: skip
+        esm = run(["node", "--input-type=module", "-e",
+                   f"const m = await import('{spec}'); console.log({names})"],
+                  cwd=project.root)  # fmt: skip
+        assert cjs == esm and cjs.strip() not in ("", "[]"), (spec, cjs, esm)
 
 
 def test_both_module_systems_load_the_packages(project: Project) -> None:
