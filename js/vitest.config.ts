@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@agent-stream\/client$/, replacement: src("client") },
+      // the client's other entry points (`@agent-stream/client/persist`, ...): src/<name>.ts
+      { find: /^@agent-stream\/client\/([\w-]+)$/, replacement: fileURLToPath(new URL("./packages/client/src/$1.ts", import.meta.url)) },
       { find: /^@agent-stream\/react$/, replacement: src("react") },
       { find: /^@agent-stream\/ag-ui$/, replacement: src("ag-ui") },
     ],

@@ -1,4 +1,5 @@
 import type { AgentStreamClient, EventData, StreamCallbacks } from "@agent-stream/client";
+import { sessionPersistence } from "@agent-stream/client/persist";
 import { useAgentStream } from "@agent-stream/react";
 import type { ProgressView, Status, ToolView } from "./components";
 import type { Batching } from "./knobs";
@@ -63,7 +64,7 @@ export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch
     headers: authorization === "" ? {} : { Authorization: authorization },
     fetch,
     // a reload mid-run comes back to it (sessionStorage); a watch link follows its own stream
-    persist: watch === null,
+    persist: watch === null ? sessionPersistence() : null,
     ...(callbacks === undefined ? {} : { callbacks }),
   });
 

@@ -15,7 +15,6 @@ import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import type { JSONValue } from "./generated/events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
-import { loadRun, type PersistedRun, type Persistence, type PersistOptions, resolvePersistence, saveRun } from "./persist.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, Run, type RunHooks } from "./run.js";
@@ -76,6 +75,22 @@ export interface RespondResult {
   readonly answer?: JSONValue;
 }
 
+/** What is stored for a run (see `@agent-stream/client/persist`). */
+export interface PersistedRun {
+  readonly streamId: string;
+  /** Absolute URL of the GET resume route (the start event's `resume_url`). */
+  readonly resumeUrl: string;
+  /** The last event id the page folded into its state (informational: re-attaching replays from 0). */
+  readonly lastEventId: string | null;
+}
+
+/** Where the `persist` option keeps the active run; `sessionPersistence()` makes one. */
+export interface RunPersistence {
+  load(): PersistedRun | null;
+  /** Store the run, or with null forget it. */
+  save(run: PersistedRun | null): void;
+}
+
 function randomKey(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
@@ -105,11 +120,12 @@ export interface AgentStreamClientOptions {
   /** Largest SSE event accepted, in characters (default 1 MiB). */
   maxEventSize?: number;
   /**
-   * Remember the active run (stream id, resume URL, last event id) in `sessionStorage` (or
-   * `{ storage, key }`) so that `reattach()` after a reload replays it and follows it live. The
-   * server must advertise a resume URL (mount its stream routes). Default off.
+   * Remember the active run (stream id, resume URL, last event id) so that `reattach()` after a
+   * reload replays it and follows it live: `sessionPersistence()` from
+   * `@agent-stream/client/persist`. The server must advertise a resume URL (mount its stream
+   * routes). Default off.
    */
-  persist?: boolean | PersistOptions;
+  persist?: RunPersistence | null;
 }
 
 export interface ResolvedOptions {
@@ -124,7 +140,7 @@ export interface ResolvedOptions {
   visibility: VisibilitySource | null;
   respondUrl: string | null;
   maxEventSize: number;
-  persistence: Persistence | null;
+  persist: RunPersistence | null;
 }
 
 function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
@@ -141,7 +157,7 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
     visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),
     respondUrl: options.respondUrl ?? null,
     maxEventSize: options.maxEventSize ?? 1 << 20,
-    persistence: resolvePersistence(options.persist),
+    persist: options.persist ?? null,
   };
 }
 
@@ -213,9 +229,8 @@ export class AgentStreamClient {
    * not reconnect. Returns null (and does nothing) when no run is remembered or one is going.
    */
   reattach(callbacks: StreamCallbacks = {}): Promise<ClientSnapshot> | null {
-    const persistence = this.#options.persistence;
-    const saved = persistence === null || this.#run !== null ? null : loadRun(persistence);
-    if (saved === null) return null;
+    const saved = this.#run === null ? this.#options.persist?.load() : null;
+    if (!saved) return null;
     this.#saved = saved;
     const headers = new Headers(this.#options.headers);
     headers.set("Last-Event-ID", `${saved.streamId}:0`);
@@ -291,9 +306,8 @@ export class AgentStreamClient {
 
   /** Store (or with null forget) the run a reload re-attaches to. */
   #remember(run: PersistedRun | null): void {
-    const persistence = this.#options.persistence;
     this.#saved = run;
-    if (persistence !== null) saveRun(persistence, run);
+    this.#options.persist?.save(run);
   }
 
   /**
@@ -366,7 +380,7 @@ export class AgentStreamClient {
   }
 
   #receive(event: AgentEvent, id: string | null): void {
-    if (event.type === "start" && this.#options.persistence !== null && this.#run !== null) {
+    if (event.type === "start" && this.#options.persist && this.#run !== null) {
       const resumeUrl = event.data.resume_url;
       if (resumeUrl) this.#remember({ streamId: event.data.stream_id, resumeUrl: this.#run.resolve(resumeUrl), lastEventId: id });
     }

@@ -4,12 +4,13 @@ export type {
   ClientSnapshot,
   ConnectionStatus,
   LivenessOptions,
+  PersistedRun,
   RespondOptions,
   RespondResult,
+  RunPersistence,
   StreamCallbacks,
   VisibilitySource,
 } from "./client.js";
-export type { PersistedRun, PersistOptions, PersistStorage } from "./persist.js";
 export { TokenBatcher } from "./batching.js";
 export type { Batching, BatchingMode, BatchingOptions } from "./batching.js";
 export {

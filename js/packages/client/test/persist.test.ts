@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { AgentStreamClient, type AgentStreamClientOptions, type PersistStorage } from "../src/index";
+import { AgentStreamClient, type AgentStreamClientOptions } from "../src/index";
+import { type PersistStorage, sessionPersistence } from "../src/persist";
 import { FakeFetch, FakeScheduler, frame, SID, settle, startFrame } from "./fakes";
 
 const URL_ = "https://example.com/api/chat";
@@ -23,7 +24,7 @@ class MemoryStorage implements PersistStorage {
 function page(storage: MemoryStorage, options: AgentStreamClientOptions = {}) {
   const clock = new FakeScheduler();
   const server = new FakeFetch();
-  const client = new AgentStreamClient({ fetch: server.fetch, scheduler: clock, visibility: null, batching: "none", persist: { storage }, ...options });
+  const client = new AgentStreamClient({ fetch: server.fetch, scheduler: clock, visibility: null, batching: "none", persist: sessionPersistence({ storage }), ...options });
   return { clock, server, client };
 }
 
@@ -105,7 +106,7 @@ describe("persist: a reload re-attaches to the run", () => {
     const storage = new MemoryStorage();
     expect(page(storage).client.reattach()).toBeNull();
     storage.setItem(KEY, JSON.stringify({ streamId: SID, resumeUrl: "https://example.com/x", lastEventId: null }));
-    expect(page(storage, { persist: false }).client.reattach()).toBeNull();
+    expect(page(storage, { persist: null }).client.reattach()).toBeNull();
     storage.setItem(KEY, "{not json");
     expect(page(storage).client.reattach()).toBeNull();
     const { server, client } = page(storage);
@@ -119,7 +120,7 @@ describe("persist: a reload re-attaches to the run", () => {
 
   test("reset() forgets the run; a custom key keeps clients apart", async () => {
     const storage = new MemoryStorage();
-    const { server, client } = page(storage, { persist: { storage, key: "chat-2" } });
+    const { server, client } = page(storage, { persist: sessionPersistence({ storage, key: "chat-2" }) });
     const body = server.stream();
     void client.start(URL_, {});
     body.push(startFrame());

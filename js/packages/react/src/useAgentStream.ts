@@ -51,7 +51,7 @@ export interface UseAgentStreamResult<Start = StartStream> extends ClientSnapsho
  * One agent stream as React state, over `@agent-stream/client` with `useSyncExternalStore`.
  *
  * Nothing starts in an effect: `startStream` is called by the user, so `<StrictMode>`'s double
- * effects start no second run; with `{ persist: true }` the mount effect only re-attaches to the
+ * effects start no second run; with `{ persist }` the mount effect only re-attaches to the
  * run a reload interrupted (`client.reattach()`). Unmounting aborts the connection.
  */
 /** agent-stream 0.1's form: no endpoint here, `startStream(url, body)` names it per run. */

@@ -1,6 +1,7 @@
 import { act, cleanup, render, screen } from "@testing-library/react";
 import { StrictMode, useEffect, useRef } from "react";
 import { afterEach, describe, expect, test } from "vitest";
+import { sessionPersistence } from "@agent-stream/client/persist";
 import { useAgentStream, type UseAgentStreamResult } from "../src/index";
 
 const SID = "BBBBBBBBBBBBBBBBBBBBBB";
@@ -171,7 +172,9 @@ describe("useAgentStream({ persist }): a reload re-attaches on mount", () => {
       fetch,
       batching: "none",
       visibility: null,
-      persist: { storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) } },
+      persist: sessionPersistence({
+        storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) },
+      }),
     });
     return (
       <div>
