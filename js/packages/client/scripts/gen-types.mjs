@@ -61,20 +61,24 @@ function prepare(schema) {
   };
 }
 
-/** Field table the runtime validator and the defaults use: JSON type, enum, default, required. */
+/**
+ * Field table the runtime validator and the defaults use, per event type: one tuple per field,
+ * `[name, JSON type | enum | "" (any), 1 if required else 0, default?]`, in schema order, then any
+ * required name without a property. Tuples, not objects: the table ships in every bundle.
+ */
 function fieldTable(defs) {
   const table = {};
   for (const [name, def] of Object.entries(defs)) {
-    const fields = {};
-    for (const [field, prop] of Object.entries(def.properties ?? {})) {
-      const entry = {};
+    const required = def.required ?? [];
+    const properties = def.properties ?? {};
+    const fields = Object.entries(properties).map(([field, prop]) => {
       // tsType is the generator's hint, not part of the wire format
-      if (prop.type !== undefined) entry.type = prop.type;
-      if (prop.enum !== undefined) entry.enum = prop.enum;
-      if (prop.default !== undefined) entry.default = prop.default;
-      fields[field] = entry;
-    }
-    table[name] = { required: def.required ?? [], fields };
+      const entry = [field, prop.enum ?? prop.type ?? "", required.includes(field) ? 1 : 0];
+      if (prop.default !== undefined) entry.push(prop.default);
+      return entry;
+    });
+    for (const field of required) if (!(field in properties)) fields.push([field, "", 1]);
+    table[name] = fields;
   }
   return table;
 }
@@ -92,10 +96,7 @@ async function generate() {
     style: { printWidth: 110, semi: true, singleQuote: false, trailingComma: "all" },
   });
   const table = Object.entries(fieldTable(defs))
-    .map(([name, { required, fields }]) => {
-      const lines = Object.entries(fields).map(([field, entry]) => `      ${field}: ${JSON.stringify(entry)},`);
-      return `  ${name}: {\n    required: ${JSON.stringify(required)},\n    fields: {\n${lines.join("\n")}\n    },\n  },`;
-    })
+    .map(([name, fields]) => `  ${name}: ${JSON.stringify(fields)},`)
     .join("\n");
   return `${BANNER}
 ${types.trim()}
@@ -103,7 +104,7 @@ ${types.trim()}
 /** Event types the schema defines, in schema order. */
 export const EVENT_TYPES = ${JSON.stringify(names)} as const;
 
-/** Per event type: required fields, and each known field's JSON type, enum and default. */
+/** Per event type, each field: [name, JSON type or enum ("" any), 1 if required, default?]. */
 export const EVENT_FIELDS = {\n${table}\n} as const;
 `;
 }

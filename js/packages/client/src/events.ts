@@ -10,10 +10,9 @@ export type * from "./generated/events.js";
 /** An event type the schema defines (`token`, `tool_use`, ...). */
 export type EventType = (typeof EVENT_TYPES)[number];
 
-type Fields<K extends EventType> = (typeof EVENT_FIELDS)[K]["fields"];
-type DefaultedKeys<K extends EventType> = {
-  [F in keyof Fields<K>]: Fields<K>[F] extends { readonly default: unknown } ? F : never;
-}[keyof Fields<K>];
+type Field<K extends EventType> = (typeof EVENT_FIELDS)[K][number];
+// a field's tuple has a fourth element exactly when the schema gives it a default
+type DefaultedKeys<K extends EventType> = Extract<Field<K>, { readonly length: 4 }>[0];
 
 /** The data of a `K` event after parsing: fields with a schema default are always present. */
 export type EventData<K extends EventType> = EventDataMap[K] &
@@ -32,66 +31,29 @@ export interface UnknownEvent {
   readonly unknown: true;
 }
 
-const KNOWN: ReadonlySet<string> = new Set(EVENT_TYPES);
+// each type name to itself: events carry the table's one string per type (compared by identity)
+const KNOWN: ReadonlyMap<string, EventType> = new Map(EVENT_TYPES.map((type) => [type, type]));
 
 export function isEventType(type: string): type is EventType {
   return KNOWN.has(type);
 }
 
-type FieldSpec = { readonly type?: string; readonly enum?: readonly unknown[]; readonly default?: unknown };
+/** A field of the generated table: name, JSON type or enum ("" any), 1 if required, default. */
+type FieldSpec = readonly [name: string, type: string | readonly unknown[], required: number, fallback?: unknown];
+
+const FIELDS = EVENT_FIELDS as Readonly<Record<string, readonly FieldSpec[]>>;
 
 function jsonType(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "array";
-  if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
   return typeof value;
 }
 
-function matches(spec: FieldSpec, value: unknown): boolean {
+function matches(type: FieldSpec[1], value: unknown): boolean {
   // the common case first: most fields are strings (token.text on every token)
-  if (spec.type === "string" && spec.enum === undefined) return typeof value === "string";
-  if (spec.enum !== undefined && !spec.enum.includes(value)) return false;
-  if (spec.type === undefined) return true;
-  const actual = jsonType(value);
-  return actual === spec.type || (spec.type === "number" && actual === "integer");
-}
-
-interface CompiledField {
-  readonly name: string;
-  readonly spec: FieldSpec;
-  readonly hasDefault: boolean;
-  readonly isRequired: boolean;
-  /** A string with no enum, the common case (token.text on every token): one typeof. */
-  readonly isPlainString: boolean;
-}
-
-interface CompiledType {
-  /** The type name as a constant, so events carry one string per type (compared by identity). */
-  readonly type: EventType;
-  readonly required: readonly string[];
-  readonly fields: readonly CompiledField[];
-}
-
-// the generated field table as arrays, built once: parseEvent runs for every event
-const COMPILED: ReadonlyMap<string, CompiledType> = new Map(
-  EVENT_TYPES.map((type) => {
-    const { required, fields } = EVENT_FIELDS[type] as { readonly required: readonly string[]; readonly fields: Readonly<Record<string, FieldSpec>> };
-    // a required name the table gives no spec for is still checked for presence
-    const specs: [string, FieldSpec][] = [...Object.entries(fields), ...required.filter((name) => !(name in fields)).map((name): [string, FieldSpec] => [name, {}])];
-    const compiled = specs.map(([name, spec]) => ({
-      name,
-      spec,
-      hasDefault: "default" in spec,
-      isRequired: required.includes(name),
-      isPlainString: spec.type === "string" && spec.enum === undefined,
-    }));
-    return [type, { type, required, fields: compiled }];
-  }),
-);
-
-function cloneDefault(value: unknown): unknown {
-  // defaults such as `{}` and `[]` must not be shared between events
-  return typeof value === "object" && value !== null ? structuredClone(value) : value;
+  if (type === "string") return typeof value === "string";
+  if (typeof type !== "string") return type.includes(value);
+  return type === "" || jsonType(value) === type || (type === "integer" && Number.isInteger(value));
 }
 
 /**
@@ -114,18 +76,10 @@ export function parseEvent(type: string, data: string | JSONValue): AgentEvent |
 
 /**
  * Whether the schema gives `type` exactly `{text: string, message_id?: string}` (token,
- * thinking): derived from the field table, so a schema change that gives them another field
+ * thinking): read from the field table, so a schema change that gives them another field
  * drops them back to the table loop.
  */
-function isTextType(type: EventType): boolean {
-  const compiled = COMPILED.get(type);
-  if (compiled === undefined) return false;
-  const { required, fields } = compiled;
-  if (required.length !== 1 || required[0] !== "text" || fields.length !== 2) return false;
-  const [first, second] = fields as [CompiledField, CompiledField];
-  const plain = (field: CompiledField, name: string) => field.name === name && field.isPlainString && !field.hasDefault;
-  return plain(first, "text") && plain(second, "message_id");
-}
+const isTextType = (type: EventType): boolean => JSON.stringify(EVENT_FIELDS[type]) === '[["text","string",1],["message_id","string",0]]';
 const TOKEN_FAST = isTextType("token");
 const THINKING_FAST = isTextType("thinking");
 
@@ -164,68 +118,47 @@ function parseTextData(data: string): Record<string, unknown> | null {
 
 /** {@link parseEvent} by the generated field table alone (the reference the fast paths must agree with). */
 export function parseEventGeneric(type: string, data: string | JSONValue): AgentEvent | UnknownEvent {
-  const compiled = COMPILED.get(type);
+  const known = KNOWN.get(type);
+  const fields = known && FIELDS[known];
   let value: unknown = data;
   if (typeof data === "string") {
     try {
       value = JSON.parse(data);
     } catch (cause) {
-      if (compiled === undefined) return { type, data, unknown: true };
-      throw new InvalidEventError(`${type} event data is not JSON: ${truncate(data)}`, {
-        eventType: type,
-        field: "$",
-        code: "invalid-json",
-        cause,
-      });
+      if (fields === undefined) return { type, data, unknown: true };
+      throw new InvalidEventError(`${type} event data is not JSON: ${truncate(data)}`, { eventType: type, field: "$", code: "invalid-json", cause });
     }
   }
-  if (compiled === undefined) return { type, data: value as JSONValue, unknown: true };
+  if (fields === undefined) return { type, data: value as JSONValue, unknown: true };
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidEventError(`${type} event data must be a JSON object, got ${truncate(value)}`, {
-      eventType: type,
-      field: "$",
-    });
+    throw new InvalidEventError(`${type} event data must be a JSON object, got ${truncate(value)}`, { eventType: type, field: "$" });
   }
   const record = value as Record<string, unknown>;
   // an object JSON.parse just made is ours to fill in; one the caller passed is copied
   const out: Record<string, unknown> = typeof data === "string" ? record : { ...record };
   // one pass: each field read once, defaults filled in; any problem is explained by invalid()
-  const { fields } = compiled;
-  for (let i = 0; i < fields.length; i += 1) {
-    const { name, spec, hasDefault, isRequired, isPlainString } = fields[i] as CompiledField;
-    const field = record[name];
+  for (const spec of fields) {
+    const field = record[spec[0]];
     if (field === undefined) {
-      if (isRequired) throw invalid(compiled, record);
-      if (hasDefault) out[name] = cloneDefault(spec.default);
-    } else if (isPlainString ? typeof field !== "string" : !matches(spec, field)) {
-      throw invalid(compiled, record);
+      if (spec[2]) throw invalid(type, fields, record);
+      // defaults such as `{}` and `[]` must not be shared between events
+      if (spec.length > 3) out[spec[0]] = typeof spec[3] === "object" ? structuredClone(spec[3]) : spec[3];
+    } else if (!matches(spec[1], field)) {
+      throw invalid(type, fields, record);
     }
   }
   // validated against the generated field table just above
-  return { type: compiled.type, data: out } as unknown as AgentEvent;
+  return { type: known, data: out } as unknown as AgentEvent;
 }
 
 /** The error for data that failed the check in parseEvent: a missing required field first. */
-function invalid({ type, required, fields }: CompiledType, record: Record<string, unknown>): InvalidEventError {
-  for (const name of required) {
-    if (record[name] === undefined) {
-      return new InvalidEventError(`${type} event lacks required field ${JSON.stringify(name)}: ${truncate(record)}`, {
-        eventType: type,
-        field: `$.${name}`,
-      });
-    }
-  }
-  for (const { name, spec } of fields) {
-    const field = record[name];
-    if (field !== undefined && !matches(spec, field)) {
-      const expected = spec.enum !== undefined ? `one of ${JSON.stringify(spec.enum)}` : `a JSON ${spec.type}`;
-      return new InvalidEventError(`${type} event field ${JSON.stringify(name)} must be ${expected}, got ${truncate(field)}`, {
-        eventType: type,
-        field: `$.${name}`,
-      });
-    }
-  }
-  throw new TypeError(`invalid() found nothing wrong with ${type} data ${truncate(record)}`);
+function invalid(type: string, fields: readonly FieldSpec[], record: Record<string, unknown>): InvalidEventError {
+  const missing = fields.find(([name, , required]) => required && record[name] === undefined);
+  const wrong = fields.find(([name, kind]) => record[name] !== undefined && !matches(kind, record[name]));
+  const [name, kind] = (missing ?? wrong) as FieldSpec;
+  const expected = typeof kind === "string" ? `a JSON ${kind}` : `one of ${JSON.stringify(kind)}`;
+  const message = missing ? `lacks required field ${JSON.stringify(name)}: ${truncate(record)}` : `field ${JSON.stringify(name)} must be ${expected}, got ${truncate(record[name])}`;
+  return new InvalidEventError(`${type} event ${message}`, { eventType: type, field: `$.${name}` });
 }
 
 /** Build a known event in code (fills schema defaults, validates like {@link parseEvent}). */
@@ -233,63 +166,22 @@ export function makeEvent<K extends EventType>(type: K, data: EventDataMap[K]): 
   return parseEvent(type, data as unknown as JSONValue) as EventOf<K>;
 }
 
-/** The seq of an agent-stream id `<stream_id>:<seq>`, or null for an id of another shape. */
-export function parseEventId(id: string): { streamId: string; seq: number } | null {
-  const colon = seqColon(id);
-  return colon === -1 ? null : { streamId: id.slice(0, colon), seq: idSeq(id, colon) };
-}
-
 // The server's rule: a seq is 0 or 1-18 ASCII digits with no leading zero (seqs past 2^53 lose
 // precision as numbers but keep their order, so dedupe still holds), a stream id 1-128 of
-// [A-Za-z0-9_-].
-const SEQ_DIGITS_MAX = 18;
+// [A-Za-z0-9_-] (`\w` and `\d` are ASCII-only without the `u` flag).
+const EVENT_ID = /^([\w-]{1,128}):(0|[1-9]\d{0,17})$/;
 // 15 digits stay below Number.MAX_SAFE_INTEGER: read in place; longer seqs take the slow path
 const SEQ_DIGITS_EXACT = 15;
-const STREAM_ID_MAX = 128;
 
-function isStreamIdChar(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 95;
+/** The seq of an agent-stream id `<stream_id>:<seq>`, or null for an id of another shape. */
+export function parseEventId(id: string): { streamId: string; seq: number } | null {
+  const match = EVENT_ID.exec(id);
+  return match === null ? null : { streamId: match[1] as string, seq: Number(match[2]) };
 }
 
 /** Whether `value` is a stream id by the server's rule: 1-128 characters of [A-Za-z0-9_-]. */
 export function isStreamId(value: string): boolean {
-  if (value.length === 0 || value.length > STREAM_ID_MAX) return false;
-  for (let i = 0; i < value.length; i += 1) if (!isStreamIdChar(value.charCodeAt(i))) return false;
-  return true;
-}
-
-// The transport reads every event's id with the helpers below: they scan it in place, with no
-// slice, regex or result object (lastIndexOf and startsWith cost more at this length).
-
-/** Where the colon of `<stream_id>:<seq>` is (the server's rule, see above), else -1. */
-export function seqColon(id: string): number {
-  const length = id.length;
-  for (let i = length - 1; i >= 0; i -= 1) {
-    const c = id.charCodeAt(i);
-    if (c >= 48 && c <= 57) continue;
-    const digits = length - 1 - i;
-    if (c !== 58 || i === 0 || i > STREAM_ID_MAX || digits < 1 || digits > SEQ_DIGITS_MAX) return -1;
-    if (digits > 1 && id.charCodeAt(i + 1) === 48) return -1; // a leading zero
-    for (let k = 0; k < i; k += 1) if (!isStreamIdChar(id.charCodeAt(k))) return -1;
-    return i;
-  }
-  return -1;
-}
-
-/** The seq after the colon at `colon` (found by {@link seqColon}). */
-export function idSeq(id: string, colon: number): number {
-  // past 15 digits a running sum may round differently from the correctly rounded parse
-  if (id.length - colon - 1 > SEQ_DIGITS_EXACT) return Number(id.slice(colon + 1));
-  let seq = 0;
-  for (let i = colon + 1; i < id.length; i += 1) seq = seq * 10 + id.charCodeAt(i) - 48;
-  return seq;
-}
-
-/** Whether the id with its seq colon at `colon` names stream `streamId`. */
-export function isIdOf(id: string, colon: number, streamId: string): boolean {
-  if (colon !== streamId.length) return false;
-  for (let i = 0; i < colon; i += 1) if (id.charCodeAt(i) !== streamId.charCodeAt(i)) return false;
-  return true;
+  return /^[\w-]{1,128}$/.test(value);
 }
 
 /** What {@link EventIdTracker.check} found: a new event, one seen before, another stream's id, or an id of another shape. */
@@ -350,15 +242,11 @@ export class EventIdTracker {
   }
 
   #checkSlow(id: string): IdVerdict {
-    const colon = seqColon(id);
-    if (colon === -1) return ID_OPAQUE;
-    if (this.#streamId === null) {
-      this.#streamId = id.slice(0, colon);
-      this.#prefix = id.slice(0, colon + 1);
-    } else if (!isIdOf(id, colon, this.#streamId)) {
-      return ID_FOREIGN;
-    }
-    return this.#take(idSeq(id, colon));
+    const parsed = parseEventId(id);
+    if (parsed === null) return ID_OPAQUE;
+    if (this.#streamId === null) this.adopt(parsed.streamId);
+    else if (parsed.streamId !== this.#streamId) return ID_FOREIGN;
+    return this.#take(parsed.seq);
   }
 
   #take(seq: number): IdVerdict {
