@@ -11,6 +11,7 @@ const BUDGETS = {
   "@agent-stream/client": 12 * 1024,
   "@agent-stream/client/strict-utf8": 2 * 1024,
   "@agent-stream/client/persist": 1024,
+  "@agent-stream/client/respond": 2 * 1024,
   "@agent-stream/react": 2 * 1024,
   "@agent-stream/ag-ui": 8 * 1024,
 };

@@ -163,6 +163,10 @@ def test_tarball_has_readme_license_both_builds_and_types(project: Project, name
         }
         for path in [*entry["import"].values(), *entry["require"].values()]:
             assert f"package/{path.removeprefix('./')}" in files, f"{name} lacks {path}"
+        if subpath != ".":
+            # TypeScript's node10 resolution reads no exports map: typesVersions finds the types
+            versions = manifest["typesVersions"]["*"]
+            assert versions[stem] == [f"./dist/cjs/{stem}.d.ts"], f"{name} {subpath}"
     for dep, spec in manifest.get("dependencies", {}).items():
         if dep.startswith("@agent-stream/"):
             assert spec.startswith("^"), f"{name} pins {dep} to {spec}: use a range"

@@ -13,7 +13,6 @@
 import { type Batching, TokenBatcher } from "./batching.js";
 import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
-import type { JSONValue } from "./generated/events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
@@ -56,25 +55,6 @@ export interface VisibilitySource {
   removeEventListener(type: "visibilitychange", listener: () => void): void;
 }
 
-/** Options of `respond()`. */
-export interface RespondOptions {
-  /** POST here instead of the request's respond_url. */
-  url?: string;
-  /** Answer this request instead of the pending one. */
-  requestId?: string;
-  /** Decline the question instead of answering it (the agent gets a cancellation). */
-  cancel?: boolean;
-  /** Reuse a key to retry an answer safely (default: a fresh random key per call). */
-  idempotencyKey?: string;
-}
-
-/** The server's 200 answer to `respond()`. */
-export interface RespondResult {
-  readonly request_id: string;
-  readonly status: "answered" | "cancelled";
-  readonly answer?: JSONValue;
-}
-
 /** What is stored for a run (see `@agent-stream/client/persist`). */
 export interface PersistedRun {
   readonly streamId: string;
@@ -91,16 +71,10 @@ export interface RunPersistence {
   save(run: PersistedRun | null): void;
 }
 
-function randomKey(): string {
-  const bytes = new Uint8Array(16);
-  globalThis.crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 export interface AgentStreamClientOptions {
   /** Method of the first request (default POST). */
   method?: string;
-  /** Sent with every request: the stream, its resumes, stop and respond (e.g. Authorization). */
+  /** Sent with every request: the stream, its resumes, stop and `send` (e.g. Authorization). */
   headers?: HeadersLike;
   fetch?: typeof fetch;
   /** Token batching: `"fixed"` (50 ms, default), `"adaptive"`, `"frame"`, `"none"` or options. */
@@ -115,8 +89,6 @@ export interface AgentStreamClientOptions {
   scheduler?: Partial<Scheduler>;
   /** Page visibility; default `globalThis.document` when there is one. */
   visibility?: VisibilitySource | null;
-  /** Where `respond()` POSTs when the input_required event names no respond_url. */
-  respondUrl?: string;
   /** Largest SSE event accepted, in characters (default 1 MiB). */
   maxEventSize?: number;
   /**
@@ -138,7 +110,6 @@ export interface ResolvedOptions {
   resumeWith: "request" | "resume_url";
   scheduler: Scheduler;
   visibility: VisibilitySource | null;
-  respondUrl: string | null;
   maxEventSize: number;
   persist: RunPersistence | null;
 }
@@ -155,7 +126,6 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
     resumeWith: options.resumeWith ?? "request",
     scheduler: { ...defaultScheduler(), ...options.scheduler },
     visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),
-    respondUrl: options.respondUrl ?? null,
     maxEventSize: options.maxEventSize ?? 1 << 20,
     persist: options.persist ?? null,
   };
@@ -265,9 +235,7 @@ export class AgentStreamClient {
     const stopUrl = run.stopUrl;
     run.cancel("cancelled", null);
     if (stopUrl === null) return Promise.resolve();
-    const headers = new Headers(this.#options.headers);
-    return this.#options
-      .fetch(stopUrl, { method: "POST", headers, cache: "no-store" })
+    return this.send(stopUrl, { method: "POST", cache: "no-store" })
       .then(async (response) => {
         // 404: the run already ended on its own
         if (response.status >= 400 && response.status !== 404) {
@@ -310,49 +278,19 @@ export class AgentStreamClient {
     this.#options.persist?.save(run);
   }
 
+  /** A URL the server named (`respond_url`, ...), resolved against the current run's request URL. */
+  resolve(ref: string): string {
+    return this.#run?.resolve(ref) ?? ref;
+  }
+
   /**
-   * Answer the pending `input_required`: POST `{request_id, answer}` (or `{request_id, cancel: true}`
-   * with `{ cancel: true }`) as JSON to its respond_url (or `url`, or the client's `respondUrl`),
-   * with the client's headers and an `Idempotency-Key`; a network failure is retried once with the
-   * same key. Resolves to the server's 200 body; the stream then shows the `input_response`.
-   * Throws UsageError when nothing is pending and HTTPStatusError for 400 or more (404 unknown,
-   * 409 already answered, 410 expired or closed, 422 refused: the body says why).
+   * `fetch` with the client's fetch and headers (`init.headers` added to them): for requests
+   * about a run such as `stop()` and `respond()` from `@agent-stream/client/respond`.
    */
-  async respond(answer: unknown, options: RespondOptions = {}): Promise<RespondResult> {
-    const request = this.#state.inputRequired;
-    const requestId = options.requestId ?? request?.request_id;
-    if (requestId === undefined) {
-      throw new UsageError("respond() needs a pending input_required request; the stream has none", {
-        code: "no-input-required",
-      });
-    }
-    const target = options.url ?? request?.respond_url ?? this.#options.respondUrl;
-    if (target === undefined || target === null) {
-      throw new UsageError("respond() needs a URL: the input_required event named none; pass { url } or the respondUrl option", {
-        code: "no-respond-url",
-      });
-    }
-    const url = this.#run?.resolve(target) ?? target;
+  send(url: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(this.#options.headers);
-    headers.set("Content-Type", "application/json");
-    headers.set("Idempotency-Key", options.idempotencyKey ?? randomKey());
-    const body = JSON.stringify(options.cancel === true ? { request_id: requestId, cancel: true } : { request_id: requestId, answer });
-    let response: Response;
-    try {
-      response = await this.#options.fetch(url, { method: "POST", headers, body });
-    } catch {
-      // the same Idempotency-Key: a repeat of an accepted answer gets its 200, not 409
-      response = await this.#options.fetch(url, { method: "POST", headers, body });
-    }
-    const text = await response.text().catch(() => "");
-    if (response.status >= 400) {
-      throw new HTTPStatusError(`POST ${url} answered ${response.status}: ${text.slice(0, 200)}`, {
-        status: response.status,
-        body: text,
-        url,
-      });
-    }
-    return (text === "" ? { request_id: requestId, status: "answered" } : JSON.parse(text)) as RespondResult;
+    new Headers(init.headers).forEach((value, name) => headers.set(name, value));
+    return this.#options.fetch(url, { ...init, headers });
   }
 
   /** Hooks for one run; they go quiet once another run replaced it. */

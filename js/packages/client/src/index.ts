@@ -5,12 +5,13 @@ export type {
   ConnectionStatus,
   LivenessOptions,
   PersistedRun,
-  RespondOptions,
-  RespondResult,
   RunPersistence,
   StreamCallbacks,
   VisibilitySource,
 } from "./client.js";
+// types only: the functions are in their own entry points (the main bundle does not load them)
+export type { PersistOptions, PersistStorage } from "./persist.js";
+export type { RespondOptions, RespondResult } from "./respond.js";
 export { TokenBatcher } from "./batching.js";
 export type { Batching, BatchingMode, BatchingOptions } from "./batching.js";
 export {

@@ -6,6 +6,7 @@ import {
   HTTPStatusError,
   ResumeError,
 } from "../src/index";
+import { respond } from "../src/respond";
 import { FakeFetch, FakeScheduler, frame, SID, settle, startFrame } from "./fakes";
 
 function setup(options: AgentStreamClientOptions = {}) {
@@ -426,14 +427,14 @@ describe("AgentStreamClient: stop, reset, visibility", () => {
     expect(client.getSnapshot().inputRequired?.request_id).toBe("r1");
     server.reject();
     server.status(200, '{"request_id": "r1", "status": "answered", "answer": "Porto"}');
-    const reply = await client.respond("Porto");
+    const reply = await respond(client, "Porto");
     expect(reply).toEqual({ request_id: "r1", status: "answered", answer: "Porto" });
     const [, lost, retried] = server.requests;
     expect(retried).toMatchObject({ method: "POST", url: `https://example.com/api/streams/${SID}/respond` });
     expect(JSON.parse(String(retried?.body))).toEqual({ request_id: "r1", answer: "Porto" });
     expect(retried?.headers.get("authorization")).toBe("Bearer x");
     const key = retried?.headers.get("idempotency-key");
-    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(key).toMatch(/^[0-9a-f-]{32,36}$/);
     expect(lost?.headers.get("idempotency-key")).toBe(key);
     body.push(frame(2, "input_response", { request_id: "r1", answer: "Porto" }));
     await settle();
@@ -442,15 +443,15 @@ describe("AgentStreamClient: stop, reset, visibility", () => {
 
   test("respond surfaces 409 / 422 as HTTPStatusError and needs a pending question", async () => {
     const { server, client } = setup({ batching: "none" });
-    await expect(client.respond("x")).rejects.toMatchObject({ code: "no-input-required" });
+    await expect(respond(client, "x")).rejects.toMatchObject({ code: "no-input-required" });
     const body = server.stream();
     void client.start("https://example.com/api/chat", {});
     body.push(startFrame() + frame(1, "input_required", { request_id: "r1", prompt: "?", respond_url: "/respond" }));
     await settle();
     server.status(422, '{"error": {"code": "invalid-answer", "reason": "not one of the choices"}}');
-    await expect(client.respond("Braga")).rejects.toMatchObject({ status: 422 });
+    await expect(respond(client, "Braga")).rejects.toMatchObject({ status: 422 });
     server.status(200, '{"request_id": "r1", "status": "cancelled"}');
-    expect(await client.respond(null, { cancel: true })).toEqual({ request_id: "r1", status: "cancelled" });
+    expect(await respond(client, null, { cancel: true })).toEqual({ request_id: "r1", status: "cancelled" });
     expect(JSON.parse(String(server.requests.at(-1)?.body))).toEqual({ request_id: "r1", cancel: true });
   });
 

@@ -2,11 +2,10 @@ import {
   AgentStreamClient,
   type AgentStreamClientOptions,
   type ClientSnapshot,
-  type RespondOptions,
-  type RespondResult,
   type StreamCallbacks,
   UsageError,
 } from "@agent-stream/client";
+import { type RespondOptions, type RespondResult, respond } from "@agent-stream/client/respond";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 
 export interface UseAgentStreamOptions extends AgentStreamClientOptions {
@@ -107,10 +106,10 @@ export function useAgentStream(
   ) as StartStream & StartStreamAt;
   const stop = useCallback(() => client.stop(), [client]);
   const reset = useCallback(() => client.reset(), [client]);
-  const respond = useCallback((answer: unknown, options?: RespondOptions) => client.respond(answer, options), [client]);
+  const answer = useCallback((value: unknown, options?: RespondOptions) => respond(client, value, options), [client]);
 
   return useMemo(
-    () => ({ ...snapshot, startStream, stop, reset, respond, client }),
-    [snapshot, startStream, stop, reset, respond, client],
+    () => ({ ...snapshot, startStream, stop, reset, respond: answer, client }),
+    [snapshot, startStream, stop, reset, answer, client],
   );
 }
