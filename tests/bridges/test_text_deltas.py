@@ -174,18 +174,24 @@ def test_data_laid_out_otherwise_is_decoded(name: str, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ENCODERS))
-def test_other_escapes_keep_the_text(name: str) -> None:
-    # json.dumps escapes all non-ASCII: cut as it is, the chunk holds the same text
-    data = json.dumps({"text": "café 🙂 \u2028", "message_id": "m"}, separators=(",", ":"))
-    events: list[Stored] = [
-        (1, "token", encode_data(Token(text="first", message_id="m"))),
-        (2, "token", data.encode()),
-    ]
-    cut = decoded(by_cutting(ENCODERS[name], events)[1])
-    again = decoded(by_decoding(ENCODERS[name], events)[1])
-    assert [msgspec.json.decode(ev.data) for ev in cut] == [
-        msgspec.json.decode(ev.data) for ev in again
-    ]
+@pytest.mark.parametrize("kind", ["token", "thinking"])
+@pytest.mark.parametrize("message_id", ["m", None])
+def test_text_goes_out_as_stored(name: str, kind: str, message_id: str | None) -> None:
+    # json.dumps escapes all non-ASCII: the text's JSON string is cut from the data as it is
+    # (not decoded and encoded again, which would write UTF-8), and holds the same text
+    fields = {"text": "café 🙂 \u2028"} | ({"message_id": message_id} if message_id else {})
+    data = json.dumps(fields, separators=(",", ":")).encode()
+    first: AgentEvent = Thinking(text="1") if kind == "thinking" else Token(text="1")
+    if kind == "token" and message_id is not None:
+        first = Token(text="1", message_id=message_id)  # opens the part of that message
+    events: list[Stored] = [(1, kind, encode_data(first)), (2, kind, data), (3, kind, data)]
+    for cut, again in zip(
+        by_cutting(ENCODERS[name], events)[1:], by_decoding(ENCODERS[name], events)[1:], strict=True
+    ):
+        assert b"caf\\u00e9 \\ud83d\\ude42 \\u2028" in cut
+        assert [msgspec.json.decode(ev.data) for ev in decoded(cut)] == [
+            msgspec.json.decode(ev.data) for ev in decoded(again)
+        ]
 
 
 def test_text_events_hold_text_and_message_id_only() -> None:

@@ -65,7 +65,7 @@ class TextDelta:
         if message_id is None:
             self.id_tail = b"\n"
         else:
-            self.id_tail = b'",%b:%b}' % (_ID_KEY, encode_json(message_id))
+            self.id_tail = b'",%b%b}' % (_ID_KEY, encode_json(message_id))
         self.id_cut = 1 - len(self.id_tail)
 
     def text(self, data: bytes) -> bytes | None:
