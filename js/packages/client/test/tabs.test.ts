@@ -1,0 +1,225 @@
+import { describe, expect, test } from "vitest";
+import { AgentStreamClient, type ClientSnapshot, type PersistStorage } from "../src/index";
+import { shareAcrossTabs, type TabRole } from "../src/tabs";
+import { FakeFetch, FakeScheduler, frame, SID, startFrame } from "./fakes";
+import { FakeChannels, FakeLocks } from "./tab-fakes";
+
+const URL_ = "https://example.com/api/chat";
+const RESUME = `https://example.com/api/streams/${SID}`;
+const tok = (seq: number, text: string) => frame(seq, "token", { text });
+const EVENTS = [
+  tok(1, "Hel"),
+  frame(2, "tool_use", { tool_name: "search", tool_use_id: "t1" }),
+  frame(3, "thinking", { text: "hmm" }),
+  frame(4, "tool_result", { tool_name: "search", tool_use_id: "t1", output_summary: "3 hits" }),
+  frame(5, "progress", { step: "search", percentage: 50, message: "half" }),
+  tok(6, "lo "),
+  tok(7, "world"),
+  frame(8, "done", { reason: "completed" }),
+];
+
+class MemoryStorage implements PersistStorage {
+  readonly items = new Map<string, string>();
+  getItem = (key: string) => this.items.get(key) ?? null;
+  setItem = (key: string, value: string) => void this.items.set(key, value);
+  removeItem = (key: string) => void this.items.delete(key);
+}
+
+/** One browser: its tabs share locks, channels and localStorage; the server is one FakeFetch. */
+function browser() {
+  const locks = new FakeLocks();
+  const channels = new FakeChannels();
+  const server = new FakeFetch();
+  const storage = new MemoryStorage();
+  const roles: [string, TabRole][] = [];
+  const tab = (name: string, { shared = true } = {}) => {
+    const fetch = shareAcrossTabs({
+      fetch: server.fetch,
+      locks: shared ? locks.forTab(name) : null,
+      channel: channels.create,
+      keepMs: 60_000,
+      onRole: (_, role) => roles.push([name, role]),
+    });
+    const clock = new FakeScheduler();
+    const client = new AgentStreamClient({ fetch, scheduler: clock, visibility: null, batching: "none", liveness: false, persist: { storage } });
+    return {
+      name,
+      fetch,
+      client,
+      clock,
+      /** The browser closes the tab: its locks go, its channels close, no code of it runs again. */
+      close() {
+        fetch.close();
+        client.abort();
+      },
+    };
+  };
+  return { locks, channels, server, storage, roles, tab };
+}
+
+/** What the user sees: the folded state, without the transport's own counters. */
+function view(snapshot: ClientSnapshot) {
+  const { connection: _c, reconnects: _r, failure: _f, ...state } = snapshot;
+  return state;
+}
+
+/** Wait (bounded) until `condition` holds, letting promise reactions and macrotasks run. */
+async function until(condition: () => boolean, what: string, debug?: () => string): Promise<void> {
+  for (let i = 0; i < 500; i += 1) {
+    if (condition()) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`timed out waiting for ${what}${debug ? `: ${debug()}` : ""}`);
+}
+
+/** The state of one uninterrupted single-tab run of EVENTS. */
+async function reference() {
+  const server = new FakeFetch();
+  const client = new AgentStreamClient({ fetch: server.fetch, scheduler: new FakeScheduler(), visibility: null, batching: "none", liveness: false });
+  const body = server.stream({ "x-agent-stream-id": SID });
+  const finished = client.start(URL_, { message: "hi" });
+  body.push(startFrame() + EVENTS.join(""));
+  return view(await finished);
+}
+
+const textOf = (tab: { client: AgentStreamClient }) => tab.client.getSnapshot().text;
+
+describe("shareAcrossTabs: one connection per run per browser", () => {
+  test("three tabs on one run: one request at the server, identical states equal to a single-tab run", async () => {
+    const expected = await reference();
+    const b = browser();
+    const [a, c, d] = [b.tab("a"), b.tab("b"), b.tab("c")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    const finishedA = a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 3).join(""));
+    await until(() => a.fetch.role(SID) === "leader" && textOf(a) === "Hel", "tab a to lead");
+
+    // the other tabs re-attach to the run the first one stored (localStorage): they follow it
+    const finishedC = c.client.reattach();
+    const finishedD = d.client.reattach();
+    expect(finishedC).not.toBeNull();
+    await until(() => textOf(c) === "Hel" && textOf(d) === "Hel", "the followers to sync");
+    expect(c.fetch.role(SID)).toBe("follower");
+    expect(d.fetch.role(SID)).toBe("follower");
+
+    body.push(EVENTS.slice(3).join(""));
+    const finals = await Promise.all([finishedA, finishedC, finishedD]);
+    for (const snapshot of finals) expect(view(snapshot)).toEqual(expected);
+    expect(b.server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([`POST ${URL_}`]);
+    for (const t of [a, c, d]) t.close();
+  });
+
+  test("the leading tab closes mid-run: the next tab resumes from its last event id at once, nothing lost or repeated", async () => {
+    const expected = await reference();
+    const b = browser();
+    const [a, c, d] = [b.tab("a"), b.tab("b"), b.tab("c")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    void a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 4).join(""));
+    await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
+    const finishedC = c.client.reattach();
+    const finishedD = d.client.reattach();
+    await until(() => c.client.getSnapshot().lastEventId === `${SID}:4` && d.client.getSnapshot().lastEventId === `${SID}:4`, "followers at seq 4", () => JSON.stringify([c.client.getSnapshot(), d.client.getSnapshot()]));
+
+    const resumed = b.server.stream({ "x-agent-stream-id": SID });
+    a.close();
+    await until(() => b.server.requests.length === 2, "the new leader's resume");
+    const resume = b.server.requests[1];
+    expect(resume?.method).toBe("GET");
+    expect(resume?.url).toBe(RESUME);
+    expect(resume?.headers.get("last-event-id")).toBe(`${SID}:4`);
+    const leaders = [c, d].filter((t) => t.fetch.role(SID) === "leader");
+    expect(leaders).toHaveLength(1);
+    expect(b.locks.held.get(`agent-stream:${SID}`)).toBe(leaders[0]?.name);
+
+    // the server replays what came after 4 (its priming frame repeats the cursor), then goes on
+    resumed.push(startFrame({ seq: 4, resumed: true }) + EVENTS.slice(4).join(""));
+    const finals = await Promise.all([finishedC, finishedD]);
+    for (const snapshot of finals) expect(view(snapshot)).toEqual(expected);
+    expect(b.server.requests).toHaveLength(2);
+    c.close();
+    d.close();
+  });
+
+  test("a tab that joins late gets the events so far from the leader, not from the server", async () => {
+    const b = browser();
+    const [a, late] = [b.tab("a"), b.tab("late")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    const finishedA = a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 6).join(""));
+    await until(() => textOf(a) === "Hello ", "tab a's text");
+    const finishedLate = late.client.reattach();
+    await until(() => textOf(late) === "Hello ", "the late tab's sync");
+    expect(late.client.getSnapshot().tools).toEqual(a.client.getSnapshot().tools);
+    body.push(EVENTS.slice(6).join(""));
+    const [final, lateFinal] = await Promise.all([finishedA, finishedLate]);
+    expect(view(lateFinal)).toEqual(view(final));
+    expect(b.server.requests).toHaveLength(1);
+    a.close();
+    late.close();
+  });
+
+  test("the leader's connection drops: another tab leads at once and the old leader follows it", async () => {
+    const expected = await reference();
+    const b = browser();
+    const [a, c] = [b.tab("a"), b.tab("b")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    const finishedA = a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 2).join(""));
+    await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
+    const finishedC = c.client.reattach();
+    await until(() => c.client.getSnapshot().lastEventId === `${SID}:2`, "tab b to follow");
+
+    const takeover = b.server.stream({ "x-agent-stream-id": SID });
+    body.fail(new TypeError("network error"));
+    await until(() => c.fetch.role(SID) === "leader" && b.server.requests.length === 2, "tab b to lead");
+    expect(b.server.requests[1]?.headers.get("last-event-id")).toBe(`${SID}:2`);
+    takeover.push(startFrame({ seq: 2, resumed: true }) + EVENTS.slice(2, 5).join(""));
+    await until(() => c.client.getSnapshot().lastEventId === `${SID}:5`, "tab b at seq 5", () => JSON.stringify([c.client.getSnapshot(), c.client.getSnapshot().connection, b.server.requests.length, b.roles]));
+
+    // tab a's client retries after its backoff: the run has a leader, so it follows
+    expect(a.client.getSnapshot().connection).toBe("reconnecting");
+    a.clock.advance(30_000);
+    await until(() => a.fetch.role(SID) === "follower" || b.server.requests.length > 2, "tab a's retry");
+    expect(a.fetch.role(SID)).toBe("follower");
+    takeover.push(EVENTS.slice(5).join(""));
+    const finals = await Promise.all([finishedA, finishedC]);
+    for (const snapshot of finals) expect(view(snapshot)).toEqual(expected);
+    expect(b.server.requests).toHaveLength(2);
+    a.close();
+    c.close();
+  });
+
+  test("without Web Locks nothing is shared: each tab connects on its own", async () => {
+    const b = browser();
+    const [a, c] = [b.tab("a", { shared: false }), b.tab("b", { shared: false })];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    void a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 2).join(""));
+    await until(() => textOf(a) === "Hel", "tab a's text");
+    const own = b.server.stream({ "x-agent-stream-id": SID });
+    const finishedC = c.client.reattach();
+    own.push(startFrame() + EVENTS.join(""));
+    expect((await finishedC).text).toBe("Hello world");
+    expect(b.server.requests).toHaveLength(2);
+    expect(a.fetch.role(SID)).toBeNull();
+    a.close();
+    c.close();
+  });
+
+  test("stop and respond go to the network from any tab", async () => {
+    const b = browser();
+    const [a, c] = [b.tab("a"), b.tab("b")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    void a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 1).join(""));
+    await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
+    void c.client.reattach();
+    await until(() => textOf(c) === "Hel", "tab b to follow");
+    b.server.status(202);
+    await c.client.stop();
+    expect(b.server.requests.map((r) => `${r.method} ${r.url}`)).toEqual([`POST ${URL_}`, `POST ${RESUME}/stop`]);
+    a.close();
+    c.close();
+  });
+});
