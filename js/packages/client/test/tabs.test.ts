@@ -1,5 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { AgentStreamClient, type ClientSnapshot, type PersistStorage } from "../src/index";
+import { AgentStreamClient, type ClientSnapshot } from "../src/index";
+import { type PersistStorage, sessionPersistence } from "../src/persist";
 import { shareAcrossTabs, type TabRole } from "../src/tabs";
 import { FakeFetch, FakeScheduler, frame, SID, startFrame } from "./fakes";
 import { FakeChannels, FakeLocks } from "./tab-fakes";
@@ -41,7 +42,7 @@ function browser() {
       onRole: (_, role) => roles.push([name, role]),
     });
     const clock = new FakeScheduler();
-    const client = new AgentStreamClient({ fetch, scheduler: clock, visibility: null, batching: "none", liveness: false, persist: { storage } });
+    const client = new AgentStreamClient({ fetch, scheduler: clock, visibility: null, batching: "none", liveness: false, persist: sessionPersistence({ storage }) });
     return {
       name,
       fetch,
@@ -82,6 +83,13 @@ async function reference() {
   return view(await finished);
 }
 
+/** `reattach()` of a tab whose storage holds the run. */
+function reattach(tab: { client: AgentStreamClient }): Promise<ClientSnapshot> {
+  const finished = tab.client.reattach();
+  if (finished === null) throw new Error("nothing to re-attach to");
+  return finished;
+}
+
 const textOf = (tab: { client: AgentStreamClient }) => tab.client.getSnapshot().text;
 
 describe("shareAcrossTabs: one connection per run per browser", () => {
@@ -95,9 +103,8 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     await until(() => a.fetch.role(SID) === "leader" && textOf(a) === "Hel", "tab a to lead");
 
     // the other tabs re-attach to the run the first one stored (localStorage): they follow it
-    const finishedC = c.client.reattach();
-    const finishedD = d.client.reattach();
-    expect(finishedC).not.toBeNull();
+    const finishedC = reattach(c);
+    const finishedD = reattach(d);
     await until(() => textOf(c) === "Hel" && textOf(d) === "Hel", "the followers to sync");
     expect(c.fetch.role(SID)).toBe("follower");
     expect(d.fetch.role(SID)).toBe("follower");
@@ -117,8 +124,8 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     void a.client.start(URL_, { message: "hi" });
     body.push(startFrame() + EVENTS.slice(0, 4).join(""));
     await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
-    const finishedC = c.client.reattach();
-    const finishedD = d.client.reattach();
+    const finishedC = reattach(c);
+    const finishedD = reattach(d);
     await until(() => c.client.getSnapshot().lastEventId === `${SID}:4` && d.client.getSnapshot().lastEventId === `${SID}:4`, "followers at seq 4", () => JSON.stringify([c.client.getSnapshot(), d.client.getSnapshot()]));
 
     const resumed = b.server.stream({ "x-agent-stream-id": SID });
@@ -148,7 +155,7 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     const finishedA = a.client.start(URL_, { message: "hi" });
     body.push(startFrame() + EVENTS.slice(0, 6).join(""));
     await until(() => textOf(a) === "Hello ", "tab a's text");
-    const finishedLate = late.client.reattach();
+    const finishedLate = reattach(late);
     await until(() => textOf(late) === "Hello ", "the late tab's sync");
     expect(late.client.getSnapshot().tools).toEqual(a.client.getSnapshot().tools);
     body.push(EVENTS.slice(6).join(""));
@@ -167,7 +174,7 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     const finishedA = a.client.start(URL_, { message: "hi" });
     body.push(startFrame() + EVENTS.slice(0, 2).join(""));
     await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
-    const finishedC = c.client.reattach();
+    const finishedC = reattach(c);
     await until(() => c.client.getSnapshot().lastEventId === `${SID}:2`, "tab b to follow");
 
     const takeover = b.server.stream({ "x-agent-stream-id": SID });
@@ -198,7 +205,7 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     body.push(startFrame() + EVENTS.slice(0, 2).join(""));
     await until(() => textOf(a) === "Hel", "tab a's text");
     const own = b.server.stream({ "x-agent-stream-id": SID });
-    const finishedC = c.client.reattach();
+    const finishedC = reattach(c);
     own.push(startFrame() + EVENTS.join(""));
     expect((await finishedC).text).toBe("Hello world");
     expect(b.server.requests).toHaveLength(2);
@@ -214,7 +221,7 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     void a.client.start(URL_, { message: "hi" });
     body.push(startFrame() + EVENTS.slice(0, 1).join(""));
     await until(() => a.fetch.role(SID) === "leader", "tab a to lead");
-    void c.client.reattach();
+    void reattach(c);
     await until(() => textOf(c) === "Hel", "tab b to follow");
     b.server.status(202);
     await c.client.stop();

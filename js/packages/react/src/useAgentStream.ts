@@ -6,6 +6,7 @@ import {
   UsageError,
 } from "@agent-stream/client";
 import { type RespondOptions, type RespondResult, respond } from "@agent-stream/client/respond";
+import type { TabSharedFetch } from "@agent-stream/client/tabs";
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 
 export interface UseAgentStreamOptions extends AgentStreamClientOptions {
@@ -13,6 +14,13 @@ export interface UseAgentStreamOptions extends AgentStreamClientOptions {
   url: string;
   /** Callbacks of every run started by this hook. */
   callbacks?: StreamCallbacks;
+  /**
+   * Share each run's connection with the other tabs of this origin: a `shareAcrossTabs()` from
+   * `@agent-stream/client/tabs` (made once, e.g. at module scope). With `persist: { storage:
+   * localStorage }` every tab re-attaches to the run and one of them holds the connection. It is
+   * the client's fetch: give your own fetch to `shareAcrossTabs({ fetch })`, not to this hook.
+   */
+  shareAcrossTabs?: TabSharedFetch;
 }
 
 /** Options of the hook without an endpoint: each `startStream(url, body)` names it (agent-stream 0.1's form). */
@@ -59,7 +67,7 @@ export function useAgentStream(options: UseAgentStreamOptions): UseAgentStreamRe
 export function useAgentStream(
   options: UseAgentStreamOptions | UseAgentStreamUrlFreeOptions = {},
 ): UseAgentStreamResult<StartStream & StartStreamAt> {
-  const [client] = useState(() => new AgentStreamClient(options));
+  const [client] = useState(() => new AgentStreamClient(clientOptions(options)));
   // the latest options apply to the next run (a header or batching change does not restart one)
   const latest = useRef(options);
   latest.current = options;
@@ -86,8 +94,7 @@ export function useAgentStream(
 
   const startStream = useCallback(
     (...args: unknown[]) => {
-      const { callbacks, ...rest } = latest.current;
-      const { url, ...clientOptions } = { url: undefined, ...rest };
+      const { callbacks, url } = latest.current;
       // Two arguments with a string first, or a hook without a URL: (url, body), as in agent-stream
       // 0.1; otherwise the one argument is the body for the hook's own URL.
       const [target, body] =
@@ -99,7 +106,7 @@ export function useAgentStream(
           { code: "invalid-url" },
         );
       }
-      client.configure(clientOptions);
+      client.configure(clientOptions(latest.current));
       return client.start(target, body, callbacks);
     },
     [client],
@@ -112,4 +119,16 @@ export function useAgentStream(
     () => ({ ...snapshot, startStream, stop, reset, respond: answer, client }),
     [snapshot, startStream, stop, reset, answer, client],
   );
+}
+
+/** The client's options among the hook's: `shareAcrossTabs` becomes its fetch. */
+function clientOptions(options: UseAgentStreamOptions | UseAgentStreamUrlFreeOptions): AgentStreamClientOptions {
+  const { url: _url, callbacks: _callbacks, shareAcrossTabs, ...rest } = options;
+  if (shareAcrossTabs === undefined) return rest;
+  if (rest.fetch !== undefined) {
+    throw new UsageError("useAgentStream() got both fetch and shareAcrossTabs; pass your fetch to shareAcrossTabs({ fetch }) instead", {
+      code: "invalid-option",
+    });
+  }
+  return { ...rest, fetch: shareAcrossTabs };
 }

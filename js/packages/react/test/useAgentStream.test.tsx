@@ -2,6 +2,8 @@ import { act, cleanup, render, screen } from "@testing-library/react";
 import { StrictMode, useEffect, useRef } from "react";
 import { afterEach, describe, expect, test } from "vitest";
 import { sessionPersistence } from "@agent-stream/client/persist";
+import { shareAcrossTabs, type TabSharedFetch } from "@agent-stream/client/tabs";
+import { FakeChannels, FakeLocks } from "../../client/test/tab-fakes";
 import { useAgentStream, type UseAgentStreamResult } from "../src/index";
 
 const SID = "BBBBBBBBBBBBBBBBBBBBBB";
@@ -219,5 +221,68 @@ describe("useAgentStream({ persist }): a reload re-attaches on mount", () => {
     render(<View fetch={fetch} />);
     await flush();
     expect(requests).toHaveLength(0);
+  });
+});
+
+describe("useAgentStream({ shareAcrossTabs }): the tabs of a browser share a run's connection", () => {
+  function Tab({ shared, storage, testId }: { shared: TabSharedFetch; storage: Map<string, string>; testId: string }) {
+    const stream = useAgentStream({
+      url: "/api/chat",
+      batching: "none",
+      visibility: null,
+      persist: sessionPersistence({
+        storage: { getItem: (k) => storage.get(k) ?? null, setItem: (k, v) => void storage.set(k, v), removeItem: (k) => void storage.delete(k) },
+      }),
+      shareAcrossTabs: shared,
+    });
+    return (
+      <div>
+        <span data-testid={testId}>{stream.text}</span>
+        <button type="button" onClick={() => void stream.startStream({ message: "go" })}>
+          send {testId}
+        </button>
+      </div>
+    );
+  }
+
+  test("a second tab re-attaches to the run and follows the first one's connection", async () => {
+    const requests: string[] = [];
+    const bodies: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const network: typeof globalThis.fetch = async (input, init) => {
+      requests.push(`${init?.method ?? "GET"} ${String(input)}`);
+      const stream = new ReadableStream<Uint8Array>({ start: (controller) => void bodies.push(controller) });
+      return new Response(stream, { headers: { "Content-Type": "text/event-stream", "X-Agent-Stream-Id": SID } });
+    };
+    const locks = new FakeLocks();
+    const channels = new FakeChannels();
+    const storage = new Map<string, string>();
+    const tab = (name: string) => shareAcrossTabs({ fetch: network, locks: locks.forTab(name), channel: channels.create });
+    const [one, two] = [tab("one"), tab("two")];
+    const start = `id: ${SID}:0\nevent: start\ndata: ${JSON.stringify({ stream_id: SID, heartbeat_ms: 15000, resume_url: `https://example.com/api/streams/${SID}` })}\n\n`;
+
+    render(<Tab shared={one} storage={storage} testId="one" />);
+    await act(async () => screen.getByText("send one").click());
+    bodies[0]?.enqueue(encoder.encode(start + frame(1, "token", { text: "Hel" })));
+    await flush();
+    render(<Tab shared={two} storage={storage} testId="two" />); // mounts: re-attaches, follows tab one
+    await flush();
+    expect(screen.getByTestId("two").textContent).toBe("Hel");
+    bodies[0]?.enqueue(encoder.encode(frame(2, "token", { text: "lo" }) + frame(3, "done", { reason: "completed" })));
+    await flush();
+    expect(screen.getByTestId("one").textContent).toBe("Hello");
+    expect(screen.getByTestId("two").textContent).toBe("Hello");
+    expect(requests).toEqual(["POST /api/chat"]);
+    expect(one.role(SID)).toBe("leader");
+    one.close();
+    two.close();
+  });
+
+  test("fetch and shareAcrossTabs together: the error names the fix", () => {
+    const shared = shareAcrossTabs({ locks: null });
+    function Both() {
+      useAgentStream({ url: "/api/chat", fetch: globalThis.fetch, shareAcrossTabs: shared });
+      return null;
+    }
+    expect(() => render(<Both />)).toThrow(/shareAcrossTabs\(\{ fetch \}\)/);
   });
 });
