@@ -89,10 +89,11 @@ export class Hub {
   isBroken = false;
   isDone = false;
 
-  constructor(streamId: string, context: HubContext) {
+  /** `scope` keeps runs read with other credentials apart (see `tabs.ts`). */
+  constructor(streamId: string, scope: string, context: HubContext) {
     this.streamId = streamId;
     this.#context = context;
-    this.#name = `${context.name}:${streamId}`;
+    this.#name = `${context.name}:${streamId}${scope}`;
   }
 
   get role(): TabRole {

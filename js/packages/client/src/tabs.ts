@@ -46,6 +46,18 @@ function tabId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Tabs share a run only when their requests carry the same `Authorization`: the server checks
+ * the owner of each request, so a tab with other credentials must ask it itself. The header is
+ * hashed (FNV-1a) into the lock and channel names rather than written there.
+ */
+function credentialScope(authorization: string | null): string {
+  if (authorization === null) return "";
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < authorization.length; i += 1) hash = Math.imul(hash ^ authorization.charCodeAt(i), 0x01000193);
+  return `:${(hash >>> 0).toString(16)}`;
+}
+
 function isEventStream(response: Response): boolean {
   return response.ok && response.body !== null && (response.headers.get("content-type") ?? "").toLowerCase().startsWith("text/event-stream");
 }
@@ -110,16 +122,17 @@ export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabShared
           keepMs: options.keepMs ?? 30_000,
           role: (streamId, role) => options.onRole?.(streamId, role),
           dispose: (hub) => {
-            if (hubs.get(hub.streamId) === hub) hubs.delete(hub.streamId);
+            for (const [key, value] of hubs) if (value === hub) hubs.delete(key);
             hub.dispose();
           },
         };
 
-  const hubOf = (streamId: string): Hub => {
-    let hub = hubs.get(streamId);
+  const hubOf = (streamId: string, headers: Headers): Hub => {
+    const scope = credentialScope(headers.get("authorization"));
+    let hub = hubs.get(streamId + scope);
     if (hub === undefined) {
-      hub = new Hub(streamId, context as HubContext);
-      hubs.set(streamId, hub);
+      hub = new Hub(streamId, scope, context as HubContext);
+      hubs.set(streamId + scope, hub);
     }
     return hub;
   };
@@ -159,12 +172,12 @@ export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabShared
       const response = await network(input, init);
       const streamId = response.headers.get("x-agent-stream-id");
       if (streamId === null || !isEventStream(response)) return response;
-      const hub = hubOf(streamId);
+      const hub = hubOf(streamId, headers);
       if (hub.role === "follower" || hub.isDriving || !(await hub.tryLead())) return response;
       hub.startDriving();
       return observed(response, hub.observe(), () => hub.stopDriving());
     }
-    const hub = hubOf(cursor.streamId);
+    const hub = hubOf(cursor.streamId, headers);
     if (hub.isBroken) return network(input, init);
     if (hub.isDone || hub.role === "follower" || hub.isDriving) return follow(hub, cursor.seq);
     if (hub.role === "leader" || (await hub.tryLead())) return drive(hub, input, init);
@@ -172,7 +185,10 @@ export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabShared
   };
 
   return Object.assign(shared, {
-    role: (streamId: string): TabRole => hubs.get(streamId)?.role ?? null,
+    role: (streamId: string): TabRole => {
+      for (const hub of hubs.values()) if (hub.streamId === streamId && hub.role !== null) return hub.role;
+      return null;
+    },
     close: () => {
       for (const hub of hubs.values()) hub.dispose();
       hubs.clear();

@@ -33,7 +33,7 @@ function browser() {
   const server = new FakeFetch();
   const storage = new MemoryStorage();
   const roles: [string, TabRole][] = [];
-  const tab = (name: string, { shared = true } = {}) => {
+  const tab = (name: string, { shared = true, authorization = "" } = {}) => {
     const fetch = shareAcrossTabs({
       fetch: server.fetch,
       locks: shared ? locks.forTab(name) : null,
@@ -42,7 +42,8 @@ function browser() {
       onRole: (_, role) => roles.push([name, role]),
     });
     const clock = new FakeScheduler();
-    const client = new AgentStreamClient({ fetch, scheduler: clock, visibility: null, batching: "none", liveness: false, persist: sessionPersistence({ storage }) });
+    const headers: Record<string, string> = authorization === "" ? {} : { Authorization: authorization };
+    const client = new AgentStreamClient({ fetch, headers, scheduler: clock, visibility: null, batching: "none", liveness: false, persist: sessionPersistence({ storage }) });
     return {
       name,
       fetch,
@@ -212,6 +213,22 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     expect(a.fetch.role(SID)).toBeNull();
     a.close();
     c.close();
+  });
+
+  test("a tab with other credentials does not follow: the server checks its request", async () => {
+    const b = browser();
+    const [a, stranger] = [b.tab("a", { authorization: "Bearer alice" }), b.tab("s", { authorization: "Bearer mallory" })];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    void a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 2).join(""));
+    await until(() => a.fetch.role(SID) === "leader" && textOf(a) === "Hel", "tab a to lead");
+    b.server.status(404, JSON.stringify({ error: { code: "unknown-stream", message: "no such stream" } }), { "content-type": "application/json" });
+    const refused = await reattach(stranger);
+    expect(refused.text).toBe("");
+    expect(b.server.requests.map((r) => r.headers.get("authorization"))).toEqual(["Bearer alice", "Bearer mallory"]);
+    expect(stranger.fetch.role(SID)).toBeNull();
+    a.close();
+    stranger.close();
   });
 
   test("stop and respond go to the network from any tab", async () => {
