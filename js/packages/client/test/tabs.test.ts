@@ -198,6 +198,37 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     c.close();
   });
 
+  test("a follower that sees a gap in the broadcast asks the leader again: events in order, none lost", async () => {
+    const b = browser();
+    // the test is the leading tab: it holds the lock and speaks on the channel
+    let release = () => {};
+    void b.locks.forTab("leader").request(`agent-stream:${SID}`, {}, () => new Promise<void>((resolve) => (release = resolve)));
+    const leader = b.channels.create(`agent-stream:${SID}`);
+    const asked: unknown[] = [];
+    const frames = [startFrame(), ...EVENTS].map((text, seq) => [seq, text] as [number, string]);
+    leader.onmessage = ({ data }) => {
+      const message = data as { t: string; from: string; after: number };
+      if (message.t !== "sync") return;
+      asked.push(message.after);
+      // first answer: up to seq 2; the second: all it has past the follower's last seq
+      const upTo = asked.length === 1 ? 2 : 5;
+      leader.postMessage({ t: "frames", to: message.from, frames: frames.filter(([seq]) => seq > message.after && seq <= upTo) });
+    };
+    b.storage.setItem("agent-stream:run", JSON.stringify({ streamId: SID, resumeUrl: RESUME, lastEventId: null }));
+    const follower = b.tab("f");
+    const finished = reattach(follower);
+    await until(() => follower.client.getSnapshot().lastEventId === `${SID}:2`, "the first sync");
+    leader.postMessage({ t: "frames", frames: frames.slice(4, 5) }); // seq 4 without 3: a gap
+    await until(() => asked.length === 2, "a second sync");
+    expect(asked).toEqual([-1, 2]);
+    await until(() => follower.client.getSnapshot().lastEventId === `${SID}:5`, "the second sync");
+    leader.postMessage({ t: "frames", frames: frames.slice(5) });
+    expect(view(await finished)).toEqual(await reference());
+    expect(b.server.requests).toHaveLength(0);
+    release();
+    follower.close();
+  });
+
   test("without Web Locks nothing is shared: each tab connects on its own", async () => {
     const b = browser();
     const [a, c] = [b.tab("a", { shared: false }), b.tab("b", { shared: false })];
