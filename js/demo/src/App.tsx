@@ -1,3 +1,4 @@
+import { shareAcrossTabs, type TabRole } from "@agent-stream/client/tabs";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { agentLabel, useAgentInfo } from "./agent-info";
 import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
@@ -18,12 +19,15 @@ export function App() {
   // the inspector records every run whether it is open or not, so opening it mid-run shows it all
   const [runLog] = useState(() => new RunLog());
   const [inspecting, setInspecting] = useState(initial.inspect);
+  // the tabs of this page showing one run share its connection; the panel shows this tab's part
+  const [tabRole, setTabRole] = useState<TabRole>(null);
+  const shared = useMemo(() => shareAcrossTabs({ fetch: network.fetch, onRole: (_, role) => setTabRole(role) }), [network]);
   const agent = useDemoAgent({
     callbacks: runLog.callbacks,
     batching: knobs.batching,
     maxRetries: knobs.maxRetries,
     authorization: knobs.authorization,
-    fetch: network.fetch,
+    shared,
     watch: initial.watch,
   });
   const [drops, setDrops] = useState(0);
@@ -184,6 +188,7 @@ export function App() {
             streamId: agent.streamId,
             reconnects: agent.reconnects,
             drops,
+            tabRole,
             watchLink: agent.streamId === null ? null : watchLink(agent.streamId, knobs.authorization),
           }}
         />

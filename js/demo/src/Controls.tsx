@@ -7,6 +7,8 @@ interface Stats {
   watchLink: string | null;
   reconnects: number;
   drops: number;
+  /** This tab holds the run's connection (leader), reads another tab's (follower), or neither. */
+  tabRole: "leader" | "follower" | null;
 }
 
 interface ControlsProps {
@@ -177,6 +179,10 @@ export function Controls({ knobs, onChange, busy, onDrop, stats }: ControlsProps
         <dd data-testid="reconnects">{stats.reconnects}</dd>
         <dt>drops</dt>
         <dd data-testid="drops">{stats.drops}</dd>
+        <dt>this tab</dt>
+        <dd data-testid="tab-role" title="Tabs showing one run share one connection: the leader reads it, followers get its events">
+          {stats.tabRole ?? "—"}
+        </dd>
         <dt>text commits</dt>
         <CommitCounter />
       </dl>

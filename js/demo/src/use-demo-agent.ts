@@ -1,5 +1,6 @@
 import type { AgentStreamClient, EventData, StreamCallbacks } from "@agent-stream/client";
 import { sessionPersistence } from "@agent-stream/client/persist";
+import type { TabSharedFetch } from "@agent-stream/client/tabs";
 import { useAgentStream } from "@agent-stream/react";
 import type { ProgressView, Status, ToolView } from "./components";
 import type { Batching } from "./knobs";
@@ -32,7 +33,8 @@ interface Options {
   batching: Batching;
   maxRetries: number | null;
   authorization: string;
-  fetch: typeof fetch;
+  /** The network, shared with the other tabs of this page (one connection per run). */
+  shared: TabSharedFetch;
   /** Follow this stream (GET its resume URL from the start) instead of POSTing /api/chat. */
   watch: string | null;
   /** Callbacks of every run, including one re-attached after a reload (the inspector's). */
@@ -55,14 +57,19 @@ const DONE_LABELS: Record<string, string> = {
 };
 
 /** The page's view of useAgentStream: names and shapes the components want. */
-export function useDemoAgent({ batching, maxRetries, authorization, fetch, watch, callbacks }: Options): DemoAgent {
+export function useDemoAgent({ batching, maxRetries, authorization, shared, watch, callbacks }: Options): DemoAgent {
   const stream = useAgentStream({
     url: watch === null ? "/api/chat" : `/api/streams/${encodeURIComponent(watch)}`,
     method: watch === null ? "POST" : "GET",
     batching,
     ...(maxRetries === null ? {} : { retry: { maxRetries } }),
-    headers: authorization === "" ? {} : { Authorization: authorization },
-    fetch,
+    headers: {
+      ...(authorization === "" ? {} : { Authorization: authorization }),
+      // a watch link asks for the run from its first event by id: a tab that reads it already
+      // serves it (shareAcrossTabs), else this request becomes the connection
+      ...(watch === null ? {} : { "Last-Event-ID": `${watch}:0` }),
+    },
+    shareAcrossTabs: shared,
     // a reload mid-run comes back to it (sessionStorage); a watch link follows its own stream
     persist: watch === null ? sessionPersistence() : null,
     ...(callbacks === undefined ? {} : { callbacks }),
