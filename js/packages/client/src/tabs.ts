@@ -101,7 +101,7 @@ function observed(response: Response, observe: (chunk: Uint8Array) => void, end:
  * when the leading tab closes the next one resumes from its last event id at once.
  *
  * @example
- * const client = new AgentStreamClient({ persist: { storage: localStorage }, fetch: shareAcrossTabs() });
+ * const client = new AgentStreamClient({ persist: sessionPersistence({ storage: localStorage }), fetch: shareAcrossTabs() });
  * client.reattach(); // in every tab: one connection for the run, whatever the number of tabs
  */
 export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabSharedFetch {

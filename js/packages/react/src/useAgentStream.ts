@@ -16,9 +16,10 @@ export interface UseAgentStreamOptions extends AgentStreamClientOptions {
   callbacks?: StreamCallbacks;
   /**
    * Share each run's connection with the other tabs of this origin: a `shareAcrossTabs()` from
-   * `@agent-stream/client/tabs` (made once, e.g. at module scope). With `persist: { storage:
-   * localStorage }` every tab re-attaches to the run and one of them holds the connection. It is
-   * the client's fetch: give your own fetch to `shareAcrossTabs({ fetch })`, not to this hook.
+   * `@agent-stream/client/tabs` (made once, e.g. at module scope). With `persist:
+   * sessionPersistence({ storage: localStorage })` every tab re-attaches to the run and one of them
+   * holds the connection. It is the client's fetch: give your own fetch to
+   * `shareAcrossTabs({ fetch })`, not to this hook.
    */
   shareAcrossTabs?: TabSharedFetch;
 }
