@@ -12,7 +12,7 @@ const BUDGETS = {
   "@agent-stream/client/strict-utf8": 2 * 1024,
   "@agent-stream/client/persist": 1024,
   "@agent-stream/client/respond": 2 * 1024,
-  // alone it carries the SSE parser and event ids it shares with the client: 5.7 KB; beside the
+  // alone it carries the SSE parser and event ids it shares with the client: 4.9 KB; beside the
   // client it adds 2.7 KB (#14)
   "@agent-stream/client/tabs": 6 * 1024,
   "@agent-stream/react": 2 * 1024,
