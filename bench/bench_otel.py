@@ -110,7 +110,7 @@ async def one_run(telemetry: Telemetry | None, n: int, paced: bool) -> float:
     task = asyncio.get_running_loop().create_task(run.drive())
     framing = SSEFraming(run.stream_id)
     connection = Connection(manager, run.stream_id, 0, options, framing)
-    run.attach()
+    manager.store.attach(run.stream_id)  # a reader, for the disconnect policy
     start = start_event(manager, run.stream_id, options, resumed=False, urls=False)
     reason = await connection.pump(write, framing.open(start, cursor=0, retry_ms=options.retry_ms))
     await task

@@ -138,8 +138,10 @@ class StoreUnavailableError(AgentStreamError):
 
     code = "store-unavailable"
 
-    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, retry_after_s: float = 1.0, code: str | None = None
+    ) -> None:
+        super().__init__(message, code=code)
         self.retry_after_s = retry_after_s
 
 

@@ -101,7 +101,7 @@ async def test_healthz_counts_runs(demo_server: UvicornProcess) -> None:
             assert during["runs_started"] == before["runs_started"] + 1
             assert during["runs_active"] >= 1
             stop = await client.post(f"/api/streams/{run.stream_id}/stop", headers=auth)
-            assert stop.json() == {"stopped": True}
+            assert stop.json() == {"stopped": True, "outcome": "stopped"}
             rest = await read_run(
                 client,
                 "GET",

@@ -8,7 +8,7 @@
 counts ``started`` / ``finally`` under its tag;
 ``GET /wait/T?key=finally&value=1&timeout_s=5`` long-polls until a counter reaches a value.
 Env: ``TEST_GZIP=1`` wraps the app in GZipMiddleware, ``TEST_BASEHTTP=1`` adds a
-BaseHTTPMiddleware.
+BaseHTTPMiddleware, ``TEST_REDIS_URL`` keeps the streams in a ``RedisStore`` (several workers).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from agent_stream import AgentStreamEmitter, Done, Start, Token
 from agent_stream.server import MemoryStore, RunManager, SourceItem, StreamOptions
+from agent_stream.server.redis import RedisStore
 from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
 
 
@@ -115,8 +116,12 @@ class NDJSONFraming:
 
 def create_app() -> Starlette:
     counters = Counters()
+    max_events = int(os.environ.get("TEST_MAX_EVENTS", "100000"))
+    redis_url = os.environ.get("TEST_REDIS_URL")
     manager = RunManager(
-        MemoryStore(max_events=int(os.environ.get("TEST_MAX_EVENTS", "100000"))),
+        RedisStore.from_url(redis_url, max_events=max_events)
+        if redis_url
+        else MemoryStore(max_events=max_events),
         options=StreamOptions(heartbeat_s=float(os.environ.get("TEST_HEARTBEAT_S", "15"))),
         owner=lambda request: request.headers.get("authorization", ""),
     )

@@ -63,7 +63,8 @@ async def test_every_advertised_url_answers(fastapi_server: UvicornProcess) -> N
         assert resumed.status_code == 200
         assert [b["event"] for b in blocks(resumed.content)] == ["start", "token", "done"]
         stopped = await client.post(start["stop_url"])
-        assert stopped.status_code == 200 and stopped.json() == {"stopped": False}
+        assert stopped.status_code == 200
+        assert stopped.json() == {"stopped": False, "outcome": "ended"}
 
 
 async def test_without_stream_routes_no_url_is_advertised_and_resume_still_works() -> None:

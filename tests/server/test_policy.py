@@ -119,10 +119,11 @@ async def test_stop_is_owner_checked_and_keeps_partial_output(server: UvicornPro
                         mine = await client.post(
                             f"/api/streams/{sid}/stop", headers={"authorization": "alice"}
                         )
-                        assert mine.status_code == 200 and mine.json() == {"stopped": True}
+                        assert mine.status_code == 200
+                        assert mine.json() == {"stopped": True, "outcome": "stopped"}
         assert (await counters(client, name, "finally"))["reached"]
         again = await client.post(f"/api/streams/{sid}/stop", headers={"authorization": "alice"})
-        assert again.json() == {"stopped": False}
+        assert again.json() == {"stopped": False, "outcome": "ended"}
     assert got[-1].event == "done"
     assert json.loads(got[-1].data or "")["reason"] == "cancelled"
     assert [f.event for f in got[1:-1]] == ["token"] * (len(got) - 2)

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agent_stream.errors import ResumeError, UsageError
+from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
 from agent_stream.server import MemoryStore, StoredEvent, StreamStore
 from agent_stream.server.redis import RedisStore
 from tests.redis_helpers import RedisServer
@@ -37,6 +37,8 @@ class Stores:
     store: StreamStore
     reader: StreamStore
     lose_producer: Callable[[], Awaitable[None]] | None = None
+    lose_reader: Callable[[], Awaitable[None]] | None = None
+    """The reader's process dies (kill -9): it neither detaches nor renews its readers."""
 
 
 Backend = Callable[..., AbstractAsyncContextManager[Stores]]
@@ -68,13 +70,23 @@ async def redis(redis_url: str, **bounds: Any) -> AsyncIterator[Stores]:
         closed = True
         await store.aclose()
 
+    reader_closed = False
+
+    async def lose_reader() -> None:
+        nonlocal reader_closed
+        reader_closed = True
+        reader.signals.readers.clear()  # what a dead process would never renew nor detach
+        reader.signals.pending.clear()
+        await reader.aclose()
+
     try:
-        yield Stores(store, reader, lose_producer)
+        yield Stores(store, reader, lose_producer, lose_reader)
     finally:
         with anyio.fail_after(5):
             if not closed:
                 await store.aclose()
-            await reader.aclose()
+            if not reader_closed:
+                await reader.aclose()
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +291,95 @@ async def test_a_lost_producer_ends_the_stream_interrupted_once(shared_backend: 
             assert b'"interrupted"' in error and b'"reason":"interrupted"' in done
             info = await stores.reader.info(SID)
             assert info is not None and info.is_done and info.last_seq == 12
+
+
+class Counted:
+    """What a producer's ``on_readers`` heard, with a way to wait for a count."""
+
+    def __init__(self) -> None:
+        self.counts: list[int] = []
+        self._changed = anyio.Event()
+
+    def __call__(self, count: int) -> None:
+        self.counts.append(count)
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def reaches(self, count: int) -> None:
+        while not self.counts or self.counts[-1] != count:
+            await self._changed.wait()
+
+
+async def test_readers_in_any_process_reach_the_producer(backend: Backend) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(10):
+            store = stores.store
+            await store.create(SID, owner="")
+            counted = Counted()
+            store.on_readers(SID, counted)
+            detach_here = store.attach(SID)
+            await counted.reaches(1)
+            detach_there = stores.reader.attach(SID)
+            await counted.reaches(2)
+            detach_here()
+            detach_here()  # again: nothing
+            await counted.reaches(1)
+            detach_there()
+            await counted.reaches(0)
+            again = stores.reader.attach(SID)
+            await counted.reaches(1)
+            await store.append(SID, 1, [DONE])
+            again()  # after the end: nobody is told, nothing fails
+            assert store.attach(SID) is not None
+
+
+async def test_a_dead_process_readers_lapse_within_a_lease(shared_backend: Backend) -> None:
+    async with shared_backend(lease_s=0.5) as stores:
+        assert stores.lose_reader is not None
+        with anyio.fail_after(10):
+            await stores.store.create(SID, owner="")
+            counted = Counted()
+            stores.store.on_readers(SID, counted)
+            stores.reader.attach(SID)
+            await counted.reaches(1)
+            await stores.lose_reader()
+            await counted.reaches(0)  # the producer's lease renewal drops the lapsed reader
+
+
+async def test_a_stop_from_any_process_reaches_the_producer_once_acknowledged(
+    backend: Backend,
+) -> None:
+    async with backend() as stores:
+        with anyio.fail_after(10):
+            store = stores.store
+            await store.create(SID, owner="")
+            await store.append(SID, 1, tokens(1, 3))
+            stops: list[int] = []
+            store.on_stop(SID, lambda: stops.append(1))
+            for asker in (stores.reader, store):
+                assert await asker.request_stop(SID, timeout_s=5) == "stopped"
+            assert stops == [1, 1]  # each stop reached the producer before it returned
+            await store.append(SID, 4, [DONE])
+            for asker in (stores.reader, store):
+                assert await asker.request_stop(SID, timeout_s=5) == "ended"
+            with pytest.raises(ResumeError) as unknown:
+                await stores.reader.request_stop("u" * 22, timeout_s=5)
+            assert unknown.value.code == "unknown-stream"
+
+
+async def test_a_stop_finds_a_lost_producer_and_ends_the_stream_interrupted(
+    shared_backend: Backend,
+) -> None:
+    async with shared_backend(lease_s=0.5) as stores:
+        assert stores.lose_producer is not None
+        with anyio.fail_after(10):
+            await stores.store.create(SID, owner="")
+            await stores.store.append(SID, 1, tokens(1, 3))
+            # a producer that is alive but never acknowledges: 503, never a silent success
+            with pytest.raises(StoreUnavailableError) as undelivered:
+                await stores.reader.request_stop(SID, timeout_s=0.3)
+            assert undelivered.value.code == "stop-undelivered"
+            await stores.lose_producer()
+            assert await stores.reader.request_stop(SID, timeout_s=5) == "interrupted"
+            seen = await read_to_end(stores.reader, 0)
+            assert [t for t, _ in seen] == ["token"] * 3 + ["error", "done"]

@@ -38,7 +38,7 @@ from .run import (
     Source,
     recorder_callable,
 )
-from .store import StreamInfo, StreamStore, check_cursor
+from .store import StopOutcome, StreamInfo, StreamStore, check_cursor, wait_done
 
 if TYPE_CHECKING:
     from ..telemetry import Telemetry
@@ -269,19 +269,36 @@ class RunManager:
         return info
 
     async def stop(self, stream_id: str, owner: str, *, timeout_s: float = 5.0) -> bool:
-        """Cancel the run now (its partial output stays; it ends with ``done{cancelled}``).
+        """Cancel the run now, wherever it runs (its partial output stays; it ends with
+        ``done{cancelled}``); False when it had already ended. See :meth:`stop_outcome`."""
+        return await self.stop_outcome(stream_id, owner, timeout_s=timeout_s) == "stopped"
 
-        Returns False when it had already ended; raises ResumeError ``unknown-stream`` for an
-        unknown or foreign stream.
+    async def stop_outcome(
+        self, stream_id: str, owner: str, *, timeout_s: float = 5.0
+    ) -> StopOutcome:
+        """Cancel the run now, wherever it runs: what the stop achieved.
+
+        ``"stopped"`` once its producer acknowledged the stop and (within ``timeout_s``) the
+        run's ``done`` is stored; ``"ended"`` when it had already ended; ``"interrupted"``
+        when its producer was gone (the stream now ends interrupted). Raises ResumeError
+        ``unknown-stream`` for an unknown or foreign stream, StoreUnavailableError when the
+        store or the producer cannot be reached in time.
         """
-        info = await self.check_resume(stream_id, 0, owner) if stream_id else None
-        run = self.runs.get(stream_id)
-        if run is None or info is None or info.is_done:
-            return False
-        run.cancel("cancelled")
-        with anyio.move_on_after(timeout_s):
-            await run.wait_finished()
-        return True
+        info = await self.check_resume(stream_id, 0, owner)
+        if info.is_done:
+            return "ended"
+        deadline = anyio.current_time() + timeout_s
+        with self._store_call("stop"):
+            outcome = await self.store.request_stop(stream_id, timeout_s=timeout_s)
+        if outcome != "stopped":
+            return outcome
+        with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+            run = self.runs.get(stream_id)
+            if run is not None:
+                await run.wait_finished()
+            else:
+                await wait_done(self.store, stream_id, info.last_seq)
+        return outcome
 
     # Graceful shutdown
 

@@ -15,7 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from ..errors import ResumeError, UsageError
-from .store import ReadResult, StoredEvent, StreamInfo, check_cursor, read_waiting
+from .store import (
+    INTERRUPTED_END,
+    ReadResult,
+    StopOutcome,
+    StoredEvent,
+    StreamInfo,
+    check_cursor,
+    read_waiting,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -23,7 +31,18 @@ _NO_META: Mapping[str, str] = MappingProxyType({})
 
 
 class _Stream:
-    __slots__ = ("base_seq", "events", "is_done", "meta", "nbytes", "owner", "waiters")
+    __slots__ = (
+        "base_seq",
+        "events",
+        "is_done",
+        "meta",
+        "nbytes",
+        "on_readers",
+        "on_stop",
+        "owner",
+        "readers",
+        "waiters",
+    )
 
     def __init__(self, owner: str, meta: Mapping[str, str]) -> None:
         self.owner = owner
@@ -35,6 +54,10 @@ class _Stream:
         self.nbytes = 0
         self.is_done = False
         self.waiters: list[asyncio.Future[None]] | None = None  # readers waiting for more
+        self.readers = 0  # attached readers (connections, open questions)
+        # the producer's (its run's) callbacks; dropped at done
+        self.on_readers: Callable[[int], None] | None = None
+        self.on_stop: Callable[[], None] | None = None
 
     @property
     def last_seq(self) -> int:
@@ -48,6 +71,10 @@ class _Stream:
         for future in waiters:
             if not future.done():
                 future.set_result(None)
+
+
+def _nothing() -> None:
+    """The ``detach`` of a reader of a stream that has ended (nothing to count)."""
 
 
 def _size(events: Sequence[StoredEvent]) -> int:
@@ -164,6 +191,7 @@ class MemoryStore:
             )
         if events[-1][0] == "done":
             stream.is_done = True
+            stream.on_readers = stream.on_stop = None
             self._ended[stream_id] = self._clock() + self.ttl_s
             self._arm_sweeper()
         added = len(events[0][1]) if len(events) == 1 else _size(events)
@@ -246,6 +274,52 @@ class MemoryStore:
 
     def on_give_up(self, stream_id: str, callback: Callable[[], None]) -> None:
         """Never called: a MemoryStore never gives a stream up."""
+
+    def attach(self, stream_id: str) -> Callable[[], None]:
+        """Count a reader of ``stream_id``; the producer's ``on_readers`` hears of it at once."""
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.is_done:
+            return _nothing
+        stream.readers += 1
+        if stream.on_readers is not None:
+            stream.on_readers(stream.readers)
+        detached = False
+
+        def detach() -> None:
+            nonlocal detached
+            if detached:
+                return
+            detached = True
+            stream.readers -= 1
+            if stream.on_readers is not None:
+                stream.on_readers(stream.readers)
+
+        return detach
+
+    def on_readers(self, stream_id: str, callback: Callable[[int], None]) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None and not stream.is_done:
+            stream.on_readers = callback
+            if stream.readers:
+                callback(stream.readers)
+
+    def on_stop(self, stream_id: str, callback: Callable[[], None]) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is not None and not stream.is_done:
+            stream.on_stop = callback
+
+    async def request_stop(self, stream_id: str, *, timeout_s: float = 5.0) -> StopOutcome:
+        """Call the producer's ``on_stop`` (it is in this process); a stream nobody produces
+        any more gets the interrupted end."""
+        stream = self._get(stream_id)
+        if stream.is_done:
+            return "ended"
+        callback = stream.on_stop
+        if callback is None:
+            self.append_nowait(stream_id, stream.last_seq + 1, INTERRUPTED_END)
+            return "interrupted"
+        callback()  # the run's cancel: asking again while it winds down changes nothing
+        return "stopped"
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._expire()

@@ -156,7 +156,7 @@ class RunContext:
         stream_id, run = self._run.stream_id, self._run
         await board.open(stream_id, request_id, encode_data(question), expires_at_s=expires_at_s)
         # An open question counts as a reader: the disconnect policy waits until it closes.
-        run.attach()
+        detach = run.store.attach(stream_id)
         try:
             try:
                 await run.emit(question)
@@ -184,7 +184,7 @@ class RunContext:
             await board.settle(stream_id, request_id, "acked")
             return answer
         finally:
-            run.release()
+            detach()
 
     async def approve(
         self,

@@ -42,8 +42,18 @@ import anyio
 
 from .._extras import install_hint
 from ..errors import ResumeError, StoreUnavailableError, UsageError
-from ..events import EVENT_TYPES, Done, Error, encode_data
-from .store import ReadResult, StoredEvent, StreamInfo, check_cursor, read_waiting
+from ..events import EVENT_TYPES
+from .redis_signals import READERS_LAPSE, RedisSignals
+from .redis_signals import SCRIPTS as SIGNAL_SCRIPTS
+from .store import (
+    INTERRUPTED_END,
+    ReadResult,
+    StopOutcome,
+    StoredEvent,
+    StreamInfo,
+    check_cursor,
+    read_waiting,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -129,17 +139,26 @@ return {tonumber(meta[1]), meta[2], first, #entries,
   table.concat(types, '\n'), table.concat(datas, '\n')}
 """
 
-# KEYS: events, meta, lease. ARGV: token, lease ms, keys ttl ms.
-# Renews a live stream's lease and the keys' safety expiry; 0 when the stream has ended (or
-# is gone): its producer must stop.
-_RENEW = r"""
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if redis.call('HGET', KEYS[2], 'done') == '1' then return 0 end
+# KEYS: events, meta, lease, readers. ARGV: token, lease ms, keys ttl ms.
+# Renews a live stream's lease and the keys' safety expiry, drops lapsed readers; returns
+# {1, readers version, readers in other processes, the asker of a pending stop or ''}, or {0}
+# when the stream has ended (or is gone): its producer must stop.
+_RENEW = (
+    r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+local meta = redis.call('HMGET', KEYS[2], 'done', 'stop', 'rv')
+if meta[1] == '1' then return {0} end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
 """
+    + READERS_LAPSE
+    + r"""
+local rv = tonumber(meta[3] or '0')
+if lapsed > 0 then rv = redis.call('HINCRBY', KEYS[2], 'rv', 1) end
+return {1, rv, redis.call('ZCARD', KEYS[4]), meta[2] or ''}
+"""
+)
 
 # KEYS: events, meta, lease. ARGV: owner, token, lease ms, keys ttl ms, meta pairs...
 _CREATE = r"""
@@ -151,13 +170,7 @@ redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
-_INTERRUPTED_ERROR = encode_data(
-    Error(
-        error_type="interrupted",
-        message="the process running this stream's agent stopped before it finished",
-    )
-)
-_INTERRUPTED_DONE = encode_data(Done(reason="interrupted"))
+(_, _INTERRUPTED_ERROR), (_, _INTERRUPTED_DONE) = INTERRUPTED_END
 _TYPE_NAMES = {name.encode(): name for name in EVENT_TYPES}  # one str per known type
 _SCRIPTS = {
     "append": _APPEND,
@@ -165,6 +178,7 @@ _SCRIPTS = {
     "renew": _RENEW,
     "create": _CREATE,
     "range": _RANGE,
+    **SIGNAL_SCRIPTS,
 }
 _SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
 
@@ -229,6 +243,12 @@ class _Local:
     failing_since: float | None = None
     waiters: list[asyncio.Future[None]] = field(default_factory=list)  # resolved by wake()
     on_give_up: Callable[[], None] | None = None  # the run's: cancel the agent
+    on_readers: Callable[[int], None] | None = None  # the run's: its disconnect policy
+    on_stop: Callable[[], None] | None = None  # the run's: cancel the agent
+    readers: int = 0  # attached in this process
+    remote_readers: int = 0  # attached in others, as of version readers_rv (redis_signals)
+    readers_rv: int = -1
+    reported_readers: int = 0  # the last total told to on_readers
 
     @property
     def tail_first(self) -> int:
@@ -318,6 +338,7 @@ class RedisStore:
         self._found: dict[tuple[str, int], ReadResult] = {}  # a follower's XREAD, for its readers
         self._closing = False
         self._questions: RedisQuestionBoard | None = None
+        self.signals = RedisSignals(self)
 
     @classmethod
     def from_url(
@@ -433,6 +454,33 @@ class RedisStore:
         elif stream_id in self._abandoned:
             asyncio.get_running_loop().call_soon(callback)
 
+    def attach(self, stream_id: str) -> Callable[[], None]:
+        """Count a reader; in another process than the producer's, it is registered in
+        Redis in the background (a lease renewed with the producers' leases)."""
+        return self.signals.attach(stream_id)
+
+    def on_readers(self, stream_id: str, callback: Callable[[int], None]) -> None:
+        local = self._local.get(stream_id)
+        if local is not None:
+            local.on_readers = callback
+            if local.reported_readers:
+                callback(local.reported_readers)
+
+    def on_stop(self, stream_id: str, callback: Callable[[], None]) -> None:
+        local = self._local.get(stream_id)
+        if local is not None:
+            local.on_stop = callback
+
+    async def request_stop(self, stream_id: str, *, timeout_s: float = 5.0) -> StopOutcome:
+        """Ask the producer, wherever it runs, to stop (over its pub/sub channel, with a flag
+        its lease renewal also reads); returns once it acknowledged."""
+        return await self.signals.request_stop(stream_id, timeout_s)
+
+    def _wake_writer(self) -> None:
+        if not self._closing:
+            self._ensure_writer()
+            self._wake.set()
+
     def question_board(self) -> RedisQuestionBoard:
         """The app's board of open questions (``ask()``), on this store's Redis and prefix."""
         if self._questions is None:
@@ -465,6 +513,7 @@ class RedisStore:
             raise UsageError(f"stream {stream_id!r} already exists", code="stream-exists")
         self._local[stream_id] = _Local(keys)
         self._ensure_writer()
+        await self.signals.listen()  # once per process: readers and stops reach it
 
     def append_nowait(self, stream_id: str, first_seq: int, events: Sequence[StoredEvent]) -> None:
         """Queue events for the writer; they become readable once Redis has them."""
@@ -695,6 +744,9 @@ class RedisStore:
             task.cancel()
         if self._questions is not None:
             await self._questions.aclose()
+        with anyio.move_on_after(self.op_timeout_s):
+            await self.signals.detach_all()
+        await self.signals.aclose()
         writer, self._writer = self._writer, None
         if writer is not None:
             self._wake.set()
@@ -739,7 +791,9 @@ class RedisStore:
         next_renew = time.monotonic() + renew_every_s
         backoff_s = 0.0
         while self._local or not self._closing:
-            if not any(local.pending for local in self._local.values()):
+            if not self.signals.pending and not any(
+                local.pending for local in self._local.values()
+            ):
                 if self._closing:
                     return
                 with anyio.move_on_after(max(0.0, next_renew - time.monotonic())):
@@ -748,7 +802,9 @@ class RedisStore:
             try:
                 if time.monotonic() >= next_renew:
                     await self._renew()
+                    await self.signals.renew()
                     next_renew = time.monotonic() + renew_every_s
+                await self.signals.write_pending()
                 await self._write_pending()
                 backoff_s = 0.0
             except StoreUnavailableError as exc:
@@ -773,12 +829,18 @@ class RedisStore:
         if not streams:
             return
         args = [self._token, self._ms(self.lease_s), self._keys_ttl_ms]
-        replies = await self._scripts(
-            "renew", [(local.keys, args) for _, local in streams], self.op_timeout_s
-        )
-        for (stream_id, local), alive in zip(streams, replies, strict=True):
-            if alive == 0 and not local.is_done and self._local.get(stream_id) is local:
+        calls = [((*local.keys, self.signals.readers_key(sid)), args) for sid, local in streams]
+        replies = await self._scripts("renew", calls, self.op_timeout_s)
+        for (stream_id, local), reply in zip(streams, replies, strict=True):
+            if self._local.get(stream_id) is not local or local.is_done:
+                continue
+            if reply[0] == 0:
                 self._abandon(stream_id, local, "it ended elsewhere (its lease had lapsed)")
+                continue
+            _, readers_rv, remote_readers, stop_asker = reply
+            self.signals.remote_readers(stream_id, int(readers_rv), int(remote_readers))
+            if stop_asker:  # a stop whose message was lost
+                self.signals.stop_asked(stream_id)
 
     async def _write_pending(self) -> None:
         while True:

@@ -152,9 +152,9 @@ class Run:
         "_seq",
         "_started_at",
         "_task",
-        "attached",
         "debug",
         "disconnect",
+        "readers",
         "resume_grace_s",
         "source",
         "store",
@@ -200,8 +200,10 @@ class Run:
         self._finished = False
         self._finished_event: anyio.Event | None = None
         self._grace_timer: asyncio.TimerHandle | None = None
-        self.attached = 0
+        self.readers = 0  # over every process, as the store last told (on_readers)
         store.on_give_up(stream_id, self._given_up)
+        store.on_readers(stream_id, self._readers_changed)
+        store.on_stop(stream_id, self.cancel)
 
     @property
     def seq(self) -> int:
@@ -469,21 +471,20 @@ class Run:
             if self._on_finish is not None:
                 self._on_finish(self)
 
-    def attach(self) -> None:
-        """A connection started reading this run."""
-        self.attached += 1
-        if self._grace_timer is not None:
-            self._grace_timer.cancel()
-            self._grace_timer = None
+    def _readers_changed(self, count: int) -> None:
+        """The store counted ``count`` readers of this stream, in every process (a connection
+        or an open question, wherever it is); apply the disconnect policy when none is left.
 
-    def release(self) -> None:
-        """A connection stopped reading; apply the disconnect policy if it was the last.
-
-        With ``grace`` a timer cancels the run unless a connection re-attaches within
+        With ``grace`` a timer cancels the run unless a reader attaches, anywhere, within
         ``resume_grace_s``.
         """
-        self.attached -= 1
-        if self.attached > 0 or self._finished or self.disconnect == "detach":
+        had, self.readers = self.readers, count
+        if count > 0:
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+                self._grace_timer = None
+            return
+        if had == 0 or self._finished or self.disconnect == "detach":
             return
         if self.disconnect == "cancel":
             self.cancel()
@@ -493,7 +494,7 @@ class Run:
 
     def _grace_over(self) -> None:
         self._grace_timer = None
-        if self.attached == 0 and not self._finished:
+        if self.readers == 0 and not self._finished:
             logger.info(
                 "stream %s: no client re-attached within %ss; cancelling the run",
                 self.stream_id,

@@ -193,7 +193,7 @@ class AgentStreamResponse(Response):
             opened = await self._open(manager, scope, receive, send)
             if opened is None:
                 return
-            stream_id, cursor, resumed, run, options = opened
+            stream_id, cursor, resumed, run, options, is_live = opened
             del opened
             framing = (self.framing or SSEFraming)(stream_id)
             # name the resume and stop URLs only where a route answers them
@@ -212,7 +212,6 @@ class AgentStreamResponse(Response):
                 }
             )
             connection = Connection(manager, stream_id, cursor, options, framing, resumed=resumed)
-            attached = run if run is not None else manager.runs.get(stream_id)
             if run is not None:
                 # The run drives itself in a task of its own and a grace period is a timer,
                 # so this response ends with its connection, which needs no task besides
@@ -220,8 +219,8 @@ class AgentStreamResponse(Response):
                 task = asyncio.get_running_loop().create_task(run.drive(), name="agent-stream run")
                 task.add_done_callback(report_failure)
                 del run, task
-            if attached is not None:
-                attached.attach()
+            # a reader in any process counts for the run's disconnect policy
+            detach = manager.store.attach(stream_id) if is_live else None
             try:
                 listen(receive, connection)
                 start = start_event(manager, stream_id, options, resumed=resumed, urls=has_urls)
@@ -238,17 +237,17 @@ class AgentStreamResponse(Response):
                     stop_listening(connection)
                 await end_body(send, reason)
             finally:
-                if attached is not None:
-                    attached.release()
+                if detach is not None:
+                    detach()
         finally:
             if self.background is not None:
                 await self.background()
 
     async def _open(
         self, manager: RunManager, scope: Scope, receive: Receive, send: Send
-    ) -> tuple[str, int, bool, Run | None, StreamOptions] | None:
-        """Resolve the request: (stream id, cursor, resumed, new run, options), or None once
-        an error was answered."""
+    ) -> tuple[str, int, bool, Run | None, StreamOptions, bool] | None:
+        """Resolve the request: (stream id, cursor, resumed, new run, options, whether the
+        stream is live), or None once an error was answered."""
         request = Request(scope, receive)
         options = manager.options.merged(**self._overrides)
         source = self.source
@@ -270,7 +269,7 @@ class AgentStreamResponse(Response):
                     # nothing after the cursor, ever: 204 tells an EventSource to stop
                     await send_no_content(send)
                     return None
-                resumed = True
+                resumed, is_live = True, not info.is_done
             else:
                 if source is None:
                     raise UsageError(
@@ -280,6 +279,7 @@ class AgentStreamResponse(Response):
                 stream_id, cursor, resumed, run = await self._start(
                     manager, request, source, owner, options
                 )
+                is_live = True
         except AgentStreamError as exc:
             if run is None and source is not None:
                 await _aclose(source)
@@ -288,7 +288,7 @@ class AgentStreamResponse(Response):
         if run is None and source is not None:
             # A resume or a retried start never runs the new request's agent.
             await _aclose(source)
-        return stream_id, cursor, resumed, run, options
+        return stream_id, cursor, resumed, run, options, is_live
 
     async def _start(
         self,
@@ -378,8 +378,10 @@ def stream_routes(
     (answers to ``input_required``, :mod:`agent_stream.server.respond`) as Starlette routes.
 
     Resume takes the cursor from ``Last-Event-ID`` or ``?last_event_id=``; without either it
-    replays from the start. Stop answers ``{"stopped": true}`` (``false`` if already ended);
-    an unknown or foreign stream gets 404.
+    replays from the start. Stop reaches the run in whichever process produces it and answers
+    ``{"stopped": true, "outcome": "stopped"}`` once delivered, ``{"stopped": false}`` with
+    ``outcome`` ``"ended"`` (it had ended) or ``"interrupted"`` (its process was gone); an
+    unknown or foreign stream gets 404, a stop that could not be delivered 503.
     """
     base = (prefix if prefix is not None else manager.routes_prefix if manager else "/api").rstrip(
         "/"
@@ -406,10 +408,10 @@ def stream_routes(
         stream_id = request.path_params["stream_id"]
         try:
             who = await resolve_owner(owner, active, request)
-            stopped = await active.stop(stream_id, who)
+            outcome = await active.stop_outcome(stream_id, who)
         except AgentStreamError as exc:
             return error_response(exc)
-        return JSONResponse({"stopped": stopped})
+        return JSONResponse({"stopped": outcome == "stopped", "outcome": outcome})
 
     async def report(request: Request) -> Response:
         active = manager_of(request)

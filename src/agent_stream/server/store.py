@@ -15,6 +15,14 @@ Semantics every implementation keeps:
   retained event raises :class:`~agent_stream.errors.ResumeError` ``expired`` naming the
   earliest id, never a silent partial replay; an unknown stream raises ``unknown-stream``.
 - A store that cannot be reached raises :class:`~agent_stream.errors.StoreUnavailableError`.
+
+A run's producer may live in another process than the requests about its stream (RedisStore),
+so the store also carries what those requests tell the producer, never per event:
+
+- ``attach`` counts a reader (an open connection, an open question) of a stream in any process;
+  the producer's process learns the total through ``on_readers`` (the disconnect policy).
+- ``request_stop`` delivers a stop to the producer wherever it runs (``on_stop``) and returns
+  once the producer has acknowledged it.
 """
 
 from __future__ import annotations
@@ -22,22 +30,45 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from ..errors import ResumeError
+from ..events import Done, Error, encode_data
 
 __all__ = [
+    "INTERRUPTED_END",
     "ReadResult",
+    "StopOutcome",
     "StoredEvent",
     "StreamInfo",
     "StreamStore",
     "check_cursor",
     "read_waiting",
+    "wait_done",
 ]
 
 
+StopOutcome: TypeAlias = Literal["stopped", "ended", "interrupted"]
+"""What ``request_stop`` achieved: the producer acknowledged the stop (``stopped``); the stream
+had already ended (``ended``); its producer was gone, so the stream now ends as interrupted."""
+
 StoredEvent: TypeAlias = tuple[str, bytes]
 """One stored event: its type and its compact, single-line JSON data; its seq is its place."""
+
+
+INTERRUPTED_END: tuple[StoredEvent, StoredEvent] = (
+    (
+        "error",
+        encode_data(
+            Error(
+                error_type="interrupted",
+                message="the process running this stream's agent stopped before it finished",
+            )
+        ),
+    ),
+    ("done", encode_data(Done(reason="interrupted"))),
+)
+"""How a stream whose producer is gone ends (PROTOCOL 7): the same two events in every store."""
 
 
 class ReadResult(NamedTuple):
@@ -121,6 +152,33 @@ class StreamStore(Protocol):
         the stream's appends and its readers get the interrupted end."""
         ...
 
+    def attach(self, stream_id: str) -> Callable[[], None]:
+        """Count one reader of ``stream_id`` until the returned ``detach()`` is called (again:
+        nothing). Never waits: a store shared by processes registers the reader in the
+        background, with a lease its process renews, so a reader whose process died lapses."""
+        ...
+
+    def on_readers(self, stream_id: str, callback: Callable[[int], None]) -> None:
+        """The producer's process: call ``callback(count)`` whenever the number of readers
+        of ``stream_id``, over every process, changes (a lapsed reader within a lease)."""
+        ...
+
+    def on_stop(self, stream_id: str, callback: Callable[[], None]) -> None:
+        """The producer's process: call ``callback`` when any process asks ``stream_id`` to
+        stop (:meth:`request_stop`); the store acknowledges once it returned."""
+        ...
+
+    async def request_stop(self, stream_id: str, *, timeout_s: float = 5.0) -> StopOutcome:
+        """Deliver a stop to ``stream_id``'s producer, wherever it runs.
+
+        Returns once the producer's ``on_stop`` callback ran (``"stopped"``), or at once when
+        the stream had ended (``"ended"``) or has no producer any more (``"interrupted"``: it
+        ends with ``error{interrupted}`` + ``done{interrupted}``). Raises ResumeError
+        ``unknown-stream`` for an unknown stream and StoreUnavailableError ``stop-undelivered``
+        when a live producer did not acknowledge within ``timeout_s``.
+        """
+        ...
+
     async def info(self, stream_id: str) -> StreamInfo | None:
         """The stream's owner and bounds; ``None`` for an unknown or expired stream."""
         ...
@@ -159,6 +217,20 @@ async def read_waiting(
                 timer.cancel()
                 if not future.done():
                     future.cancel()
+
+
+async def wait_done(store: StreamStore, stream_id: str, after_seq: int) -> None:
+    """Return once ``stream_id`` has ended (its ``done`` is stored), reading from ``after_seq``
+    on. Unbounded: the caller sets the deadline."""
+    while True:
+        result = await store.read(stream_id, after_seq, limit=_RANGE_LIMIT, wait_s=_WAIT_S)
+        if result.is_done:
+            return
+        after_seq += len(result.events)
+
+
+_RANGE_LIMIT = 4096
+_WAIT_S = 5.0
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
