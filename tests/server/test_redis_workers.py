@@ -7,6 +7,7 @@ counts ``finally`` under its tag in the process that runs it, which ``/wait/<tag
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -192,3 +193,46 @@ async def test_stop_sent_to_the_other_worker_reaches_the_producer(
                 assert again.status_code == 200 and again.json()["stopped"] is False
                 foreign = await client.post(stop_url, headers=owner())
                 assert foreign.status_code == 404
+
+
+async def test_a_killed_workers_readers_lapse_and_the_grace_countdown_starts(
+    redis_server: RedisServer, pair: tuple[UvicornProcess, UvicornProcess]
+) -> None:
+    a, _ = pair
+    who, tag = owner(), f"killed-{uuid.uuid4().hex[:8]}"
+    query: dict[str, str | int | float] = {
+        "tag": tag,
+        "n": 3000,
+        "delay_ms": 10,
+        "disconnect": "grace",
+        "grace_s": GRACE_S,
+    }
+    seen: list[Frame] = []
+    with worker(redis_server) as doomed, anyio.fail_after(60):
+        async with httpx.AsyncClient(timeout=30) as client:
+            async with client.stream(
+                "POST", f"{a.url}/chat", params=query, headers=who
+            ) as response:
+                await read(aiter(frames(response)), seen, stop_after=5)
+            stream_id = (seen[-1].id or "").rsplit(":", 1)[0]
+            async with client.stream(
+                "GET",
+                f"{doomed.url}/api/streams/{stream_id}",
+                headers={**who, "last-event-id": seen[-1].id or ""},
+            ) as response:
+                await read(aiter(frames(response)), seen, stop_after=int(2 * GRACE_S / 0.01))
+                assert seen[-1].event == "token", "the run ended while a client read it"
+                # the reader's worker dies with its client connected: it never detaches
+                doomed.signal(signal.SIGKILL)
+                doomed.wait(10)
+            # its reader lapses (lease_s), then A's grace runs out
+            assert await finally_ran(client, a.url, tag, timeout_s=20)
+            async with client.stream(
+                "GET",
+                f"{a.url}/api/streams/{stream_id}",
+                headers={**who, "last-event-id": seen[-1].id or ""},
+            ) as response:
+                await read(aiter(frames(response)), seen)
+    events = events_of(seen)
+    assert events[-1].event == "done" and reason(events[-1]) == "cancelled"
+    assert sum(e.event == "done" for e in events) == 1
