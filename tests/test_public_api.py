@@ -142,6 +142,7 @@ PINNED: dict[str, list[str]] = {
     "agent_stream.client": [
         "AgentStreamClient",
         "ClientEvent",
+        "CoalescingTransport",
         "RetryPolicy",
         "StreamEvent",
         "SyncAgentStreamClient",

@@ -120,6 +120,7 @@ def _responses() -> dict[bytes, Writes]:
         b"/length": ([HEAD + b"content-length: %d\r\n\r\n" % len(STREAM), STREAM], False),
         b"/close": ([HEAD + b"connection: close\r\n\r\n", STREAM[:500], STREAM[500:]], True),
         b"/cut": ([te, body[:700]], True),
+        b"/stall": ([te, body[:700]], False),  # then nothing, the connection open
         b"/bad": ([te, b"10\r\n" + b"x" * 16 + b"!!"], True),
         b"/gzip": (
             [

@@ -18,12 +18,14 @@ except ImportError as exc:
 from ..resume import RetryPolicy, StreamEvent, parse_retry_after
 from ._client import AgentStreamClient
 from ._sync import SyncAgentStreamClient, stream_sync
+from ._transport import CoalescingTransport
 
 ClientEvent = StreamEvent
 
 __all__ = [
     "AgentStreamClient",
     "ClientEvent",
+    "CoalescingTransport",
     "RetryPolicy",
     "StreamEvent",
     "SyncAgentStreamClient",

@@ -50,10 +50,11 @@ class ChunkedDecoder:
     """Sans-I/O decoder of the chunked transfer coding: ``feed(bytes)`` returns payload bytes.
 
     Malformed framing raises :class:`httpx.RemoteProtocolError` (as httpx would);
-    :attr:`is_done` turns true after the last chunk and its trailer section.
+    :attr:`is_done` turns true after the last chunk and its trailer section, and :attr:`rest`
+    then holds the bytes fed after that end (another response's, or garbage).
     """
 
-    __slots__ = ("_after_data", "_pending", "_remaining", "_trailers", "is_done")
+    __slots__ = ("_after_data", "_pending", "_remaining", "_trailers", "is_done", "rest")
 
     def __init__(self) -> None:
         self._pending = b""  # framing bytes not yet complete (a size line cut by a read)
@@ -61,6 +62,7 @@ class ChunkedDecoder:
         self._after_data = False  # a chunk's data ended: its CRLF comes next
         self._trailers = False  # the last chunk came: the trailer section comes next
         self.is_done = False
+        self.rest = b""
 
     def feed(self, data: bytes) -> bytes:
         """The payload in ``data``; framing cut at its end is kept for the next call."""
@@ -123,10 +125,12 @@ class ChunkedDecoder:
             return
         if data.startswith(b"\r\n", pos):
             self.is_done = True
+            self.rest = data[pos + 2 :]
             return
         end = data.find(b"\r\n\r\n", pos)
         if end >= 0:
             self.is_done = True
+            self.rest = data[end + 4 :]
         elif len(data) - pos > _MAX_LINE:
             raise _framing_error("trailer section too long", data, pos)
         else:

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Literal
+from urllib.request import getproxies
 
 import anyio
 import httpx
@@ -21,6 +22,7 @@ from ..state import StreamState
 from ._body import Body, _NetworkBody, direct_body_refusal, open_body
 from ._report import send_report
 from ._respond import post_answer, respond_target
+from ._transport import CoalescingTransport
 
 __all__ = ["AgentStreamClient"]
 
@@ -43,10 +45,14 @@ class AgentStreamClient:
     The decisions are :class:`agent_stream.resume.ResumeCore`'s (shared with the TypeScript
     client through ``spec/conformance/client/``); this class does the I/O.
 
-    ``direct_body=True`` reads response bodies straight from httpx's connection, about 4x less
-    client CPU per event with many small events (``bench/RESULTS.md``), at the price of private
-    httpx/httpcore attributes (used only with the tested versions) and no keep-alive for
-    streams; it warns and reads through httpx when it cannot.
+    Without ``http_client`` the client makes an httpx client over
+    :class:`~agent_stream.client.CoalescingTransport`, which hands a body out one piece per
+    socket read instead of one per HTTP chunk (an agent server writes a chunk per event: several
+    times less client CPU per event, ``bench/RESULTS.md``), or, when the environment names a
+    proxy (``HTTP_PROXY``, ...), a plain httpx client that uses it. Give your own client that
+    transport for the same effect. ``direct_body=True`` instead reads bodies straight from
+    httpx's connection through private httpx/httpcore attributes (only with the tested versions,
+    no keep-alive for streams); it warns and reads through httpx when it cannot.
 
     ``liveness_s`` defaults to 2.5 heartbeat intervals (from the ``start`` event) plus one
     second. ``sleep``, ``random`` and ``clock`` (Unix time, for ``Retry-After`` dates) are
@@ -82,9 +88,7 @@ class AgentStreamClient:
         if max_retries < 0:
             raise UsageError(f"max_retries must be >= 0, got {max_retries}", code="invalid-option")
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
-        )
+        self._http = http_client or _default_http_client(merge_chunks=not direct_body)
         self.retry = RetryPolicy(max_retries, backoff_base_s, backoff_max_s)
         self.retry_statuses = frozenset(retry_statuses)
         self.liveness_s = liveness_s
@@ -430,6 +434,18 @@ class _Reader:
 _EMPTY = StreamState()
 _DRAIN_S = 1.0
 _DRAIN_READS = 8
+
+
+def _default_http_client(*, merge_chunks: bool) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(10.0, read=None)
+    proxies = getproxies()
+    if not merge_chunks or any(proxies.get(scheme) for scheme in ("http", "https", "all")):
+        # httpx routes through the environment's proxies (HTTP_PROXY, ...) with its own
+        # transports only when given none
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    return httpx.AsyncClient(
+        timeout=timeout, follow_redirects=False, transport=CoalescingTransport()
+    )
 
 
 def _warn_direct(message: str) -> None:
