@@ -6,11 +6,14 @@ contender; this process runs the clients one after another, round-robin, and mea
 ``time.process_time()`` around each whole stream (this process only: the server's CPU is not
 counted). Contenders:
 
-- ``agent-stream``: ``AgentStreamClient.stream`` -> typed events, deduplicated by seq, state
-  folded (``client.state``), liveness deadline armed per socket read; the body read through
-  httpx's public ``aiter_raw`` (the default);
-- ``agent-stream direct_body``: the same with ``direct_body=True`` (the opt-in reader of
-  httpx's connection);
+- ``agent-stream``: ``AgentStreamClient().stream`` -> typed events, deduplicated by seq, state
+  folded (``client.state``), liveness deadline; the default: its own httpx client over
+  ``CoalescingTransport`` (the HTTP chunks of a socket read come out as one piece), the body
+  read through httpx's public ``aiter_raw``;
+- ``agent-stream http_client``: the same over the bench's plain ``httpx.AsyncClient`` (what a
+  caller who brings their own client without that transport gets: one piece per HTTP chunk);
+- ``agent-stream direct_body``: ``direct_body=True`` over the plain client (the opt-in reader
+  of httpx's connection, private attributes);
 - ``httpx-sse``: ``aconnect_sse`` + ``aiter_sse`` (parse only; the data stays a JSON string);
 - ``httpx-sse+json``: the same plus ``json.loads(sse.data)``, what a caller does to use it;
 - ``iter_raw``: ``response.aiter_raw()`` and nothing else (the floor: httpx + the socket).
@@ -41,6 +44,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -149,8 +153,7 @@ def bench_server(events: int, write_bytes: int = 0, pace_ms: float = 0) -> Itera
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def run_ours(url: str, http: httpx.AsyncClient) -> int:
-    client = AgentStreamClient(http_client=http)
+async def run_ours(client: AgentStreamClient, url: str) -> int:
     n = 0
     async for _event in client.stream(url, json={}):
         n += 1
@@ -159,16 +162,7 @@ async def run_ours(url: str, http: httpx.AsyncClient) -> int:
     return n
 
 
-async def run_ours_direct(url: str, http: httpx.AsyncClient) -> int:
-    client = AgentStreamClient(http_client=http, direct_body=True)
-    n = 0
-    async for _event in client.stream(url, json={}):
-        n += 1
-    assert client.state.is_done and client.state.text
-    return n
-
-
-async def run_httpx_sse(url: str, http: httpx.AsyncClient) -> int:
+async def run_httpx_sse(http: httpx.AsyncClient, url: str) -> int:
     n = 0
     async with httpx_sse.aconnect_sse(http, "POST", url, json={}) as source:
         async for _sse in source.aiter_sse():
@@ -176,7 +170,7 @@ async def run_httpx_sse(url: str, http: httpx.AsyncClient) -> int:
     return n
 
 
-async def run_httpx_sse_json(url: str, http: httpx.AsyncClient) -> int:
+async def run_httpx_sse_json(http: httpx.AsyncClient, url: str) -> int:
     n = 0
     loads = json.loads
     async with httpx_sse.aconnect_sse(http, "POST", url, json={}) as source:
@@ -186,7 +180,7 @@ async def run_httpx_sse_json(url: str, http: httpx.AsyncClient) -> int:
     return n
 
 
-async def run_iter_raw(url: str, http: httpx.AsyncClient) -> int:
+async def run_iter_raw(http: httpx.AsyncClient, url: str) -> int:
     n = 0
     tail = b""
     async with http.stream("POST", url, json={}) as response:
@@ -197,26 +191,34 @@ async def run_iter_raw(url: str, http: httpx.AsyncClient) -> int:
     return n
 
 
-CONTENDERS: dict[str, Callable[[str, httpx.AsyncClient], Awaitable[int]]] = {
-    "agent-stream": run_ours,
-    "agent-stream direct_body": run_ours_direct,
-    "httpx-sse": run_httpx_sse,
-    "httpx-sse+json": run_httpx_sse_json,
-    "iter_raw": run_iter_raw,
-}
+Run = Callable[[str], Awaitable[int]]
 
 
 async def measure(url: str, rounds: int, events: int) -> dict[str, list[float]]:
-    results: dict[str, list[float]] = {name: [] for name in CONTENDERS}
     timeout = httpx.Timeout(30.0, read=60.0)
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        for run in CONTENDERS.values():  # warm up: imports, connection pool, caches
-            await run(url, http)
+    # one client of each kind for all rounds, as an application keeps one
+    async with (
+        httpx.AsyncClient(timeout=timeout) as http,
+        AgentStreamClient() as default,  # its own httpx client over CoalescingTransport
+        AgentStreamClient(http_client=http) as over_http,
+        AgentStreamClient(http_client=http, direct_body=True) as direct,
+    ):
+        contenders: dict[str, Run] = {
+            "agent-stream": partial(run_ours, default),
+            "agent-stream http_client": partial(run_ours, over_http),
+            "agent-stream direct_body": partial(run_ours, direct),
+            "httpx-sse": partial(run_httpx_sse, http),
+            "httpx-sse+json": partial(run_httpx_sse_json, http),
+            "iter_raw": partial(run_iter_raw, http),
+        }
+        results: dict[str, list[float]] = {name: [] for name in contenders}
+        for run in contenders.values():  # warm up: imports, connection pools, caches
+            await run(url)
         for _ in range(rounds):
-            for name, run in CONTENDERS.items():
+            for name, run in contenders.items():
                 gc.collect()
                 started = time.process_time()
-                count = await run(url, http)
+                count = await run(url)
                 results[name].append(time.process_time() - started)
                 if count < events:
                     raise AssertionError(f"{name} read {count} events, expected {events}")
