@@ -19,13 +19,15 @@ export interface AgentStreamErrorOptions {
   cause?: unknown;
 }
 
+// Each class names itself: a minifier renames classes, so `new.target.name` would read "e".
+
 /** Base class of every error agent-stream raises on purpose. */
 export class AgentStreamError extends Error {
-  readonly code: string;
+  override name = "AgentStreamError";
+  declare readonly code: string;
 
   constructor(message: string, options: AgentStreamErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
     this.code = options.code ?? (new.target as { defaultCode?: string }).defaultCode ?? "agent-stream-error";
   }
 
@@ -34,13 +36,15 @@ export class AgentStreamError extends Error {
 
 /** The library's API was used in a way it does not allow (the caller's bug). */
 export class UsageError extends AgentStreamError {
+  override name = "UsageError";
   static override defaultCode = "usage-error";
 }
 
 /** The peer sent bytes that break the protocol; `line` holds the offending input, truncated. */
 export class ProtocolError extends AgentStreamError {
+  override name = "ProtocolError";
   static override defaultCode = "protocol-error";
-  readonly line: string | null;
+  declare readonly line: string | null;
 
   constructor(message: string, options: AgentStreamErrorOptions & { line?: string | null } = {}) {
     super(message, options);
@@ -50,9 +54,10 @@ export class ProtocolError extends AgentStreamError {
 
 /** An event's payload does not match the schema; `field` is a JSON path such as `$.text`. */
 export class InvalidEventError extends ProtocolError {
+  override name = "InvalidEventError";
   static override defaultCode = "invalid-event";
-  readonly eventType: string;
-  readonly field: string | null;
+  declare readonly eventType: string;
+  declare readonly field: string | null;
 
   constructor(message: string, options: AgentStreamErrorOptions & { eventType: string; field?: string | null; line?: string | null }) {
     super(message, options);
@@ -65,19 +70,19 @@ export type ResumeErrorCode = "malformed-id" | "unknown-stream" | "expired";
 
 /** A resume cursor (`Last-Event-ID`) cannot be honoured. */
 export class ResumeError extends AgentStreamError {
+  override name = "ResumeError";
   static override defaultCode = "unknown-stream";
-  override readonly code: ResumeErrorCode;
-  readonly lastEventId: string | null;
+  declare readonly code: ResumeErrorCode;
+  declare readonly lastEventId: string | null;
   /** The oldest id still available, when the server named one (410 expired). */
-  readonly earliestId: string | null;
-  readonly status: number;
+  declare readonly earliestId: string | null;
+  declare readonly status: number;
 
   constructor(
     message: string,
     options: { code: ResumeErrorCode; status: number; lastEventId?: string | null; earliestId?: string | null; cause?: unknown },
   ) {
     super(message, options);
-    this.code = options.code;
     this.status = options.status;
     this.lastEventId = options.lastEventId ?? null;
     this.earliestId = options.earliestId ?? null;
@@ -86,8 +91,9 @@ export class ResumeError extends AgentStreamError {
 
 /** The server's replay store cannot be reached right now (503 with `Retry-After`). */
 export class StoreUnavailableError extends AgentStreamError {
+  override name = "StoreUnavailableError";
   static override defaultCode = "store-unavailable";
-  readonly retryAfterMs: number | null;
+  declare readonly retryAfterMs: number | null;
 
   constructor(message: string, options: AgentStreamErrorOptions & { retryAfterMs?: number | null } = {}) {
     super(message, options);
@@ -97,11 +103,12 @@ export class StoreUnavailableError extends AgentStreamError {
 
 /** The server answered with a status of 400 or more. Never retried unless opted in (429/503). */
 export class HTTPStatusError extends AgentStreamError {
+  override name = "HTTPStatusError";
   static override defaultCode = "http-status";
-  readonly status: number;
-  readonly body: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly url: string;
+  declare readonly status: number;
+  declare readonly body: string;
+  declare readonly headers: Readonly<Record<string, string>>;
+  declare readonly url: string;
 
   constructor(
     message: string,

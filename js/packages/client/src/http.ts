@@ -4,19 +4,7 @@ import { HTTPStatusError, ResumeError, StoreUnavailableError, truncate } from ".
 export type HeadersLike = Headers | Record<string, string> | readonly (readonly [string, string])[];
 
 export function toHeaders(init: HeadersLike | undefined): Headers {
-  const headers = new Headers();
-  if (init === undefined) return headers;
-  const entries = init instanceof Headers ? [...init.entries()] : Array.isArray(init) ? init : Object.entries(init);
-  for (const [name, value] of entries as Iterable<readonly [string, string]>) headers.set(name, value);
-  return headers;
-}
-
-export function headerRecord(headers: Headers): Record<string, string> {
-  const record: Record<string, string> = {};
-  headers.forEach((value, name) => {
-    record[name] = value;
-  });
-  return record;
+  return new Headers(init as HeadersInit | undefined);
 }
 
 interface CryptoLike {
@@ -99,7 +87,7 @@ export function statusError(
   return new HTTPStatusError(`${method} ${url} answered ${status} ${statusText}: ${said}`.replace("  ", " "), {
     status,
     body,
-    headers: headerRecord(headers),
+    headers: Object.fromEntries(headers),
     url,
   });
 }

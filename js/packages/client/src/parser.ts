@@ -259,7 +259,7 @@ export class SSEParser {
 
   #tooLarge(what: string, text: string): never {
     throw new ProtocolError(
-      `${what} of ${text.length} characters exceeds maxEventSize=${this.#max}; the peer is not sending SSE frames of a sane size, or raise the client's maxEventSize option`,
+      `${what} of ${text.length} characters exceeds maxEventSize=${this.#max} (the option sets the limit)`,
       { code: "event-too-large", line: truncate(text.slice(0, 100)) },
     );
   }

@@ -73,14 +73,6 @@ export interface ResponseInfo {
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
 
-const LOST_CODES: Readonly<Record<LostKind, string>> = {
-  connect: "connection-lost",
-  network: "connection-lost",
-  stalled: "stalled",
-  eof: "connection-lost",
-  reconnect: "connection-lost",
-};
-
 function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | null): GiveUp {
   return { kind: "give-up", reason, code, failure };
 }
@@ -187,7 +179,7 @@ export class ResumeCore {
     const contentType = headers.get("content-type") ?? "";
     if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
       const error = new ProtocolError(
-        `expected a text/event-stream response from ${info.url}, got ${JSON.stringify(contentType)} (status ${status}); is it an agent-stream endpoint?`,
+        `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream: is it an agent-stream endpoint?`,
         { code: "not-event-stream", line: contentType },
       );
       return giveUp("error", error.code, error);
@@ -233,7 +225,7 @@ export class ResumeCore {
    */
   lost(kind: LostKind, error: AgentStreamError | null = null, nowMs = 0): Action {
     const policy = this.#options.retry;
-    const code = error?.code ?? LOST_CODES[kind];
+    const code = error?.code ?? (kind === "stalled" ? "stalled" : "connection-lost");
     const cause = error ?? new AgentStreamError(`connection lost (${kind})`, { code });
     if (this.#ids.maxSeq > this.#progressMark) this.failures = 0; // progress: a new event arrived
     if (this.isStopping) return giveUp("cancelled", "cancelled", null);
@@ -245,7 +237,7 @@ export class ResumeCore {
       return { kind: "retry", delayMs: 0 };
     }
     if (this.#answered && this.#lastId === null) {
-      const message = `${cause.message}; the stream cannot resume: the server named no event id`;
+      const message = `${cause.message}; cannot resume: the server named no event id`;
       return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
     }
     if (this.failures >= policy.maxRetries) {
@@ -257,7 +249,7 @@ export class ResumeCore {
     const windowMs = this.resumeWindowMs;
     if (windowMs !== null && this.#aliveAt !== null && nowMs + delayMs >= this.#aliveAt + windowMs) {
       const silentMs = Math.round(nowMs - this.#aliveAt);
-      const message = `${cause.message}; the server keeps a stream for ${windowMs} ms after it goes quiet, and it has been ${silentMs} ms: giving up`;
+      const message = `${cause.message}; gave up: silent for ${silentMs} ms, past the server's resume window (${windowMs} ms)`;
       return giveUp("interrupted", "expired", new ResumeError(message, { code: "expired", status: 410, lastEventId: this.#lastId, cause }));
     }
     this.reconnects += 1;
