@@ -292,3 +292,35 @@ async def test_long_outage_cancels_the_run_and_its_connection_ends_interrupted(
     finally:
         await store.aclose()
         await elsewhere.aclose()
+
+
+async def test_a_stop_and_a_reader_whose_messages_are_lost_still_reach_the_producer(
+    redis_server: RedisServer,
+) -> None:
+    import redis.asyncio
+
+    prefix = "lost-messages"
+    producer = RedisStore.from_url(redis_server.url, prefix=prefix, lease_s=0.6)
+    asker = RedisStore.from_url(redis_server.url, prefix=prefix, lease_s=0.6)
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        with anyio.fail_after(10):
+            await producer.create(SID, owner="")
+            stops: list[int] = []
+            producer.on_stop(SID, lambda: stops.append(1))
+            attached = anyio.Event()
+            producer.on_readers(SID, lambda count: attached.set() if count == 1 else None)
+            await asker.signals.listen()
+            # every pub/sub connection goes: the stop, its acknowledgement and the reader's
+            # message may all be published to nobody; the lease renewal and the asker's
+            # polling carry them instead
+            await admin.client_kill_filter(_type="pubsub")
+            assert await asker.request_stop(SID, timeout_s=5) == "stopped"
+            assert stops == [1]
+            asker.attach(SID)
+            await attached.wait()  # by message, or by the producer's renewal
+    finally:
+        await admin.aclose()
+        with anyio.fail_after(5):
+            await producer.aclose()
+            await asker.aclose()

@@ -803,6 +803,8 @@ class RedisStore:
                 if time.monotonic() >= next_renew:
                     await self._renew()
                     await self.signals.renew()
+                    if self._local:  # a channel lost to a Redis restart: subscribe again
+                        await self.signals.listen()
                     next_renew = time.monotonic() + renew_every_s
                 await self.signals.write_pending()
                 await self._write_pending()
