@@ -3,6 +3,8 @@
 // server sees one connection for the three, every tab ends with the text of an uninterrupted
 // single-tab run, and when the leading tab closes mid-run another tab takes the connection over
 // at once (Web Locks hand the lock on) and resumes by Last-Event-ID: nothing lost or repeated.
+// The same again with the BroadcastChannel election that pages without Web Locks use
+// (?tab_locks=channel): the closing tab's `pagehide` hands the lead on.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertPageBuilt, launchBrowser, pageUrl, startDemoServer, startProxy, waitFor, waitForStatus } from "./fixtures/index.mjs";
@@ -30,7 +32,7 @@ async function waitForText(page, atLeast) {
   });
 }
 
-describe("tabs of one browser on one run", () => {
+for (const election of ["web", "channel"]) describe(`tabs of one browser on one run (${election} locks)`, () => {
   let browser;
   let server;
   let proxy;
@@ -61,13 +63,14 @@ describe("tabs of one browser on one run", () => {
   /** Tab one starts a run; two more open its watch link and follow it. */
   async function threeTabs() {
     const first = await browser.newPage();
-    await first.goto(pageUrl(proxy.url, KNOBS));
+    await first.goto(pageUrl(proxy.url, { ...KNOBS, tab_locks: election }));
     await waitForRole(first, "leader");
-    const link = new URL(await first.getByTestId("watch-link").getAttribute("href"), proxy.url).toString();
+    const link = new URL(await first.getByTestId("watch-link").getAttribute("href"), proxy.url);
+    link.searchParams.set("tab_locks", election);
     const others = [];
     for (let i = 0; i < 2; i += 1) {
       const page = await browser.newPage();
-      await page.goto(link);
+      await page.goto(link.toString());
       others.push(page);
     }
     for (const page of others) await waitForRole(page, "follower");
@@ -96,7 +99,7 @@ describe("tabs of one browser on one run", () => {
       "one stream request for the three tabs",
     );
     assert.equal((await server.healthz()).runs_started - runsBefore, 1);
-    await browser.screenshot(tabs[1], "tabs-follower-done");
+    await browser.screenshot(tabs[1], `tabs-follower-done-${election}`);
     for (const page of tabs) await page.close();
   });
 
@@ -130,7 +133,7 @@ describe("tabs of one browser on one run", () => {
     const requests = streamRequests(t0).map((e) => `${e.method} ${e.path.replace(/^\/api\/streams\/[^/]+$/, "/api/streams/<sid>")}`);
     assert.deepEqual(requests, ["POST /api/chat", "GET /api/streams/<sid>"], "the first tab's run, then the new leader's one resume");
     assert.equal((await server.healthz()).runs_started - runsBefore, 1);
-    console.log(`# takeover: another tab resumed ${tookMs.toFixed(0)} ms after the leading tab closed`);
+    console.log(`# takeover (${election} locks): another tab resumed ${tookMs.toFixed(0)} ms after the leading tab closed`);
     for (const page of followers) await page.close();
   });
 });

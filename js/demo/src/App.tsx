@@ -1,4 +1,4 @@
-import { shareAcrossTabs, type TabRole } from "@agent-stream/client/tabs";
+import { channelLocks, shareAcrossTabs, type TabRole } from "@agent-stream/client/tabs";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { agentLabel, useAgentInfo } from "./agent-info";
 import { AgentText, ErrorBanner, ProgressBar, StatusPill, ThinkingPanel, ToolBadges } from "./components";
@@ -21,7 +21,15 @@ export function App() {
   const [inspecting, setInspecting] = useState(initial.inspect);
   // the tabs of this page showing one run share its connection; the panel shows this tab's part
   const [tabRole, setTabRole] = useState<TabRole>(null);
-  const shared = useMemo(() => shareAcrossTabs({ fetch: network.fetch, onRole: (_, role) => setTabRole(role) }), [network]);
+  const shared = useMemo(
+    () =>
+      shareAcrossTabs({
+        fetch: network.fetch,
+        onRole: (_, role) => setTabRole(role),
+        ...(initial.tabLocks === "channel" ? { locks: channelLocks() } : {}),
+      }),
+    [network, initial.tabLocks],
+  );
   const agent = useDemoAgent({
     callbacks: runLog.callbacks,
     batching: knobs.batching,

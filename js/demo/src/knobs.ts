@@ -25,6 +25,11 @@ export interface Knobs {
   watch: string | null;
   /** Open the inspector pane (the live run's event timeline) at load: `?inspect=1`. */
   inspect: boolean;
+  /**
+   * How tabs elect the one that holds a run's connection: Web Locks (default) or, with
+   * `?tab_locks=channel`, the BroadcastChannel election pages without Web Locks use.
+   */
+  tabLocks: "web" | "channel";
 }
 
 export const DEFAULT_KNOBS: Knobs = {
@@ -42,6 +47,7 @@ export const DEFAULT_KNOBS: Knobs = {
   askTimeoutS: null,
   watch: null,
   inspect: false,
+  tabLocks: "web",
 };
 
 function flag(params: URLSearchParams, name: string): boolean {
@@ -75,6 +81,7 @@ export function knobsFromQuery(search: string): Knobs {
     askTimeoutS: params.has("ask_timeout_s") ? intParam(params, "ask_timeout_s", 300) : null,
     watch: params.get("stream"),
     inspect: flag(params, "inspect"),
+    tabLocks: params.get("tab_locks") === "channel" ? "channel" : "web",
   };
 }
 

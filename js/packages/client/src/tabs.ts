@@ -10,6 +10,7 @@
  */
 import { parseEventId } from "./events.js";
 import { Hub, type HubContext, type TabChannel, type TabLocks, type TabRole } from "./tab-hub.js";
+import { channelLocks } from "./tab-locks.js";
 
 export type { TabChannel, TabLocks, TabRole };
 
@@ -19,8 +20,10 @@ export interface ShareAcrossTabsOptions {
   /** Prefix of the lock and channel names (default `"agent-stream"`); apps on one origin that must not share pick their own. */
   name?: string;
   /**
-   * Default `navigator.locks`. Without Web Locks (an insecure context, an old browser) nothing
-   * is shared: each tab connects on its own, as without this option.
+   * Default `navigator.locks`; without Web Locks (outside a secure context, e.g. a plain
+   * `http://` origin other than localhost) the tabs elect the leader over BroadcastChannel
+   * instead (a closing tab still hands on at once; a crashed one within about a second). `null`
+   * shares nothing: each tab connects on its own.
    */
   locks?: TabLocks | null;
   /** Default `(name) => new BroadcastChannel(name)`. */
@@ -106,10 +109,10 @@ function observed(response: Response, observe: (chunk: Uint8Array) => void, end:
  */
 export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabSharedFetch {
   const network = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-  const nav = (globalThis as { navigator?: { locks?: TabLocks } }).navigator;
-  const locks = options.locks !== undefined ? options.locks : (nav?.locks ?? null);
   const Channel = (globalThis as { BroadcastChannel?: new (name: string) => TabChannel }).BroadcastChannel;
   const channel = options.channel !== undefined ? options.channel : Channel === undefined ? null : (name: string) => new Channel(name);
+  const nav = (globalThis as { navigator?: { locks?: TabLocks } }).navigator;
+  const locks = options.locks !== undefined ? options.locks : (nav?.locks ?? (channel === null ? null : channelLocks(channel)));
   const hubs = new Map<string, Hub>();
   const context: HubContext | null =
     locks === null || channel === null
@@ -195,3 +198,5 @@ export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabShared
     },
   });
 }
+
+export { channelLocks } from "./tab-locks.js";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { AgentStreamClient, type ClientSnapshot } from "../src/index";
 import { type PersistStorage, sessionPersistence } from "../src/persist";
-import { shareAcrossTabs, type TabRole } from "../src/tabs";
+import { channelLocks, shareAcrossTabs, type TabChannel, type TabRole } from "../src/tabs";
 import { FakeFetch, FakeScheduler, frame, SID, startFrame } from "./fakes";
 import { FakeChannels, FakeLocks } from "./tab-fakes";
 
@@ -33,10 +33,10 @@ function browser() {
   const server = new FakeFetch();
   const storage = new MemoryStorage();
   const roles: [string, TabRole][] = [];
-  const tab = (name: string, { shared = true, authorization = "" } = {}) => {
+  const tab = (name: string, { shared = true, authorization = "", election = "web" as "web" | "channel" } = {}) => {
     const fetch = shareAcrossTabs({
       fetch: server.fetch,
-      locks: shared ? locks.forTab(name) : null,
+      locks: !shared ? null : election === "web" ? locks.forTab(name) : channelLocks(channels.create),
       channel: channels.create,
       keepMs: 60_000,
       onRole: (_, role) => roles.push([name, role]),
@@ -63,6 +63,16 @@ function browser() {
 function view(snapshot: ClientSnapshot) {
   const { connection: _c, reconnects: _r, failure: _f, ...state } = snapshot;
   return state;
+}
+
+/** Wait (bounded in time) until `condition` holds, for code with timers of its own. */
+async function untilMs(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (condition()) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Wait (bounded) until `condition` holds, letting promise reactions and macrotasks run. */
@@ -229,7 +239,59 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     follower.close();
   });
 
-  test("without Web Locks nothing is shared: each tab connects on its own", async () => {
+  test("without Web Locks the tabs elect the leader over BroadcastChannel: one request, and the next tab takes over", async () => {
+    const expected = await reference();
+    const b = browser();
+    const [a, c, d] = [b.tab("a", { election: "channel" }), b.tab("b", { election: "channel" }), b.tab("c", { election: "channel" })];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    void a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.slice(0, 4).join(""));
+    await untilMs(() => a.fetch.role(SID) === "leader" && textOf(a) === "Hel", "tab a to lead");
+    const finishedC = reattach(c);
+    const finishedD = reattach(d);
+    await untilMs(() => c.fetch.role(SID) === "follower" && d.fetch.role(SID) === "follower", "two followers");
+    await untilMs(() => c.client.getSnapshot().lastEventId === `${SID}:4` && d.client.getSnapshot().lastEventId === `${SID}:4`, "followers at seq 4");
+    expect(b.server.requests).toHaveLength(1);
+
+    const resumed = b.server.stream({ "x-agent-stream-id": SID });
+    a.close(); // lets go of the lock: `free`, as on pagehide
+    await untilMs(() => b.server.requests.length === 2, "the new leader's resume");
+    expect(b.server.requests[1]?.headers.get("last-event-id")).toBe(`${SID}:4`);
+    expect([c, d].filter((t) => t.fetch.role(SID) === "leader")).toHaveLength(1);
+    resumed.push(startFrame({ seq: 4, resumed: true }) + EVENTS.slice(4).join(""));
+    for (const snapshot of await Promise.all([finishedC, finishedD])) expect(view(snapshot)).toEqual(expected);
+    expect(b.server.requests).toHaveLength(2);
+    c.close();
+    d.close();
+  });
+
+  test("channel locks: a holder that dies without a word loses the lock to a waiting tab's claim", async () => {
+    const channels = new FakeChannels();
+    const opened: TabChannel[] = [];
+    const holder = channelLocks((name) => {
+      const channel = channels.create(name);
+      opened.push(channel);
+      return channel;
+    });
+    const waiter = channelLocks(channels.create);
+    let held = false;
+    void holder.request("run", {}, () => {
+      held = true;
+      return new Promise<void>(() => undefined); // never lets go
+    });
+    await untilMs(() => held, "the first tab to hold the lock");
+    expect(await waiter.request("run", { ifAvailable: true }, (lock) => lock)).toBeNull();
+    let granted = false;
+    void waiter.request("run", {}, () => {
+      granted = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(granted).toBe(false); // the holder answers the claims
+    for (const channel of opened) channel.close(); // the tab crashed: no `free`, no answers
+    await untilMs(() => granted, "the waiting tab's claim to win", 3_000);
+  });
+
+  test("locks: null shares nothing: each tab connects on its own", async () => {
     const b = browser();
     const [a, c] = [b.tab("a", { shared: false }), b.tab("b", { shared: false })];
     const body = b.server.stream({ "x-agent-stream-id": SID });
