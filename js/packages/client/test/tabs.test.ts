@@ -177,6 +177,21 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     late.close();
   });
 
+  test("after done the leading tab keeps the run's events: a tab that opens it then asks the server nothing", async () => {
+    const b = browser();
+    const [a, late] = [b.tab("a"), b.tab("late")];
+    const body = b.server.stream({ "x-agent-stream-id": SID });
+    const finished = a.client.start(URL_, { message: "hi" });
+    body.push(startFrame() + EVENTS.join(""));
+    body.close();
+    const final = await finished;
+    expect(a.fetch.role(SID)).toBe("leader");
+    expect(view(await reattach(late))).toEqual(view(final));
+    expect(b.server.requests).toHaveLength(1);
+    a.close();
+    late.close();
+  });
+
   test("the leader's connection drops: another tab leads at once and the old leader follows it", async () => {
     const expected = await reference();
     const b = browser();
