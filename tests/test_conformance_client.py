@@ -42,6 +42,7 @@ def make_core(options: dict[str, Any]) -> ResumeCore:
         retry_statuses=frozenset(options.get("retry_statuses", [])),
         resume_with=options.get("resume_with", "request"),
         idempotency_key=KEY,
+        max_event_bytes=options.get("max_event_bytes"),
     )
 
 
@@ -109,5 +110,6 @@ def test_client_vector(vector: dict[str, Any]) -> None:
                 "reconnects": core.reconnects,
                 "liveness_ms": round(core.liveness_s * 1000, 6),
                 "resume_window_ms": core.resume_window_ms,
+                "max_event_bytes": core.max_event_bytes,
             }
             assert {key: got_checks[key] for key in checks} == checks, where

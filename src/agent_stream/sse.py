@@ -177,6 +177,24 @@ class SSEDecoder:
         self._tuples = False  # the entry point running returns Frame tuples
 
     @property
+    def max_event_bytes(self) -> int:
+        """The limit on a line or an event's data; settable, for the input not parsed yet."""
+        return self._max
+
+    @max_event_bytes.setter
+    def max_event_bytes(self, value: int) -> None:
+        if value < 1:
+            raise UsageError(
+                f"max_event_bytes must be a positive int, got {value!r}", code="invalid-option"
+            )
+        self._max = value
+
+    @property
+    def error(self) -> ProtocolError | None:
+        """The error that stopped decoding (the next call raises it), or ``None``."""
+        return self._error
+
+    @property
     def last_event_id(self) -> str:
         """The last event id in force (set at each dispatch, like ``EventSource.lastEventId``)."""
         return self._last_event_id

@@ -10,7 +10,8 @@ resume gets 404), ``reconnect_after`` (send ``reconnect`` then end, once per str
 ``unknown`` (send an event of an unknown type first), ``slow`` (10 ms between events),
 ``tool_ms`` (how long each tool runs), ``peer`` (count the request under that tag and the
 client's port: which connection it came on), ``bad_token`` (that seq is a token with no ``text``),
-``big_token_chars`` (the first token's text is that many characters).
+``big_token_chars`` (the first token's text is that many characters), ``max_event_bytes`` (the
+size the ``start`` event announces; none by default: this server does not enforce one).
 A stop ends the stream with
 ``done{reason: "cancelled"}``. ``GET /counts`` answers how many requests each path and status saw.
 """
@@ -66,18 +67,18 @@ def _frames(stream_id: str, knobs: dict[str, Any]) -> list[bytes]:
     return [f.encode() for f in frames]
 
 
-def _priming(stream_id: str, cursor: int, heartbeat_ms: int, resumed: bool) -> bytes:
-    data = json.dumps(
-        {
-            "stream_id": stream_id,
-            "protocol_version": 1,
-            "heartbeat_ms": heartbeat_ms,
-            "resume_url": f"/api/streams/{stream_id}",
-            "stop_url": f"/api/streams/{stream_id}/stop",
-            "resumed": resumed,
-        },
-        separators=(",", ":"),
-    )
+def _priming(stream_id: str, cursor: int, knobs: dict[str, Any], resumed: bool) -> bytes:
+    start = {
+        "stream_id": stream_id,
+        "protocol_version": 1,
+        "heartbeat_ms": int(knobs.get("heartbeat_ms", 15000)),
+        "resume_url": f"/api/streams/{stream_id}",
+        "stop_url": f"/api/streams/{stream_id}/stop",
+        "resumed": resumed,
+    }
+    if "max_event_bytes" in knobs:
+        start["max_event_bytes"] = int(knobs["max_event_bytes"])
+    data = json.dumps(start, separators=(",", ":"))
     return f"id: {stream_id}:{cursor}\nretry: 1000\nevent: start\ndata: {data}\n\n".encode()
 
 
@@ -124,10 +125,9 @@ def _resume(last_event_id: str) -> Response:
 
 def _respond(stream_id: str, cursor: int, *, resumed: bool) -> Response:
     frames, knobs = streams[stream_id]
-    heartbeat_ms = int(knobs.get("heartbeat_ms", 15000))
 
     async def body() -> AsyncIterator[bytes]:
-        yield _priming(stream_id, cursor, heartbeat_ms, resumed)
+        yield _priming(stream_id, cursor, knobs, resumed)
         for seq in range(cursor + 1, len(frames) + 1):
             await anyio.lowlevel.checkpoint()
             if seq == int(knobs.get("die_after", -1)):

@@ -241,6 +241,9 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         finally:
             await stream.aclose()
         done = client.state.done
+        failure = client.failure
+        if isinstance(failure, AgentStreamError):  # why the client ended the stream itself
+            print(f"agent-stream tail: {failure.code}: {failure.message}", file=sys.stderr)
         if done is None or done.synthetic is True:
             return 1
         return 0 if _reason(done) == "completed" else 1

@@ -55,8 +55,12 @@ class AgentStreamClient:
     no keep-alive for streams); it warns and reads through httpx when it cannot.
 
     ``liveness_s`` defaults to 2.5 heartbeat intervals (from the ``start`` event) plus one
-    second. ``sleep``, ``random`` and ``clock`` (Unix time, for ``Retry-After`` dates) are
-    injectable for tests.
+    second. ``max_event_bytes`` bounds an event's data: by default the size the server's
+    ``start`` event announces (1 MiB when it names none); set, it is the limit whatever the
+    server says. An event over it ends the stream with a synthetic ``done`` (``reason:
+    "error"``; :attr:`failure` is a ProtocolError ``event-too-large``), never a resume: the
+    server would send it again. ``sleep``, ``random`` and ``clock`` (Unix time, for
+    ``Retry-After`` dates) are injectable for tests.
 
     Example::
 
@@ -80,7 +84,7 @@ class AgentStreamClient:
         resume_with: Literal["request", "resume_url"] = "request",
         stop_grace_s: float = 5.0,
         direct_body: bool = False,
-        max_event_bytes: int = 1 << 20,
+        max_event_bytes: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         random: Callable[[], float] = _random.random,
         clock: Callable[[], float] = time.time,
@@ -94,7 +98,7 @@ class AgentStreamClient:
         self.liveness_s = liveness_s
         self.resume_with = resume_with
         self.stop_grace_s = stop_grace_s
-        if max_event_bytes < 1:
+        if max_event_bytes is not None and max_event_bytes < 1:
             raise UsageError(
                 f"max_event_bytes must be >= 1, got {max_event_bytes}", code="invalid-option"
             )
@@ -216,7 +220,8 @@ class AgentStreamClient:
         """Send the request and yield its events until ``done`` (always ends with one).
 
         Raises :class:`~agent_stream.errors.HTTPStatusError` when the first answer is 400 or
-        more, :class:`~agent_stream.errors.ProtocolError` for bytes that break the protocol.
+        more, :class:`~agent_stream.errors.ProtocolError` for bytes that break the protocol
+        (an event over ``max_event_bytes`` ends the stream with a synthetic ``done`` instead).
         Use it inside ``contextlib.aclosing`` when you may stop iterating early.
         """
         url = httpx.URL(url)
@@ -331,7 +336,9 @@ class AgentStreamClient:
                     attempts=core.failures,
                 )
             if action.reason == "error" and action.failure is not None:
-                raise action.failure
+                if action.code != "event-too-large":  # the stream was fine up to that event
+                    raise action.failure
+                logger.info("stream ended: %s", action.failure)
             yield StreamEvent(action.done)
             return
 

@@ -12,11 +12,11 @@ from msgspec import UNSET
 from ..emitter import parse_event_id
 from ..errors import AgentStreamError, ProtocolError, ResumeError
 from ..events import EVENT_TYPES, AgentEvent, DoneReason, Start, Thinking, Token, parse_event
-from ..sse import SSEDecoder
 from ..state import StreamState, fold
 from ._actions import GiveUp, LostKind, RequestPlan, Retry
 from ._errors import foreign_id_error, lost_message, resume_error, status_error
 from ._event import StreamEvent
+from ._limit import EventLimit
 from ._retry import RetryPolicy, parse_retry_after
 
 __all__ = ["DEFAULT_HEARTBEAT_MS", "ResumeCore"]
@@ -47,6 +47,10 @@ class ResumeCore:
     ``random`` draws the backoff jitter; time comes in as arguments (``now_s``, Unix seconds,
     for ``Retry-After`` dates). ``liveness_s`` fixes the dead-connection deadline; by default
     it is 2.5 heartbeat intervals (from the ``start`` event) plus one second.
+
+    ``max_event_bytes`` bounds an event's data; ``None`` adopts the size each ``start``
+    announces (1 MiB until one does, and when none does). An event over the limit ends the
+    stream: :class:`GiveUp` ``error`` with ``event-too-large`` (PROTOCOL 2.8).
     """
 
     def __init__(
@@ -58,11 +62,10 @@ class ResumeCore:
         resume_with: Literal["request", "resume_url"] = "request",
         liveness_s: float | None = None,
         idempotency_key: str | None = None,
-        max_event_bytes: int = 1 << 20,
+        max_event_bytes: int | None = None,
     ) -> None:
         self.policy = policy
-        #: The largest event (line or data) the decoder accepts; beyond it the stream ends.
-        self.max_event_bytes = max_event_bytes
+        self._limit = EventLimit(max_event_bytes)
         self.retry_statuses = retry_statuses
         self.resume_with = resume_with
         self._random = random
@@ -97,7 +100,7 @@ class ResumeCore:
         self._answered = False
         self._sent_start = False
         self._progress_mark = 0
-        self._decoder = SSEDecoder(max_event_bytes=self.max_event_bytes)
+        self._decoder = self._limit.decoder()
         self._prev_id = ""
         self._next_seq = -1
         self._next_id: str | None = None
@@ -115,6 +118,11 @@ class ResumeCore:
         if self._liveness_s is not None:
             return self._liveness_s
         return self.heartbeat_ms * 2.5 / 1000 + 1.0
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest event data accepted now; beyond it the stream ends."""
+        return self._limit.bytes
 
     @property
     def is_answered(self) -> bool:
@@ -215,7 +223,7 @@ class ResumeCore:
                 line=content_type,
             )
             return self._give_up("error", error.code, error)
-        self._decoder = SSEDecoder(max_event_bytes=self.max_event_bytes)
+        self._decoder = self._limit.decoder()
         self._prev_id = ""
         self.outcome = None
         # seq + 1 as an id: a match needs no parsing
@@ -237,6 +245,11 @@ class ResumeCore:
         for a reconnect (``"reconnect"``: call :meth:`lost`), or it broke the protocol (a
         :class:`GiveUp` with reason ``"error"``); events after that are not read.
         """
+        if self._limit.is_priming:  # the limit start announces applies to the bytes after it
+            cut = self._limit.priming_end(data)
+            if 0 < cut < len(data):
+                first = self.feed(data[:cut])
+                return first if self.outcome is not None else first + self.feed(data[cut:])
         out: list[StreamEvent] = []
         deliver = out.append
         decoders = _DECODERS
@@ -250,7 +263,7 @@ class ResumeCore:
         try:
             frames = self._decoder.feed_frames(data)
         except ProtocolError as exc:  # the events before the bad bytes came in an earlier call
-            self.outcome = self._give_up("error", exc.code, exc)
+            self.outcome = self._broken(exc)
             return out
         try:
             # The hot loop: a token with the next id takes the first branches and nothing else.
@@ -305,6 +318,8 @@ class ResumeCore:
                     self._invalid(kind, text, eid)
                     continue
                 if type(event) is Start:
+                    if event.max_event_bytes is not UNSET:
+                        self._limit.announced(event.max_event_bytes, self._decoder)
                     self.heartbeat_ms = event.heartbeat_ms
                     if event.resume_window_ms is not UNSET:
                         self.resume_window_ms = event.resume_window_ms
@@ -322,8 +337,11 @@ class ResumeCore:
                     self.outcome = "done"
                     return out
             # WHATWG: a retry field takes effect when its line is parsed
-            if self._decoder.retry is not None:
-                self.server_retry_ms = self._decoder.retry
+            decoder = self._decoder
+            if decoder.retry is not None:
+                self.server_retry_ms = decoder.retry
+            if decoder.error is not None:  # bad bytes after these events: the end, not a wait
+                self.outcome = self._broken(decoder.error)
             return out
         finally:
             self.max_seq = max_seq
@@ -377,6 +395,11 @@ class ResumeCore:
         self.reconnects += 1
         logger.info("stream lost (%s); resuming from %r in %.2fs", error, self.last_id, delay)
         return Retry(delay)
+
+    def _broken(self, error: ProtocolError) -> GiveUp:
+        if error.code == "event-too-large":
+            error = self._limit.error(error, self.last_id)
+        return self._give_up("error", error.code, error)
 
     def _backoff(self) -> float:
         return self.policy.delay_s(

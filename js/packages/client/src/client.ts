@@ -89,7 +89,11 @@ export interface AgentStreamClientOptions {
   scheduler?: Partial<Scheduler>;
   /** Page visibility; default `globalThis.document` when there is one. */
   visibility?: VisibilitySource | null;
-  /** Largest SSE event accepted, in characters (default 1 MiB). */
+  /**
+   * Largest event data accepted, in characters. Default: the size the server's `start` event
+   * announces (`max_event_bytes`; 1 MiB when it names none); set, it wins. A larger event ends
+   * the run with a synthetic `done` (`reason: "error"`, failure `event-too-large`).
+   */
   maxEventSize?: number;
   /**
    * Remember the active run (stream id, resume URL, last event id) so that `reattach()` after a
@@ -110,7 +114,7 @@ export interface ResolvedOptions {
   resumeWith: "request" | "resume_url";
   scheduler: Scheduler;
   visibility: VisibilitySource | null;
-  maxEventSize: number;
+  maxEventSize: number | null;
   persist: RunPersistence | null;
 }
 
@@ -126,7 +130,7 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
     resumeWith: options.resumeWith ?? "request",
     scheduler: { ...defaultScheduler(), ...options.scheduler },
     visibility: options.visibility !== undefined ? options.visibility : (doc ?? null),
-    maxEventSize: options.maxEventSize ?? 1 << 20,
+    maxEventSize: options.maxEventSize ?? null,
     persist: options.persist ?? null,
   };
 }

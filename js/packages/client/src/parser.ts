@@ -35,7 +35,8 @@ export class SSEParser {
   /** The reconnection time from the last valid `retry:` line, or null. */
   retry: number | null = null;
 
-  readonly #max: number;
+  /** Bounds a line and the data of one event, in UTF-16 code units; settable between feeds. */
+  max: number;
   readonly #onComment: ((comment: string) => void) | undefined;
   // an unterminated line, kept as fragments and joined once: a huge line fed in tiny slices
   // stays linear instead of O(n^2)
@@ -52,7 +53,7 @@ export class SSEParser {
 
   /** `maxEventSize` bounds a line and the data of one event, in UTF-16 code units. */
   constructor(maxEventSize = 1 << 20, onComment?: (comment: string) => void) {
-    this.#max = maxEventSize;
+    this.max = maxEventSize;
     this.#onComment = onComment;
   }
 
@@ -136,7 +137,7 @@ export class SSEParser {
     const rest = pos === 0 ? text : text.slice(pos);
     this.#pending.push(rest);
     this.#pendingLength += rest.length;
-    if (this.#pendingLength > this.#max) {
+    if (this.#pendingLength > this.max) {
       const line = this.#pending.join("");
       this.#pending = [];
       this.#pendingLength = 0;
@@ -150,7 +151,7 @@ export class SSEParser {
       this.#dispatch(out);
       return;
     }
-    if (end - start > this.#max) this.#tooLarge("a line", text.slice(start, end));
+    if (end - start > this.max) this.#tooLarge("a line", text.slice(start, end));
     const first = text.charCodeAt(start);
     // the three fields of every agent-stream frame, recognised without slicing the name
     if (first === 100 && text.charCodeAt(start + 4) === COLON && text.startsWith("ata", start + 1)) {
@@ -202,10 +203,10 @@ export class SSEParser {
 
   #addData(value: string): void {
     if (this.#dataLines === 0) {
-      if (value.length > this.#max) this.#tooLarge("an event's data", value);
+      if (value.length > this.max) this.#tooLarge("an event's data", value);
       this.#data = value;
     } else {
-      if (this.#data.length + 1 + value.length > this.#max) this.#tooLarge("an event's data", `${this.#data}\n${value}`);
+      if (this.#data.length + 1 + value.length > this.max) this.#tooLarge("an event's data", `${this.#data}\n${value}`);
       this.#data = `${this.#data}\n${value}`;
     }
     this.#dataLines += 1;
@@ -259,7 +260,7 @@ export class SSEParser {
 
   #tooLarge(what: string, text: string): never {
     throw new ProtocolError(
-      `${what} of ${text.length} characters exceeds maxEventSize=${this.#max} (the option sets the limit)`,
+      `${what} of ${text.length} characters exceeds maxEventSize=${this.max} (the option sets the limit)`,
       { code: "event-too-large", line: truncate(text.slice(0, 100)) },
     );
   }

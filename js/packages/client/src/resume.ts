@@ -59,7 +59,8 @@ export interface ResumeCoreOptions {
   random: () => number;
   resumeWith: "request" | "resume_url";
   idempotencyKey: string | null;
-  maxEventSize: number;
+  /** Largest event data accepted; null: the size each `start` announces (1 MiB until one does). */
+  maxEventSize: number | null;
 }
 
 export interface ResponseInfo {
@@ -72,6 +73,9 @@ export interface ResponseInfo {
 }
 
 const DEFAULT_HEARTBEAT_MS = 15_000;
+const DEFAULT_MAX_EVENT_SIZE = 1 << 20;
+// the limit is on an event's data; its line also holds "data: "
+const DATA_FIELD = 6;
 
 function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | null): GiveUp {
   return { kind: "give-up", reason, code, failure };
@@ -85,6 +89,11 @@ export class ResumeCore {
   #answered = false;
   #sentStart = false;
   #progressMark = 0;
+  // read a response's priming frame on its own, so the limit it announces applies to the rest
+  #priming = false;
+  #endsLF = false;
+  /** The largest event data accepted now (the option, else the `start`'s max_event_bytes). */
+  maxEventSize: number;
   /** The resume URL as the server named it (header or start event), unresolved. */
   resumeUrl: string | null = null;
   /** The stop URL the start event named, unresolved. */
@@ -111,7 +120,8 @@ export class ResumeCore {
 
   constructor(options: ResumeCoreOptions) {
     this.#options = options;
-    this.#decoder = createSSEDecoder({ maxEventSize: options.maxEventSize });
+    this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    this.#decoder = createSSEDecoder({ maxEventSize: this.maxEventSize + DATA_FIELD });
   }
 
   /** The resume cursor: the id of the last complete event, or null before any. */
@@ -184,7 +194,11 @@ export class ResumeCore {
       );
       return giveUp("error", error.code, error);
     }
-    this.#decoder = createSSEDecoder({ maxEventSize: this.#options.maxEventSize });
+    const own = this.#options.maxEventSize;
+    this.maxEventSize = own ?? DEFAULT_MAX_EVENT_SIZE; // until this response's start names one
+    this.#priming = own === null;
+    this.#endsLF = false;
+    this.#decoder = createSSEDecoder({ maxEventSize: this.maxEventSize + DATA_FIELD });
     return null;
   }
 
@@ -198,6 +212,16 @@ export class ResumeCore {
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
+    if (this.#priming) {
+      const cut = this.#primingEnd(chunk);
+      if (cut > 0) {
+        this.#priming = false;
+        if (cut < chunk.length) {
+          const outcome = this.feed(chunk.slice(0, cut), deliver, invalid);
+          return outcome ?? this.feed(chunk.slice(cut), deliver, invalid);
+        }
+      }
+    }
     let messages: SSEMessage[];
     try {
       messages = this.#decoder.feed(chunk);
@@ -205,6 +229,15 @@ export class ResumeCore {
       return this.#broken(error);
     }
     return this.#process(messages, deliver, invalid);
+  }
+
+  /** Where the first block of a response ends in `chunk` (0: not in it). */
+  #primingEnd(chunk: Uint8Array | string): number {
+    const lf = (i: number) => (typeof chunk === "string" ? chunk.charCodeAt(i) === 10 : chunk[i] === 10);
+    if (this.#endsLF && lf(0)) return 1;
+    this.#endsLF = lf(chunk.length - 1);
+    for (let i = 0; i < chunk.length - 1; i++) if (lf(i) && lf(i + 1)) return i + 2;
+    return 0;
   }
 
   /** The body ended: events its last bytes completed, then the outcome (null: call `lost("eof")`). */
@@ -261,8 +294,15 @@ export class ResumeCore {
   }
 
   #broken(error: unknown): GiveUp {
-    if (error instanceof ProtocolError) return giveUp("error", error.code, error);
-    throw error;
+    if (!(error instanceof ProtocolError)) throw error;
+    const failure =
+      error.code === "event-too-large"
+        ? new ProtocolError(
+            `an event over the limit of ${this.maxEventSize} bytes (maxEventSize) ended the stream after ${this.#lastId ?? "start"}`,
+            { code: error.code, line: error.line, cause: error },
+          )
+        : error;
+    return giveUp("error", failure.code, failure);
   }
 
   /** Dedupe by seq, track the cursor, parse, and hand on. */
@@ -271,8 +311,8 @@ export class ResumeCore {
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
-    const retry = this.#decoder.retry;
-    if (retry !== null) this.serverRetryMs = retry;
+    const decoder = this.#decoder;
+    if (decoder.retry !== null) this.serverRetryMs = decoder.retry;
     for (const message of messages) {
       if (message.hasOwnId && message.id !== "") {
         const id = message.id;
@@ -310,6 +350,11 @@ export class ResumeCore {
       }
       if (event.type === "start" && !("unknown" in event)) {
         const data = event.data as EventData<"start">;
+        const announced = data.max_event_bytes;
+        if (announced !== undefined && announced > 0 && this.#options.maxEventSize === null) {
+          this.maxEventSize = announced;
+          decoder.maxEventSize = announced + DATA_FIELD;
+        }
         this.heartbeatMs = data.heartbeat_ms;
         if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
         if (data.resume_url !== "") this.resumeUrl = data.resume_url;
@@ -321,6 +366,7 @@ export class ResumeCore {
       deliver(event, message.id === "" ? null : message.id);
       if (event.type === "done" && !("unknown" in event)) return "done";
     }
-    return null;
+    // bad bytes after these events end the stream now, not at the next chunk
+    return decoder.error instanceof ProtocolError ? this.#broken(decoder.error) : null;
   }
 }

@@ -33,6 +33,10 @@ export interface SSEDecoder {
   readonly lastEventId: string;
   /** The reconnection time in force, from the last valid `retry:` field. */
   readonly retry: number | null;
+  /** The limit on a line or an event's data; settable, for the input not parsed yet. */
+  maxEventSize: number;
+  /** The error that stopped decoding (the next call throws it), or null. */
+  readonly error: Error | null;
 }
 
 /** UTF-8 decoding across chunk edges, one per stream (see {@link SSEDecoderOptions.utf8}). */
@@ -100,6 +104,15 @@ export function createSSEDecoder(options: SSEDecoderOptions = {}): SSEDecoder {
     },
     get retry() {
       return parser.retry;
+    },
+    get maxEventSize() {
+      return parser.max;
+    },
+    set maxEventSize(value) {
+      parser.max = value;
+    },
+    get error() {
+      return failure;
     },
   };
 }

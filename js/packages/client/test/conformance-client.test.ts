@@ -20,7 +20,14 @@ interface Step {
   invalid?: string[];
   lost?: LostKind;
   stop?: true;
-  check?: { last_event_id?: string; stream_id?: string | null; reconnects?: number; liveness_ms?: number; resume_window_ms?: number | null };
+  check?: {
+    last_event_id?: string;
+    stream_id?: string | null;
+    reconnects?: number;
+    liveness_ms?: number;
+    resume_window_ms?: number | null;
+    max_event_bytes?: number;
+  };
   at_ms?: number;
 }
 
@@ -33,6 +40,7 @@ interface Vector {
     retry_statuses?: number[];
     resume_with?: "request" | "resume_url";
     random?: number | number[];
+    max_event_bytes?: number;
   };
   steps: Step[];
 }
@@ -56,7 +64,7 @@ function makeCore(options: Vector["options"] = {}): ResumeCore {
     random: () => values[next++ % values.length] as number,
     resumeWith: options.resume_with ?? "request",
     idempotencyKey: KEY,
-    maxEventSize: 1 << 20,
+    maxEventSize: options.max_event_bytes ?? null,
   });
 }
 
@@ -111,6 +119,7 @@ describe.each(files)("$file", ({ vectors }) => {
           reconnects: core.reconnects,
           liveness_ms: livenessMs(core),
           resume_window_ms: core.resumeWindowMs,
+          max_event_bytes: core.maxEventSize,
         };
         const wanted = step.check as Record<string, unknown>;
         expect(Object.fromEntries(Object.keys(wanted).map((key) => [key, got[key]])), where).toEqual(wanted);

@@ -107,6 +107,21 @@ describe("useAgentStream", () => {
     expect(server.requests[0]?.init?.signal?.aborted).toBe(true);
   });
 
+  test("an event over the size the start announces ends the run: isDone, not streaming, error set", async () => {
+    const server = scriptedFetch();
+    let api: UseAgentStreamResult | null = null;
+    render(<View fetch={server.fetch} autostart expose={(r) => (api = r)} />);
+    await flush();
+    const announcing = start.replace('"heartbeat_ms"', '"max_event_bytes":1000,"heartbeat_ms"');
+    act(() => server.push(0, announcing + frame(1, "token", { text: "a" }) + frame(2, "token", { text: "x".repeat(5000) })));
+    await flush();
+    const result = api as unknown as UseAgentStreamResult;
+    expect([result.text, result.isDone, result.isStreaming]).toEqual(["a", true, false]);
+    expect(result.error?.error_type).toBe("event-too-large");
+    expect(server.requests).toHaveLength(1);
+    expect(screen.getByTestId("status").textContent).toBe("done");
+  });
+
   test("the result object is stable between renders that change nothing", async () => {
     const server = scriptedFetch();
     const seen: UseAgentStreamResult[] = [];
