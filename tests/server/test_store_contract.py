@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
+from agent_stream.events import DEFAULT_MAX_EVENT_BYTES
 from agent_stream.server import MemoryStore, StoredEvent, StreamStore
 from agent_stream.server.redis import RedisStore
 from tests.redis_helpers import RedisServer
@@ -141,6 +142,22 @@ async def read_to_end_or(store: StreamStore, after: int, *, last: int) -> list[S
         got += events
         after += len(events)
     return got
+
+
+async def test_an_event_of_the_largest_size_a_server_sends_is_kept_whole(
+    backend: Backend,
+) -> None:
+    # a run stores events up to StreamOptions.max_event_bytes (1 MiB by default; the run
+    # refuses larger ones before they reach the store, PROTOCOL 2.8)
+    text = "é" * ((DEFAULT_MAX_EVENT_BYTES - 12) // 2)
+    big: StoredEvent = ("token", b'{"text":"' + text.encode() + b'"}')
+    assert len(big[1]) <= DEFAULT_MAX_EVENT_BYTES
+    async with backend() as stores:
+        with anyio.fail_after(10):
+            await stores.store.create(SID, owner="")
+            stores.store.append_nowait(SID, 1, [big])
+            await stores.store.append(SID, 2, [DONE])
+            assert await read_to_end(stores.reader, 0) == [big, DONE]
 
 
 async def test_append_then_replay_after_any_cursor(backend: Backend) -> None:

@@ -13,8 +13,8 @@ __all__ = ["EventLimit"]
 
 logger = logging.getLogger("agent_stream")
 
-# The limit is on an event's data; its line also holds the field name.
-_DATA_FIELD: Final = len("data: ")
+# The limit is on an event's data; its line also holds the field name and its colon and space.
+_DATA_FIELD: Final = 6
 
 
 class EventLimit:
