@@ -236,3 +236,38 @@ async def test_a_killed_workers_readers_lapse_and_the_grace_countdown_starts(
     events = events_of(seen)
     assert events[-1].event == "done" and reason(events[-1]) == "cancelled"
     assert sum(e.event == "done" for e in events) == 1
+
+
+async def test_stop_of_a_run_whose_worker_died_answers_interrupted(
+    redis_server: RedisServer, pair: tuple[UvicornProcess, UvicornProcess]
+) -> None:
+    _, b = pair
+    who, tag = owner(), f"dead-{uuid.uuid4().hex[:8]}"
+    query: dict[str, str | int | float] = {
+        "tag": tag,
+        "n": 100_000,
+        "delay_ms": 5,
+        "disconnect": "detach",
+    }
+    seen: list[Frame] = []
+    with worker(redis_server) as doomed, anyio.fail_after(60):
+        async with httpx.AsyncClient(timeout=30) as client:
+            async with client.stream(
+                "POST", f"{doomed.url}/chat", params=query, headers=who
+            ) as response:
+                await read(aiter(frames(response)), seen, stop_after=3)
+                doomed.signal(signal.SIGKILL)
+                doomed.wait(10)
+            stream_id = (seen[-1].id or "").rsplit(":", 1)[0]
+            stopped = await client.post(f"{b.url}/api/streams/{stream_id}/stop", headers=who)
+            assert stopped.status_code == 200, stopped.text
+            assert stopped.json() == {"stopped": False, "outcome": "interrupted"}
+            async with client.stream(
+                "GET",
+                f"{b.url}/api/streams/{stream_id}",
+                headers={**who, "last-event-id": seen[-1].id or ""},
+            ) as response:
+                await read(aiter(frames(response)), seen)
+    events = events_of(seen)
+    assert [e.event for e in events[-2:]] == ["error", "done"]
+    assert reason(events[-1]) == "interrupted"
