@@ -74,7 +74,13 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True):
     type: ClassVar[str]
 
 
-class Token(_Event, frozen=True, kw_only=True):
+# Token and Thinking hold only strings, so they can never be part of a reference cycle:
+# gc=False keeps them out of the cycle collector's allocation count. A client holds a read's
+# events in a list before handing them out (ResumeCore.feed); with ~900 tracked tokens alive
+# per 64 KiB read that count ran a collection per read (bench/RESULTS.md, Client).
+
+
+class Token(_Event, frozen=True, kw_only=True, gc=False):
     """A chunk of the agent's answer text."""
 
     type: ClassVar[Literal["token"]] = "token"
@@ -84,7 +90,7 @@ class Token(_Event, frozen=True, kw_only=True):
     ] = UNSET
 
 
-class Thinking(_Event, frozen=True, kw_only=True):
+class Thinking(_Event, frozen=True, kw_only=True, gc=False):
     """A chunk of the agent's reasoning, shown apart from the answer."""
 
     type: ClassVar[Literal["thinking"]] = "thinking"
