@@ -2,18 +2,24 @@
  * Exclusive locks over a `BroadcastChannel`, for pages without Web Locks (`navigator.locks` is
  * missing outside secure contexts, e.g. a plain `http://` origin other than localhost).
  *
- * A tab claims a lock by broadcasting `claim` and waiting {@link CLAIM_MS} for an objection: the
- * holder answers `held`, and of two tabs claiming at once the one with the smaller id wins. The
+ * A tab claims a lock by broadcasting `claim` and waiting `claimMs` for an objection: the
+ * holder answers `held`, and of two tabs claiming at once the one with the smaller id objects to
+ * the other's claim (and gives up its own when it hears a smaller id). The
  * holder broadcasts `free` when it lets go, and when its page goes away (`pagehide`), so a tab
  * waiting for the lock claims it at once; a holder that died without a word (a crash) stops
- * answering, and the waiting tabs' claims, repeated every {@link RETRY_MS}, then win. Two tabs may
+ * answering, and the waiting tabs' claims, repeated every `retryMs`, then win. Two tabs may
  * lead for a moment if a holder is too busy to answer in time: the hubs dedupe events by seq, so
  * that costs a second connection, never an event.
  */
 import type { TabChannel, TabLocks } from "./tab-hub.js";
 
-const CLAIM_MS = 100;
-const RETRY_MS = 1_000;
+/** Timing of {@link channelLocks}. */
+export interface ChannelLocksOptions {
+  /** How long a claim waits for the holder's answer (ms, default 100). */
+  claimMs?: number;
+  /** How often a waiting tab claims again, to outlive a holder that crashed (ms, default 1 000). */
+  retryMs?: number;
+}
 
 type LockMessage = { t: "claim"; id: string } | { t: "held" } | { t: "free" };
 
@@ -26,14 +32,16 @@ interface Waiter {
 class ChannelLock {
   readonly #id: string;
   readonly #channel: TabChannel;
+  readonly #timing: Required<ChannelLocksOptions>;
   readonly waiters: Waiter[] = [];
   #isMine = false;
   #claim: { lost: boolean } | null = null;
   #retry: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(id: string, channel: TabChannel) {
+  constructor(id: string, channel: TabChannel, timing: Required<ChannelLocksOptions>) {
     this.#id = id;
     this.#channel = channel;
+    this.#timing = timing;
     channel.onmessage = (event) => this.#receive(event.data as LockMessage);
   }
 
@@ -49,7 +57,7 @@ class ChannelLock {
     const claim = { lost: false };
     this.#claim = claim;
     this.#channel.postMessage({ t: "claim", id: this.#id });
-    await new Promise((resolve) => setTimeout(resolve, CLAIM_MS));
+    await new Promise((resolve) => setTimeout(resolve, this.#timing.claimMs));
     this.#claim = null;
     if (claim.lost || this.#isMine) return false;
     this.#isMine = true;
@@ -77,14 +85,16 @@ class ChannelLock {
       const next = won ? this.waiters.shift() : undefined;
       if (next !== undefined) this.hold(next);
       else if (won) this.hold({ callback: () => undefined, resolve: () => undefined, reject: () => undefined });
-      else if (this.waiters.length > 0) this.#retry = setTimeout(() => this.pump(), RETRY_MS);
+      else if (this.waiters.length > 0) this.#retry = setTimeout(() => this.pump(), this.#timing.retryMs);
     });
   }
 
   #receive(message: LockMessage): void {
     if (message.t === "claim") {
-      if (this.#isMine) this.#channel.postMessage({ t: "held" });
-      else if (this.#claim !== null && message.id < this.#id) this.#claim.lost = true;
+      // the holder objects, and so does a tab claiming with a smaller id: the other tab may have
+      // sent its claim before this one's arrived, and would never hear of it otherwise
+      if (this.#isMine || (this.#claim !== null && message.id > this.#id)) this.#channel.postMessage({ t: "held" });
+      else if (this.#claim !== null) this.#claim.lost = true;
     } else if (message.t === "held") {
       if (this.#claim !== null) this.#claim.lost = true;
     } else {
@@ -100,7 +110,8 @@ function randomId(): string {
 }
 
 /** A {@link TabLocks} over channels made by `channel` (one per lock name; default `BroadcastChannel`). */
-export function channelLocks(channel?: (name: string) => TabChannel): TabLocks {
+export function channelLocks(channel?: (name: string) => TabChannel, options: ChannelLocksOptions = {}): TabLocks {
+  const timing = { claimMs: options.claimMs ?? 100, retryMs: options.retryMs ?? 1_000 };
   const open = channel ?? ((name: string) => new (globalThis as unknown as { BroadcastChannel: new (name: string) => TabChannel }).BroadcastChannel(name));
   const id = randomId();
   const locks = new Map<string, ChannelLock>();
@@ -111,7 +122,7 @@ export function channelLocks(channel?: (name: string) => TabChannel): TabLocks {
   const lockOf = (name: string) => {
     let lock = locks.get(name);
     if (lock === undefined) {
-      lock = new ChannelLock(id, open(`${name}|lock`));
+      lock = new ChannelLock(id, open(`${name}|lock`), timing);
       locks.set(name, lock);
     }
     return lock;

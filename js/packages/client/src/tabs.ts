@@ -199,4 +199,4 @@ export function shareAcrossTabs(options: ShareAcrossTabsOptions = {}): TabShared
   });
 }
 
-export { channelLocks } from "./tab-locks.js";
+export { channelLocks, type ChannelLocksOptions } from "./tab-locks.js";

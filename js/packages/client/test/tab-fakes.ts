@@ -62,6 +62,12 @@ export class FakeChannels {
   readonly #open = new Map<string, Set<FakeChannel>>();
   posted = 0;
 
+  /**
+   * `prompt`: deliver in a microtask, before any timer runs (a test's "tabs" share one event
+   * loop, which under load may run a tab's timer before a message that came earlier).
+   */
+  constructor(readonly prompt = false) {}
+
   create = (name: string): TabChannel => {
     const channel = new FakeChannel(name, this);
     const peers = this.#open.get(name) ?? new Set();
@@ -98,8 +104,14 @@ class FakeChannel implements TabChannel {
     this.hub.deliver(this, message);
   }
 
-  /** One macrotask per message, in order. */
+  /** One macrotask per message (a microtask when prompt), in order. */
   enqueue(data: unknown): void {
+    if (this.hub.prompt) {
+      this.#inbox = this.#inbox.then(() => {
+        if (!this.#closed) this.onmessage?.({ data });
+      });
+      return;
+    }
     this.#inbox = this.#inbox.then(
       () =>
         new Promise<void>((resolve) =>

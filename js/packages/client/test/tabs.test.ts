@@ -6,6 +6,7 @@ import { FakeFetch, FakeScheduler, frame, SID, startFrame } from "./fakes";
 import { FakeChannels, FakeLocks } from "./tab-fakes";
 
 const URL_ = "https://example.com/api/chat";
+const TEST_TIMING = { claimMs: 100, retryMs: 1_000 };
 const RESUME = `https://example.com/api/streams/${SID}`;
 const tok = (seq: number, text: string) => frame(seq, "token", { text });
 const EVENTS = [
@@ -27,16 +28,16 @@ class MemoryStorage implements PersistStorage {
 }
 
 /** One browser: its tabs share locks, channels and localStorage; the server is one FakeFetch. */
-function browser() {
+function browser({ prompt = false } = {}) {
   const locks = new FakeLocks();
-  const channels = new FakeChannels();
+  const channels = new FakeChannels(prompt);
   const server = new FakeFetch();
   const storage = new MemoryStorage();
   const roles: [string, TabRole][] = [];
   const tab = (name: string, { shared = true, authorization = "", election = "web" as "web" | "channel" } = {}) => {
     const fetch = shareAcrossTabs({
       fetch: server.fetch,
-      locks: !shared ? null : election === "web" ? locks.forTab(name) : channelLocks(channels.create),
+      locks: !shared ? null : election === "web" ? locks.forTab(name) : channelLocks(channels.create, TEST_TIMING),
       channel: channels.create,
       keepMs: 60_000,
       onRole: (_, role) => roles.push([name, role]),
@@ -256,7 +257,7 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
 
   test("without Web Locks the tabs elect the leader over BroadcastChannel: one request, and the next tab takes over", async () => {
     const expected = await reference();
-    const b = browser();
+    const b = browser({ prompt: true });
     const [a, c, d] = [b.tab("a", { election: "channel" }), b.tab("b", { election: "channel" }), b.tab("c", { election: "channel" })];
     const body = b.server.stream({ "x-agent-stream-id": SID });
     void a.client.start(URL_, { message: "hi" });
@@ -281,14 +282,21 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
   });
 
   test("channel locks: a holder that dies without a word loses the lock to a waiting tab's claim", async () => {
-    const channels = new FakeChannels();
+    const channels = new FakeChannels(true);
     const opened: TabChannel[] = [];
-    const holder = channelLocks((name) => {
+    const said: string[] = [];
+    const spy = (who: string, keep: boolean) => (name: string) => {
       const channel = channels.create(name);
-      opened.push(channel);
+      if (keep) opened.push(channel);
+      const post = channel.postMessage.bind(channel);
+      channel.postMessage = (message: unknown) => {
+        said.push(`${who} ${(message as { t: string }).t}`);
+        post(message);
+      };
       return channel;
-    });
-    const waiter = channelLocks(channels.create);
+    };
+    const holder = channelLocks(spy("holder", true), TEST_TIMING);
+    const waiter = channelLocks(spy("waiter", false), TEST_TIMING);
     let held = false;
     void holder.request("run", {}, () => {
       held = true;
@@ -300,8 +308,10 @@ describe("shareAcrossTabs: one connection per run per browser", () => {
     void waiter.request("run", {}, () => {
       granted = true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(granted).toBe(false); // the holder answers the claims
+    // the holder answers each claim: the waiter claims again a retry later, still without the lock
+    await untilMs(() => said.filter((s) => s === "waiter claim").length >= 3, "the waiting tab's second claim");
+    expect(granted).toBe(false);
+    expect(said.filter((s) => s === "holder held").length).toBeGreaterThanOrEqual(2);
     for (const channel of opened) channel.close(); // the tab crashed: no `free`, no answers
     await untilMs(() => granted, "the waiting tab's claim to win", 3_000);
   });
