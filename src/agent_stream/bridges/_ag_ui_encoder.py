@@ -129,8 +129,13 @@ class AGUIEncoder(BlockEncoder):
                             }
                         )
                     )
-                    head = b'{"type":"REASONING_MESSAGE_CONTENT","messageId":%b,"delta":'
-                    self._delta = TextDelta("thinking", head % encode_json(reasoning_id))
+                    quoted = encode_json(reasoning_id)
+                    head = b'{"type":"REASONING_MESSAGE_CONTENT","messageId":%b,"delta":' % quoted
+                    end = (
+                        b'{"type":"REASONING_MESSAGE_END","messageId":%b}' % quoted,
+                        b'{"type":"REASONING_END","messageId":%b}' % quoted,
+                    )
+                    self._delta = TextDelta("thinking", head, end=end)
                 out.append(self._delta_body(event.text))
             case ToolUse():
                 self._close_blocks(out)
@@ -210,21 +215,23 @@ class AGUIEncoder(BlockEncoder):
                 {"type": "TEXT_MESSAGE_START", "messageId": message_id, "role": "assistant"}
             )
         )
-        head = b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%b,"delta":' % encode_json(message_id)
+        quoted = encode_json(message_id)
+        head = b'{"type":"TEXT_MESSAGE_CONTENT","messageId":%b,"delta":' % quoted
+        end = (b'{"type":"TEXT_MESSAGE_END","messageId":%b}' % quoted,)
         # what continues this message: a token of it (or of none)
-        self._delta = TextDelta("token", head, message_id)
+        self._delta = TextDelta("token", head, message_id, end=end)
 
     def _close_text(self, out: list[bytes]) -> None:
         if self._text_id is not None:
-            out.append(encode_json({"type": "TEXT_MESSAGE_END", "messageId": self._text_id}))
+            assert self._delta is not None, "the message's part is open"
+            out.extend(self._delta.end)
             self._text_id = None
             self._delta = None
 
     def _close_reasoning(self, out: list[bytes]) -> None:
-        reasoning_id = self._reasoning_id
-        if reasoning_id is not None:
-            out.append(encode_json({"type": "REASONING_MESSAGE_END", "messageId": reasoning_id}))
-            out.append(encode_json({"type": "REASONING_END", "messageId": reasoning_id}))
+        if self._reasoning_id is not None:
+            assert self._delta is not None, "the reasoning's part is open"
+            out.extend(self._delta.end)
             self._reasoning_id = None
             self._delta = None
 

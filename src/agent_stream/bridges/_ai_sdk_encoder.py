@@ -74,7 +74,6 @@ class AISDKEncoder(BlockEncoder):
         "_error",
         "_is_started",
         "_open",
-        "_reasoning_id",
         "_step_open",
         "_text_id",
         "message_id",
@@ -90,7 +89,6 @@ class AISDKEncoder(BlockEncoder):
         self._announced: set[str] = set()  # tool calls shown with their approval request
         self._step_open = False
         self._text_id: str | None = None
-        self._reasoning_id: str | None = None
         self._open: Literal["text", "reasoning"] | None = None
         self._error: Error | None = None
 
@@ -272,28 +270,24 @@ class AISDKEncoder(BlockEncoder):
     ) -> None:
         self._ensure_step(out)
         self._open = kind
-        if kind == "text":
-            self._text_id = part_id
-        else:
-            self._reasoning_id = part_id
+        self._text_id = part_id if kind == "text" else None
         quoted = encode_json(part_id)
         out.append(b'{"type":"%b-start","id":%b}' % (kind.encode(), quoted))
         head = b'{"type":"%b-delta","id":%b,"delta":' % (kind.encode(), quoted)
+        end = (b'{"type":"%b-end","id":%b}' % (kind.encode(), quoted),)
         # what continues this part: a token of its message (or of none), any thinking
         if kind == "text":
-            self._delta = TextDelta("token", head, part_id)
+            self._delta = TextDelta("token", head, part_id, end=end)
         else:
-            self._delta = TextDelta("thinking", head)
+            self._delta = TextDelta("thinking", head, end=end)
 
     def _close(self, out: list[bytes]) -> None:
-        kind = self._open
-        if kind is None:
+        if self._delta is None:
             return
-        part_id = self._text_id if kind == "text" else self._reasoning_id
-        out.append(encode_json({"type": f"{kind}-end", "id": part_id}))
+        out.extend(self._delta.end)
         self._delta = None
         self._open = None
-        self._text_id = self._reasoning_id = None
+        self._text_id = None
 
     def _finish(self, out: list[bytes], done: Done) -> None:
         self._close(out)

@@ -16,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from ..events import AgentEvent, JSONValue, Start, Token, parse_event
+from ..events import EVENT_TYPES, AgentEvent, JSONValue, Start, Token, parse_event
 from ..framing import data_blocks as join_blocks
 from ..framing import priming_block
 
@@ -50,13 +50,22 @@ class TextDelta:
     give. Data laid out otherwise (other field order, more fields) is decoded.
     """
 
-    __slots__ = ("event_type", "head", "id_cut", "id_tail", "message_id")
+    __slots__ = ("end", "event_type", "head", "id_cut", "id_tail", "message_id")
 
-    def __init__(self, event_type: str, head: bytes, message_id: str | None = None) -> None:
+    def __init__(
+        self,
+        event_type: str,
+        head: bytes,
+        message_id: str | None = None,
+        *,
+        end: tuple[bytes, ...],
+    ) -> None:
         self.event_type = event_type
         """``token`` or ``thinking``: the events that continue the part."""
         self.head = head
         """The chunk's JSON up to the text, e.g. ``{"type":"text-delta","id":"t1","delta":``."""
+        self.end = end
+        """The bodies that close the part."""
         self.message_id = message_id
         """The ``message_id`` an event may carry (or none) to continue the part; None: any."""
         # How the data of an event of this message ends, from the text's closing quote, and
@@ -99,6 +108,22 @@ class TextDelta:
         if isinstance(carried, str) and self.message_id not in (None, carried):
             return None
         return encode_json(event.text)
+
+
+_DECODERS: Final = {name: msgspec.json.Decoder(cls) for name, cls in EVENT_TYPES.items()}
+
+
+def _parse(event_type: str, data: bytes) -> AgentEvent:
+    """:func:`~agent_stream.events.parse_event` for stored data, without its checks of other
+    inputs where the data is valid (which it raises the typed error for)."""
+    decoder = _DECODERS.get(event_type)
+    if decoder is not None:
+        try:
+            event: AgentEvent = decoder.decode(data)
+            return event
+        except msgspec.MsgspecError:
+            pass
+    return parse_event(event_type, data)
 
 
 def derived_id(kind: str, stream_id: str, seq: int = 0) -> str:
@@ -169,13 +194,13 @@ class BlockEncoder:
         """The SSE blocks for stored event ``seq``; the last one carries its id."""
         delta = self._delta
         if delta is not None and event_type == delta.event_type:  # most events: one block
-            if data.endswith(delta.id_tail):
-                text: bytes | None = data[8 : delta.id_cut]  # TextDelta.text, inlined
-            else:
-                text = delta.text(data)
+            if data.endswith(delta.id_tail):  # TextDelta.text's commonest case, inlined
+                cut = data[8 : delta.id_cut]
+                return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, cut)
+            text = delta.text(data)
             if text is not None:
                 return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, text)
-        return join_blocks(self._bodies(seq, parse_event(event_type, data)), self._sid, seq)
+        return join_blocks(self._bodies(seq, _parse(event_type, data)), self._sid, seq)
 
     def encode_event(self, seq: int, event: AgentEvent) -> bytes:
         """:meth:`encode` for an event already parsed."""
@@ -186,7 +211,7 @@ class BlockEncoder:
         delta = self._delta
         if delta is not None and event_type == delta.event_type and delta.text(data) is not None:
             return  # continues the open part: nothing changes
-        self._bodies(seq, parse_event(event_type, data))
+        self._bodies(seq, _parse(event_type, data))
 
     # The wire-format interface a connection writes through (agent_stream.framing.Framing).
 
