@@ -1,10 +1,11 @@
 """Bridge encode throughput: our events -> AG-UI frames and -> AI SDK chunks, against peers.
 
 Every contender turns the same run (``bench/corpus.py``: ``corpus_events(n)``, ~92 % tokens) into
-wire bytes, in one process, round-robin, median of ``--rounds`` of this process's CPU time
+wire bytes, in one process, round-robin, ``--rounds`` times, timed in this process's CPU time
 (``time.process_time``: on a shared machine other processes do not add to it, as they do to
-wall time); fresh encoders per run, GC collected before and disabled during a run. Two input
-shapes, as a server meets them:
+wall time). Events/s from the median time; ratios are the median of each round's ratio. Fresh
+encoders per run, GC collected before and disabled during a run. Two input shapes, as a server
+meets them:
 
 - **stored**: ``(seq, type, compact JSON data)`` as the store holds them (what a resume or a
   second process reads);
@@ -144,36 +145,39 @@ def main() -> None:
 
     stored = stored_run(args.events)
     typed = [parse_event(event_type, data) for _, event_type, data in stored]
-    medians = {
-        name: statistics.median(ts)
-        for name, ts in measure(
-            make_contenders(stored, typed), args.rounds, clock=time.process_time
-        ).items()
-    }
+    times = measure(make_contenders(stored, typed), args.rounds, clock=time.process_time)
     versions = ", ".join(
         f"{dist} {version(dist)}" for dist in ("msgspec", "ag-ui-protocol", "pydantic")
     )
     print(
-        f"# {len(stored):,} events, median of {args.rounds} rounds of CPU time, round-robin; "
+        f"# {len(stored):,} events, {args.rounds} rounds of CPU time, round-robin; "
         f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; "
         f"{versions}; load average {os.getloadavg()[0]:.1f}"
     )
     for shape in ("stored", "typed"):
-        rows = {name: t for name, t in medians.items() if name.startswith(shape)}
+        rows = {name: ts for name, ts in times.items() if name.startswith(shape)}
         peer = rows[f"{shape}: ag-ui EventEncoder + pydantic (no ids)"]
         framing = rows[f"{shape}: our framing (ids)"]
         if args.markdown:
             print(f"\n| {shape} input | events/s | vs EventEncoder | time vs our framing |")
             print("| --- | ---: | ---: | ---: |")
-        for name, median in sorted(rows.items(), key=lambda item: item[1]):
-            rate, label = len(stored) / median, name.split(": ", 1)[1]
+        for name, ts in sorted(rows.items(), key=lambda item: statistics.median(item[1])):
+            rate, label = len(stored) / statistics.median(ts), name.split(": ", 1)[1]
+            # ratios of the same round's times, then their median: the runs of one round are
+            # seconds apart, so a change in the machine's load moves both
+            speedup, slowdown = ratio(peer, ts), ratio(ts, framing)
             if args.markdown:
-                print(f"| {label} | {rate:,.0f} | {peer / median:.2f}x | {median / framing:.2f}x |")
+                print(f"| {label} | {rate:,.0f} | {speedup:.2f}x | {slowdown:.2f}x |")
             else:
                 print(
-                    f"{name:48} {rate:>11,.0f} events/s  {peer / median:5.2f}x EventEncoder  "
-                    f"{median / framing:5.2f}x framing time"
+                    f"{name:48} {rate:>11,.0f} events/s  {speedup:5.2f}x EventEncoder  "
+                    f"{slowdown:5.2f}x framing time"
                 )
+
+
+def ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the rounds' ratios."""
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
 if __name__ == "__main__":

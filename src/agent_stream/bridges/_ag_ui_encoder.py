@@ -39,6 +39,7 @@ from ..events import (
     Turn,
     UnknownEvent,
     UnsetType,
+    encode_data,
     event_to_dict,
 )
 from ._blocks import BlockEncoder, TextDelta, as_text, derived_id, encode_json
@@ -185,19 +186,19 @@ class AGUIEncoder(BlockEncoder):
                 if event.step not in self._steps and event.step != self._turn_step:
                     self._steps[event.step] = None
                     out.append(_step("STEP_STARTED", event.step))
-                out.append(_custom("progress", event_to_dict(event)))
+                out.append(_custom_event("progress", event))
                 if event.percentage >= 100 and event.step in self._steps:
                     del self._steps[event.step]
                     out.append(_step("STEP_FINISHED", event.step))
             case Creation():
-                out.append(_custom("creation", event_to_dict(event)))
+                out.append(_custom_event("creation", event))
             case InputRequired():
                 self._interrupt(out, event)
             case InputResponse():
-                out.append(_custom("input_response", event_to_dict(event)))
+                out.append(_custom_event("input_response", event))
             case Error():
                 self._error = event
-                out.append(_custom("error", event_to_dict(event)))
+                out.append(_custom_event("error", event))
             case Done():
                 self._finish(out, event)
             case UnknownEvent():
@@ -311,6 +312,11 @@ class AGUIEncoder(BlockEncoder):
 
 def _step(kind: str, name: str) -> bytes:
     return encode_json({"type": kind, "stepName": name})
+
+
+def _custom_event(name: str, event: AgentEvent) -> bytes:
+    """:func:`_custom` of the event's fields: their JSON as encode_data writes it (no dict)."""
+    return b'{"type":"CUSTOM","name":%b,"value":%b}' % (encode_json(name), encode_data(event))
 
 
 def _custom(name: str, value: JSONValue) -> bytes:

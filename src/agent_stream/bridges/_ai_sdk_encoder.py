@@ -37,6 +37,7 @@ from ..events import (
     Turn,
     UnknownEvent,
     UnsetType,
+    encode_data,
     event_to_dict,
 )
 from ._blocks import BlockEncoder, TextDelta, as_text, derived_id, encode_json
@@ -195,24 +196,24 @@ class AISDKEncoder(BlockEncoder):
                 out.append(_START_STEP)
                 self._step_open = True
             case Progress():
-                out.append(_data("progress", event_to_dict(event), part_id=event.step))
+                out.append(_event_data("progress", event, part_id=event.step))
             case Creation():
-                out.append(_data("creation", event_to_dict(event)))
+                out.append(_event_data("creation", event))
             case InputRequired() if isinstance(event.tool_name, str) and isinstance(
                 event.tool_use_id, str
             ):
                 self._approval(out, event, event.tool_name, event.tool_use_id)
             case InputRequired():
-                out.append(_data("input-required", event_to_dict(event), part_id=event.request_id))
+                out.append(_event_data("input-required", event, part_id=event.request_id))
             case InputResponse() if event.request_id in self._approvals:
                 if event.status == "answered" and event.answer == "deny":
                     call_id = self._approvals[event.request_id]
                     out.append(encode_json({"type": "tool-output-denied", "toolCallId": call_id}))
             case InputResponse():
-                out.append(_data("input-response", event_to_dict(event), part_id=event.request_id))
+                out.append(_event_data("input-response", event, part_id=event.request_id))
             case Error():
                 self._error = event
-                out.append(_data("error", event_to_dict(event)))
+                out.append(_event_data("error", event))
             case Done():
                 self._finish(out, event)
             case UnknownEvent():
@@ -312,6 +313,14 @@ class AISDKEncoder(BlockEncoder):
             )
         )
         out.append(_DONE_LINE)
+
+
+def _event_data(name: str, event: AgentEvent, *, part_id: str | None = None) -> bytes:
+    """:func:`_data` of the event's fields: their JSON as encode_data writes it (no dict)."""
+    head = b'{"type":"data-%b"' % name.encode()
+    if part_id is not None:
+        head = b'%b,"id":%b' % (head, encode_json(part_id))
+    return b'%b,"data":%b}' % (head, encode_data(event))
 
 
 def _data(name: str, value: JSONValue, *, part_id: str | None = None) -> bytes:
