@@ -22,7 +22,8 @@ Contenders:
 - ``our framing``: our own SSE frames for the same events (``encode_frame_bytes`` for stored
   input, ``AgentStreamEmitter.emit_bytes`` for typed input), ids.
 
-Run: ``.venv/bin/python bench/bench_bridges.py [--events 100000] [--rounds 7] [--markdown]``
+Run: ``.venv/bin/python bench/bench_bridges.py [--events 100000] [--rounds 7] [--markdown]
+[--no-message-ids]`` (the corpus's tokens carry a ``message_id``; most adapters send none).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from pydantic import TypeAdapter
 from agent_stream.bridges.ag_ui import AGUIEncoder
 from agent_stream.bridges.ai_sdk import AISDKEncoder
 from agent_stream.emitter import AgentStreamEmitter
-from agent_stream.events import AgentEvent, encode_data, parse_event
+from agent_stream.events import AgentEvent, Thinking, Token, encode_data, parse_event
 from agent_stream.framing import encode_frame_bytes
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -59,11 +60,14 @@ SID = DEFAULT_STREAM_ID
 Stored = list[tuple[int, str, bytes]]
 
 
-def stored_run(n: int) -> Stored:
-    return [
-        (seq, event_type, encode_data(parse_event(event_type, data)))
-        for seq, (event_type, data) in enumerate(corpus_events(n), 1)
-    ]
+def stored_run(n: int, *, message_ids: bool = True) -> Stored:
+    events = [parse_event(event_type, data) for event_type, data in corpus_events(n)]
+    if not message_ids:  # as most adapters stream: tokens and thinking carry none
+        events = [
+            type(event)(text=event.text) if isinstance(event, Token | Thinking) else event
+            for event in events
+        ]
+    return [(seq, event.type, encode_data(event)) for seq, event in enumerate(events, 1)]
 
 
 def pydantic_plan(stored: Stored) -> list[list[tuple[type[Any], dict[str, Any]]]]:
@@ -141,9 +145,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--markdown", action="store_true", help="print RESULTS.md tables")
+    parser.add_argument(
+        "--no-message-ids", action="store_true", help="tokens and thinking without message_id"
+    )
     args = parser.parse_args()
 
-    stored = stored_run(args.events)
+    stored = stored_run(args.events, message_ids=not args.no_message_ids)
     typed = [parse_event(event_type, data) for _, event_type, data in stored]
     times = measure(make_contenders(stored, typed), args.rounds, clock=time.process_time)
     versions = ", ".join(

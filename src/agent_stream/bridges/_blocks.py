@@ -81,8 +81,8 @@ class TextDelta:
         """The text of the token or thinking with ``data``, as a JSON string, if the event
         continues the part; None if it carries another message id.
 
-        The commonest case, data ending with :attr:`id_tail`, is inlined in
-        :meth:`BlockEncoder.encode`: there the layout is taken as encode_data's.
+        The commonest cases, data ending with :attr:`id_tail` or with no message id, are
+        inlined in :meth:`BlockEncoder.encode`: there the layout is taken as encode_data's.
         """
         if data.endswith(self.id_tail):
             return data[8 : self.id_cut]
@@ -194,10 +194,13 @@ class BlockEncoder:
         """The SSE blocks for stored event ``seq``; the last one carries its id."""
         delta = self._delta
         if delta is not None and event_type == delta.event_type:  # most events: one block
-            if data.endswith(delta.id_tail):  # TextDelta.text's commonest case, inlined
-                cut = data[8 : delta.id_cut]
-                return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, cut)
-            text = delta.text(data)
+            # TextDelta.text's commonest cases, inlined: the part's message id, or none
+            if data.endswith(delta.id_tail):
+                text: bytes | None = data[8 : delta.id_cut]
+            elif data.find(b',"', 9) < 0:  # {"text":"..."}
+                text = data[8:-1]
+            else:
+                text = delta.text(data)
             if text is not None:
                 return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, text)
         return join_blocks(self._bodies(seq, _parse(event_type, data)), self._sid, seq)
