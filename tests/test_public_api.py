@@ -116,6 +116,7 @@ PINNED: dict[str, list[str]] = {
         "Framing",
         "FramingFactory",
         "SSEFraming",
+        "data_after_id",
         "data_blocks",
         "encode_comment",
         "encode_frame",

@@ -12,8 +12,8 @@ This is the one module that writes SSE field lines (``id:``, ``event:``, ``data:
   ``id: <stream_id>:<seq>`` + ``event: <type>`` + one ``data: <json>`` line + a blank line.
 - :func:`encode_frame` / :func:`encode_comment` write any SSE frame (checked fields, multi-line
   data); :func:`encode_frame_bytes` one of ours from trusted parts; :func:`id_prefix`,
-  :func:`event_head`, :func:`data_blocks` and :func:`priming_block` are the pieces the emitter
-  and the bridges build theirs from.
+  :func:`event_head`, :func:`data_blocks`, :func:`data_after_id` and :func:`priming_block` are the
+  pieces the emitter and the bridges build theirs from.
 
 Example, a wire format that sends only the text of ``token`` events, one SSE block each::
 
@@ -58,6 +58,7 @@ __all__ = [
     "Framing",
     "FramingFactory",
     "SSEFraming",
+    "data_after_id",
     "data_blocks",
     "encode_comment",
     "encode_frame",
@@ -189,6 +190,16 @@ def id_prefix(stream_id: str) -> str:
     return f"id: {stream_id}:"
 
 
+def data_after_id(body_head: bytes) -> bytes:
+    """The bytes between a block's id and the rest of its one data line: ``\ndata: `` and
+    ``body_head``.
+
+    ``b"%b%d%b%b\n\n" % (id_prefix(sid).encode(), seq, data_after_id(head), rest)`` is one
+    numbered block of one data line, ``head + rest`` (how the bridges send most events).
+    """
+    return b"\ndata: " + body_head
+
+
 def event_head(event_type: str, *, after_id: bool) -> str:
     """The text between a frame's id (or its start) and its JSON data.
 
@@ -208,8 +219,8 @@ def data_blocks(bodies: Sequence[bytes], stream_id: bytes, seq: int) -> bytes:
         return b"id: %b:%d\ndata: %b\n\n" % (stream_id, seq, bodies[0])
     if not bodies:
         return b"id: %b:%d\n\n" % (stream_id, seq)
-    head = b"".join([b"data: %b\n\n" % body for body in bodies[:-1]])
-    return b"%bid: %b:%d\ndata: %b\n\n" % (head, stream_id, seq, bodies[-1])
+    head = b"\n\ndata: ".join(bodies[:-1])
+    return b"data: %b\n\nid: %b:%d\ndata: %b\n\n" % (head, stream_id, seq, bodies[-1])
 
 
 def priming_block(stream_id: str, cursor: int, retry_ms: int) -> bytes:

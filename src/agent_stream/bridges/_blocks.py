@@ -17,8 +17,8 @@ from typing import Final
 import msgspec
 
 from ..events import EVENT_TYPES, AgentEvent, JSONValue, Start, Token, parse_event
+from ..framing import data_after_id, id_prefix, priming_block
 from ..framing import data_blocks as join_blocks
-from ..framing import priming_block
 
 __all__ = [
     "BlockEncoder",
@@ -50,7 +50,7 @@ class TextDelta:
     give. Data laid out otherwise (other field order, more fields) is decoded.
     """
 
-    __slots__ = ("end", "event_type", "head", "id_cut", "id_tail", "message_id")
+    __slots__ = ("block_head", "end", "event_type", "head", "id_cut", "id_tail", "message_id")
 
     def __init__(
         self,
@@ -64,6 +64,8 @@ class TextDelta:
         """``token`` or ``thinking``: the events that continue the part."""
         self.head = head
         """The chunk's JSON up to the text, e.g. ``{"type":"text-delta","id":"t1","delta":``."""
+        self.block_head = data_after_id(head)
+        """What follows a block's id up to the text."""
         self.end = end
         """The bodies that close the part."""
         self.message_id = message_id
@@ -169,7 +171,7 @@ class BlockEncoder:
         self.stream_id = stream_id
         self.retry_ms = retry_ms
         self._sid = stream_id.encode()
-        self._id_head = b"id: %b:" % self._sid
+        self._id_head = id_prefix(stream_id).encode()
         # how events continue the part that is open, if one is (set by the subclass)
         self._delta: TextDelta | None = None
         self._cursor = 0  # events up to it are folded, not sent (see read_after)
@@ -196,13 +198,13 @@ class BlockEncoder:
         if delta is not None and event_type == delta.event_type:  # most events: one block
             # TextDelta.text's commonest cases, inlined: the part's message id, or none
             if data.endswith(delta.id_tail):
-                text: bytes | None = data[8 : delta.id_cut]
-            elif data.find(b',"', 9) < 0:  # {"text":"..."}
-                text = data[8:-1]
-            else:
-                text = delta.text(data)
+                cut = data[8 : delta.id_cut]
+                return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, cut)
+            if data.find(b',"', 9) < 0:  # {"text":"..."}
+                return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, data[8:-1])
+            text = delta.text(data)
             if text is not None:
-                return b"%b%d\ndata: %b%b}\n\n" % (self._id_head, seq, delta.head, text)
+                return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, text)
         return join_blocks(self._bodies(seq, _parse(event_type, data)), self._sid, seq)
 
     def encode_event(self, seq: int, event: AgentEvent) -> bytes:
