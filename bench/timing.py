@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 
 def measure(
-    contenders: dict[str, Callable[[], object]],
+    contenders: Mapping[str, Callable[[], object]],
     rounds: int,
     *,
     clock: Callable[[], float] = time.perf_counter,
