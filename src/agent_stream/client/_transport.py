@@ -8,7 +8,8 @@ re-chunk a body), so this transport merges them: the connection's network stream
 public network-backend interface) decodes the chunked framing of each socket read and gives
 h11 the payload of the whole read as one chunk. h11 still parses every response head and sees
 every body byte and the body's end, so the connection goes back to the pool (keep-alive), and
-httpx's API is unchanged: ``response.aiter_raw()`` yields one piece per read.
+httpx's API is unchanged: ``response.aiter_raw()`` yields one piece per read. Trailer fields
+after a chunked body are dropped (httpcore never hands them out either).
 
 Only what is certain is rewritten: a request line this stream wrote (HTTP/1.1), then a response
 head whose body is plainly chunked; bodies framed by ``Content-Length`` pass untouched (and
