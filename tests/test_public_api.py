@@ -113,6 +113,7 @@ PINNED: dict[str, list[str]] = {
     "agent_stream.framing": [
         "PING",
         "RECONNECT",
+        "EndingFraming",
         "Framing",
         "FramingFactory",
         "SSEFraming",

@@ -8,6 +8,7 @@ This is the one module that writes SSE field lines (``id:``, ``event:``, ``data:
   (:meth:`~Framing.events`), a keep-alive (:meth:`~Framing.ping`) and the shutdown notice
   (:meth:`~Framing.reconnect`). Runs and stores know nothing of it: another wire format is one
   class, passed to a response as ``framing=`` (a callable of the stream id, e.g. the class).
+  An :class:`EndingFraming` may also end a response before its stream ends.
 - :class:`SSEFraming` is agent-stream's own format (spec/PROTOCOL.md): per event
   ``id: <stream_id>:<seq>`` + ``event: <type>`` + one ``data: <json>`` line + a blank line.
 - :func:`encode_frame` / :func:`encode_comment` write any SSE frame (checked fields, multi-line
@@ -55,6 +56,7 @@ from .sse import check_event_id, check_event_name
 __all__ = [
     "PING",
     "RECONNECT",
+    "EndingFraming",
     "Framing",
     "FramingFactory",
     "SSEFraming",
@@ -118,6 +120,23 @@ class Framing(Protocol):
 
     def reconnect(self) -> bytes:
         """What tells the client, at shutdown, to resume now."""
+        ...
+
+
+@runtime_checkable
+class EndingFraming(Framing, Protocol):
+    """A :class:`Framing` whose format may end a response before the stream ends.
+
+    After each :meth:`~Framing.events`, when :attr:`ends_response` is true and nothing more is
+    stored, the connection sends those bytes and ends the response; the run goes on under its
+    disconnect policy. The AG-UI and AI SDK bridges end a response at a question: the AG-UI
+    run ends with an interrupt, the AI SDK message with a tool approval request, and the
+    client's next request answers it.
+    """
+
+    @property
+    def ends_response(self) -> bool:
+        """Whether the bytes :meth:`~Framing.events` last returned end the response."""
         ...
 
 

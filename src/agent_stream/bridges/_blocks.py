@@ -156,6 +156,7 @@ class BlockEncoder:
     __slots__ = (
         "_cursor",
         "_delta",
+        "_ends_response",
         "_id_head",
         "_is_finished",
         "_is_paused",
@@ -178,6 +179,7 @@ class BlockEncoder:
         self.sent_seq = 0  # the last event events() sent (0: none yet)
         self._is_finished = False
         self._is_paused = False
+        self._ends_response = False
 
     def _bodies(self, seq: int, event: AgentEvent) -> list[bytes]:
         """The JSON bodies of the blocks event ``seq`` becomes (possibly none)."""
@@ -240,7 +242,16 @@ class BlockEncoder:
             else:
                 out.append(self.encode(seq, event_type, data))
                 self.sent_seq = seq
+        # a question this response sent ends it (a resume that folds one waits for more)
+        self._ends_response = self._is_paused and self.sent_seq == first_seq + len(events) - 1
         return b"".join(out)
+
+    @property
+    def ends_response(self) -> bool:
+        """Whether the last event :meth:`events` sent ends this response: a question (the
+        bridged run or message ends there; the client's next request answers it)
+        (:class:`~agent_stream.framing.EndingFraming`)."""
+        return self._ends_response
 
     def ping(self) -> bytes:
         return b": ping\n\n"

@@ -1,4 +1,5 @@
-"""What the bridge route factories share: request bodies, ``Last-Event-ID``, error answers."""
+"""What the bridge route factories share: request bodies, ``Last-Event-ID``, error answers,
+finding a question in a stream."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ try:
 except ImportError as exc:
     raise missing_extra("agent_stream.bridges", exc, "server") from exc
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,10 +19,19 @@ from ..errors import AgentStreamError, AnswerError, UsageError
 from ..server._asgi import error_body, error_status, last_event_id
 from ..server.manager import RunManager
 from ..server.request_body import check_json_depth
+from ..server.store import StreamStore
 
-__all__ = ["MAX_BODY_BYTES", "error_response", "last_event_id", "manager_for", "read_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "error_response",
+    "find_event",
+    "last_event_id",
+    "manager_for",
+    "read_body",
+]
 
 MAX_BODY_BYTES = 1 << 20
+_READ_LIMIT = 4096
 
 
 def manager_for(manager: RunManager | None, request: Request) -> RunManager:
@@ -46,3 +57,18 @@ async def read_body(request: Request) -> bytes:
     body = b"".join(chunks)
     check_json_depth(body)  # JSON nested 1,000 deep: 400, not a RecursionError 500
     return body
+
+
+async def find_event(
+    store: StreamStore, stream_id: str, event_type: str, key: str, value: str
+) -> int:
+    """The seq of the first stored ``event_type`` whose data has ``key == value``; 0 if none."""
+    seq = 0
+    while True:
+        result = await store.read(stream_id, seq, limit=_READ_LIMIT)
+        for stored_type, payload in result.events:
+            seq += 1
+            if stored_type == event_type and msgspec.json.decode(payload).get(key) == value:
+                return seq
+        if not result.events or (result.is_done and seq >= result.last_seq):
+            return 0

@@ -48,8 +48,7 @@ from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ag_ui_encoder import AGUIEncoder
-from ._reframe import BridgedResponse, find_event
-from ._routes import error_response, last_event_id, manager_for, read_body
+from ._routes import error_response, find_event, last_event_id, manager_for, read_body
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
 __all__ = ["AGUIAgent", "AGUIEncoder", "ag_ui_routes", "last_user_text"]
@@ -128,7 +127,8 @@ def ag_ui_routes(
         def encoder(stream_id: str) -> AGUIEncoder:
             return AGUIEncoder(stream_id, thread_id=thread_id, run_id=run_id, retry_ms=retry_ms)
 
-        return BridgedResponse(inner, encoder, active)
+        inner.framing = encoder  # it ends the response at an interrupt (EndingFraming)
+        return inner
 
     async def answered(
         active: RunManager, request: Request, run_input: RunAgentInput
@@ -188,7 +188,8 @@ def ag_ui_routes(
         def encoder(sid: str) -> AGUIEncoder:
             return AGUIEncoder(sid, thread_id=thread_id, run_id=run_id, retry_ms=retry_ms)
 
-        return BridgedResponse(inner, encoder, active)
+        inner.framing = encoder
+        return inner
 
     return [
         Route(base, run, methods=["POST"]),

@@ -49,8 +49,7 @@ from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ai_sdk_encoder import UI_MESSAGE_STREAM_HEADERS, AISDKEncoder
-from ._reframe import BridgedResponse, find_event
-from ._routes import error_response, last_event_id, manager_for, read_body
+from ._routes import error_response, find_event, last_event_id, manager_for, read_body
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
 __all__ = [
@@ -144,13 +143,14 @@ def ai_sdk_routes(
     base = path.rstrip("/")
     chats: StreamIndex = index if index is not None else MemoryStreamIndex()
 
-    def bridged(inner: AgentStreamResponse, active: RunManager) -> BridgedResponse:
+    def bridged(inner: AgentStreamResponse, active: RunManager) -> AgentStreamResponse:
         retry_ms = active.options.retry_ms
 
         def encoder(stream_id: str) -> AISDKEncoder:
             return AISDKEncoder(stream_id, retry_ms=retry_ms)
 
-        return BridgedResponse(inner, encoder, active)
+        inner.framing = encoder  # it ends the response at a tool approval (EndingFraming)
+        return inner
 
     async def chat_stream_id(
         active: RunManager, request: Request, chat_id: str | None = None

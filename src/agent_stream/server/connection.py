@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeAlias, cast
 
 from ..errors import ResumeError, StoreUnavailableError
 from ..events import UNSET, Start, UnsetType
-from ..framing import Framing
+from ..framing import EndingFraming, Framing
 from .manager import RunManager, StreamOptions
 from .observing import observe_connection
 
@@ -120,6 +120,7 @@ class Connection:
 
     __slots__ = (
         "_cut",
+        "_ending",
         "_last_write",
         "_ping_due",
         "_task",
@@ -150,6 +151,7 @@ class Connection:
         self.manager = manager
         self.stream_id = stream_id
         self.framing = framing
+        self._ending = framing if isinstance(framing, EndingFraming) else None
         self.cursor = framing.read_after(cursor)  # seq of the last event read
         self.options = options
         self.resumed = resumed
@@ -325,7 +327,9 @@ class Connection:
                 if events:
                     pending = framing.events(self.cursor + 1, events)
                     self.cursor += len(events)
-                    if result.is_done and self.cursor == result.last_seq:
+                    if self.cursor == result.last_seq and (
+                        result.is_done or (self._ending is not None and self._ending.ends_response)
+                    ):  # the stream's end, or the format's (EndingFraming)
                         return "done" if await self._send(write, pending) else "stalled"
                     fresh = len(events) == _READ_LIMIT
                 elif result.is_done:
