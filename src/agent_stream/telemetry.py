@@ -38,15 +38,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Span, SpanContext, TracerProvider
 
@@ -54,9 +54,7 @@ __all__ = ["ConnectionTelemetry", "RunTelemetry", "Telemetry"]
 
 logger = logging.getLogger("agent_stream")
 
-_DECODE = msgspec.json.Decoder().decode
 _WATCHED = frozenset({"tool_use", "tool_result", "error", "done"})
-_TYPE_OF = operator.itemgetter(0)
 _FINISHED_KEPT = 10_000  # span contexts of ended runs kept for late client reports
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -66,12 +64,27 @@ def owner_hash(owner: str) -> str:
     return hashlib.sha256(owner.encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _object(data: bytes) -> dict[str, Any]:
+class _Fields(msgspec.Struct):
+    """The fields telemetry reads of a tool call, error or done (a tool's input and output
+    are skipped by the decoder, never built)."""
+
+    tool_name: str = ""
+    tool_use_id: str = ""
+    status: str = ""
+    duration_ms: int | float | None = None
+    error_type: str = ""
+    message: str = ""
+    model: str = ""
+
+
+_DECODE_FIELDS = msgspec.json.Decoder(_Fields).decode
+
+
+def _fields(data: bytes) -> _Fields:
     try:
-        value = _DECODE(data)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
+        return _DECODE_FIELDS(data)
+    except msgspec.DecodeError:  # stored events are valid; this is only a safety net
+        return _Fields()
 
 
 class Telemetry:
@@ -196,7 +209,7 @@ class Telemetry:
                 "agent_stream.owner_hash": owner_hash(owner),
             },
         )
-        run = RunTelemetry(self, stream_id, span)
+        run = RunTelemetry(self, stream_id, span, self._trace.set_span_in_context(span))
         self._runs[stream_id] = run
         return run
 
@@ -233,10 +246,9 @@ class Telemetry:
         if not self.is_enabled:
             return None
         run = self._runs.get(stream_id)
-        context = self._trace.set_span_in_context(run.span) if run is not None else None
         span = self.tracer.start_span(
             "agent_stream.connection",
-            context=context,
+            context=run.context if run is not None else None,
             attributes={
                 "agent_stream.stream_id": stream_id,
                 "agent_stream.resumed": resumed,
@@ -310,6 +322,7 @@ class RunTelemetry:
         "_first_token_s",
         "_started",
         "_tools",
+        "context",
         "model",
         "span",
         "stream_id",
@@ -317,10 +330,14 @@ class RunTelemetry:
         "tokens",
     )
 
-    def __init__(self, telemetry: Telemetry, stream_id: str, span: Span) -> None:
+    #: the event types :meth:`stored` is given with their data (the run counts the rest)
+    noted_types: ClassVar[frozenset[str]] = _WATCHED
+
+    def __init__(self, telemetry: Telemetry, stream_id: str, span: Span, context: Context) -> None:
         self.telemetry = telemetry
         self.stream_id = stream_id
         self.span = span
+        self.context = context  # the run's span as the parent of its tool and connection spans
         self.tokens = 0
         self.model = ""
         self._started = time.monotonic()
@@ -328,35 +345,34 @@ class RunTelemetry:
         self._first_token_s: float | None = None
         self._tools: dict[str, tuple[Span, float]] = {}
 
-    def stored(self, pending: Sequence[tuple[str, bytes]]) -> None:
-        """Events ``(type, JSON data)`` the run just stored (called once per batch)."""
+    def stored(self, count: int, tokens: int, noted: Sequence[tuple[str, bytes]]) -> None:
+        """The run stored ``count`` events, ``tokens`` of them tokens (once per batch).
+
+        ``noted`` holds those of :attr:`noted_types`, as ``(type, JSON data)``: per event, the
+        run only counts, so a token costs the telemetry nothing.
+        """
         telemetry = self.telemetry
-        telemetry.stored_events += len(pending)
+        telemetry.stored_events += count
         if self._first_event_s is None:
             self._first_event_s = time.monotonic() - self._started
             telemetry.time_to_first_event.record(self._first_event_s)
-        # the types in one C-level pass, tokens counted in another; Python looks at each event
-        # only in the rare batch that holds anything else
-        types = list(map(_TYPE_OF, pending))
-        tokens = types.count("token")
         if tokens:
             self.tokens += tokens
             if self._first_token_s is None:
                 self._first_token_s = time.monotonic() - self._started
                 telemetry.time_to_first_token.record(self._first_token_s)
-        if tokens != len(types):
-            for event_type, data in pending:
-                if event_type in _WATCHED:
-                    self._special(event_type, _object(data), time.monotonic())
+        if noted:
+            now = time.monotonic()
+            for event_type, data in noted:
+                self._special(event_type, _fields(data), now)
 
-    def _special(self, event_type: str, data: dict[str, Any], now: float) -> None:
+    def _special(self, event_type: str, data: _Fields, now: float) -> None:
         telemetry = self.telemetry
         if event_type == "tool_use":
-            name = str(data.get("tool_name", ""))
-            call_id = str(data.get("tool_use_id", ""))
+            name, call_id = data.tool_name, data.tool_use_id
             span = telemetry.tracer.start_span(
                 f"execute_tool {name}",
-                context=telemetry._trace.set_span_in_context(self.span),
+                context=self.context,
                 attributes={
                     "gen_ai.operation.name": "execute_tool",
                     "gen_ai.tool.name": name,
@@ -367,22 +383,20 @@ class RunTelemetry:
         elif event_type == "tool_result":
             self._tool_ended(data, now)
         elif event_type == "error":
-            error_type = str(data.get("error_type", "")) or "error"
+            error_type = data.error_type or "error"
             self.span.set_attribute("error.type", error_type)
             self.span.add_event(
                 "agent_stream.error",
-                {"error.type": error_type, "agent_stream.message": str(data.get("message", ""))},
+                {"error.type": error_type, "agent_stream.message": data.message},
             )
-        else:  # done
-            model = data.get("model")
-            if isinstance(model, str) and model:
-                self.model = model
+        elif data.model:  # done
+            self.model = data.model
 
-    def _tool_ended(self, data: dict[str, Any], now: float) -> None:
-        started = self._tools.pop(str(data.get("tool_use_id", "")), None)
-        reported = data.get("duration_ms")
-        name = str(data.get("tool_name", ""))
-        failed = data.get("status") == "error"
+    def _tool_ended(self, data: _Fields, now: float) -> None:
+        started = self._tools.pop(data.tool_use_id, None)
+        reported = data.duration_ms
+        name = data.tool_name
+        failed = data.status == "error"
         if started is not None:
             span, began = started
             if failed:
@@ -392,7 +406,7 @@ class RunTelemetry:
             measured = now - began
         else:
             measured = None
-        if isinstance(reported, int | float) and not isinstance(reported, bool) and reported > 0:
+        if reported is not None and reported > 0:
             seconds: float | None = reported / 1000.0
         else:
             seconds = measured

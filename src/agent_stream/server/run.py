@@ -41,6 +41,7 @@ import msgspec
 from ..errors import UsageError, truncate
 from ..events import (
     DEFAULT_MAX_EVENT_BYTES,
+    EVENT_TYPES,
     AgentEvent,
     Done,
     DoneReason,
@@ -80,6 +81,9 @@ MIN_MAX_EVENT_BYTES = 1024
 # Let connections run between events of a source that never awaits anything real.
 _YIELD_EVERY = 128
 _SLOW_TYPES = frozenset({"done", "start", "reconnect"})
+# An observed run takes every kind but token off the hot path, to count it (a token is then
+# the batch's length minus the others: its telemetry never looks at the tokens).
+_NOT_TOKENS = frozenset(EVENT_TYPES) - {"token"}
 _ENCODE = msgspec.json.Encoder().encode
 
 
@@ -138,18 +142,23 @@ class Run:
         "_call_soon",
         "_cancel_reason",
         "_cancel_requested",
+        "_counted_types",
         "_cut",
         "_done_seen",
         "_finished",
         "_finished_event",
         "_grace_timer",
         "_max_bytes",
+        "_noted",
+        "_noted_types",
         "_observer",
         "_on_finish",
+        "_others",
         "_oversize",
         "_pending",
         "_recorder",
         "_seq",
+        "_slow_types",
         "_started_at",
         "_task",
         "debug",
@@ -187,6 +196,14 @@ class Run:
         self._cut = False  # an oversize event ended the run ("end" policy)
         self._recorder = recorder
         self._observer = observer
+        # What an observer learns per stored batch: how many events were not tokens, and
+        # the ones it asked to see (tool calls, errors, done).
+        self._others = 0
+        self._noted: list[tuple[str, bytes]] = []
+        self._noted_types = observer.noted_types if observer is not None else frozenset()
+        self._slow_types = _SLOW_TYPES | (_NOT_TOKENS if observer is not None else frozenset())
+        # kinds counted on the hot path itself (observed runs only)
+        self._counted_types = self._slow_types - _SLOW_TYPES - self._noted_types
         self._on_finish = on_finish
         self._task: asyncio.Task[object] | None = None  # the task running drive()
         self._cancel_requested = False
@@ -259,6 +276,10 @@ class Run:
         self._pending.append((event_type, data))
         if event_type == "done":
             self._done_seen = True
+        if self._observer is not None and event_type != "token":
+            self._others += 1
+            if event_type in self._noted_types:
+                self._noted.append((event_type, data))
         if len(self._pending) == 1 and self._call_soon is not None:
             self._call_soon(self._flush)
 
@@ -309,8 +330,13 @@ class Run:
         self._append_nowait(self.stream_id, first, pending)
         if self._recorder is not None:
             self._recorded(first, pending)
-        if self._observer is not None:
-            self._observer.stored(pending)
+        observer = self._observer
+        if observer is not None:
+            tokens, noted = len(pending) - self._others, self._noted
+            self._others = 0
+            if noted:
+                self._noted = []
+            observer.stored(len(pending), tokens, noted)
 
     def _recorded(self, first: int, pending: list[tuple[str, bytes]]) -> None:
         recorder = self._recorder
@@ -359,9 +385,16 @@ class Run:
                 decoder: SSEDecoder | None = None
                 count = 0
                 add, pending, encode = self._add, self._pending, _ENCODE
+                slow, counted = self._slow_types, self._counted_types
                 max_bytes = self._max_bytes
                 items = aiter(self.source)
                 async for item in items:
+                    count += 1
+                    if count > _YIELD_EVERY:
+                        # a source that never suspends would starve connections
+                        count = 1
+                        self._flush()
+                        await anyio.lowlevel.checkpoint()
                     if isinstance(item, str | bytes):
                         # one whole frame per item (the emitter's way) is one regex match;
                         # anything else, and all that follows it, goes through the decoder
@@ -379,36 +412,34 @@ class Run:
                                 add(event_type, _checked(event_type, json_text.encode()))
                         if self._cut:
                             break
-                    else:
-                        event_type = item.type
+                        continue
+                    event_type = item.type
+                    if event_type in slow or self._done_seen or type(item) is UnknownEvent:
                         if (
-                            event_type in _SLOW_TYPES
+                            event_type not in counted
                             or self._done_seen
                             or type(item) is UnknownEvent
                         ):
                             add(event_type, encode_data(item))
                             if self._cut:
                                 break
-                        else:
-                            # Hot path of _add for a typed event (most are tokens).
-                            try:
-                                data = encode(item)
-                            except UnicodeEncodeError:
-                                # encode_data raises the UsageError naming the fix
-                                data = encode_data(item)
-                            if len(data) > max_bytes:
-                                if self._refuse(event_type, len(data)):
-                                    break
-                            else:
-                                pending.append((event_type, data))
-                                if len(pending) == 1:
-                                    call_soon(self._flush)
-                    count += 1
-                    if count >= _YIELD_EVERY:
-                        # a source that never suspends would starve connections
-                        count = 0
-                        self._flush()
-                        await anyio.lowlevel.checkpoint()
+                            continue
+                        self._others += 1  # thinking, progress, ... of an observed run
+                    # Hot path of _add for a typed event (most are tokens).
+                    try:
+                        data = encode(item)
+                    except UnicodeEncodeError:
+                        # encode_data raises the UsageError naming the fix
+                        data = encode_data(item)
+                    if len(data) > max_bytes:
+                        if event_type in counted:
+                            self._others -= 1  # _refuse counts what it stores instead
+                        if self._refuse(event_type, len(data)):
+                            break
+                    else:
+                        pending.append((event_type, data))
+                        if len(pending) == 1:
+                            call_soon(self._flush)
                 if self._cut:
                     reason = "error"
                     self._flush()

@@ -1,0 +1,96 @@
+"""What a run's telemetry counts when the run, not the telemetry, looks at each event: tokens,
+stored events and tool calls over typed events and emitter frames, across store batches, with
+a refused oversize event (the OpenTelemetry SDK's in-memory exporter and reader, a real run)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from agent_stream import AgentStreamEmitter, Done, Progress, Thinking, Token, ToolResult, ToolUse
+from agent_stream.events import AgentEvent
+from agent_stream.server import MemoryStore, RunManager, StreamOptions
+from agent_stream.telemetry import Telemetry
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def _mixed() -> AsyncIterator[AgentEvent | str]:
+    # 300 typed tokens (over two store batches of 128) among thinking, progress and tool calls
+    for i in range(300):
+        if i % 50 == 7:
+            yield Thinking(text="hmm ")
+            yield Progress(step="plan", percentage=i / 3, message="working")
+        if i % 100 == 9:
+            yield ToolUse(tool_name="search", tool_use_id=f"t{i}", input={"q": "x"})
+            yield ToolResult(tool_name="search", tool_use_id=f"t{i}", duration_ms=2)
+        yield Token(text="w ")
+    yield Thinking(text="x" * 2000)  # over max_event_bytes: refused, an error stored instead
+    emitter = AgentStreamEmitter()
+    for _ in range(5):
+        yield emitter.token("f ")
+    yield emitter.thinking("frame ")
+    yield emitter.tool_use("fetch", "f1")
+    yield emitter.tool_result("fetch", "f1", duration_ms=4)
+    yield Done(model="counted-1")
+
+
+def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        point
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == name
+        for point in metric.data.data_points
+    ]
+
+
+@pytest.mark.anyio
+async def test_tokens_events_and_tool_calls_of_a_mixed_run_are_counted() -> None:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    manager = RunManager(MemoryStore(), telemetry=telemetry, handle_signals=False)
+    options = StreamOptions(max_event_bytes=1024, oversize="continue")
+    run = await manager.start(_mixed(), options=options)
+    await run.drive()
+
+    stored = 300 + 6 * 2 + 3 * 2 + 1 + 5 + 1 + 2 + 1  # tokens, thinking+progress, tools, error...
+    assert run.seq == stored
+    (events,) = _points(reader, "agent_stream.events.stored")
+    assert events.value == stored
+    (run_span,) = [s for s in spans.get_finished_spans() if s.name.startswith("invoke_agent")]
+    attrs = run_span.attributes or {}
+    assert attrs["agent_stream.tokens"] == 305
+    assert attrs["error.type"] == "event-too-large"
+    assert attrs["gen_ai.response.model"] == "counted-1"
+    tools = [s for s in spans.get_finished_spans() if s.name.startswith("execute_tool")]
+    assert sorted(s.name for s in tools) == ["execute_tool fetch"] + ["execute_tool search"] * 3
+    assert all(s.parent is not None and s.parent.span_id == run_span.context.span_id for s in tools)
+    (ttft,) = _points(reader, "gen_ai.server.time_to_first_token")
+    assert ttft.count == 1
+    (durations,) = [
+        p
+        for p in _points(reader, "agent_stream.tool.duration")
+        if p.attributes["gen_ai.tool.name"] == "fetch"
+    ]
+    assert durations.count == 1 and durations.sum == pytest.approx(0.004)
+    await manager.store.aclose()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
