@@ -1,6 +1,7 @@
 """Per-event cost of telemetry: a run + one connection, with and without OpenTelemetry.
 
-In one process, side by side on the same events (tokens, with a tool call every 500): a
+In one process, side by side on the same events (tokens, with a tool call every ``--tool-every``
+events, 500 unless told; 0: none): a
 ``RunManager`` (MemoryStore) drives a run whose source yields ``--events`` typed events while a
 ``Connection`` pumps them to a write that drops the bytes (no socket: what is measured is the
 server's own work, where telemetry's share is largest). Contenders:
@@ -12,10 +13,12 @@ server's own work, where telemetry's share is largest). Contenders:
   instrument is real, nothing leaves the process.
 
 ``--paced`` suspends after every event (as with a real model: each event its own write).
-Reported: median microseconds per event over ``--rounds`` rounds (contenders interleaved), and
-each contender's overhead against ``off``. Target: ``otel sdk`` within 5 %.
+Reported: the process's CPU time (``time.process_time``: the SDK's export threads included, other
+processes on a shared machine not) per event, median over ``--rounds`` rounds (contenders
+interleaved), and each contender's overhead against ``off``. Target: ``otel sdk`` within 5 %.
 
-Run: ``.venv/bin/python bench/bench_otel.py [--events 100000] [--rounds 7] [--paced]``
+Run: ``.venv/bin/python bench/bench_otel.py [--events 100000] [--rounds 7] [--paced]
+[--tool-every 500]``
 """
 
 from __future__ import annotations
@@ -83,11 +86,12 @@ def sdk_telemetry() -> tuple[Telemetry, Callable[[], None]]:
     return telemetry, shutdown
 
 
-async def source(n: int, paced: bool) -> AsyncIterator[AgentEvent]:
+async def source(n: int, paced: bool, tool_every: int = 500) -> AsyncIterator[AgentEvent]:
+    every = tool_every or n + 1
     for i in range(n - 1):
-        if i % 500 == 1:
+        if i % every == 1:
             yield ToolUse(tool_name="search", tool_use_id=f"t{i}", input={"q": "x"})
-        elif i % 500 == 2:
+        elif i % every == 2:
             yield ToolResult(tool_name="search", tool_use_id=f"t{i - 1}", duration_ms=3)
         else:
             yield Token(text="word ")
@@ -96,7 +100,7 @@ async def source(n: int, paced: bool) -> AsyncIterator[AgentEvent]:
     yield Done(model="bench")
 
 
-async def one_run(telemetry: Telemetry | None, n: int, paced: bool) -> float:
+async def one_run(telemetry: Telemetry | None, n: int, paced: bool, tool_every: int = 500) -> float:
     manager = RunManager(MemoryStore(), telemetry=telemetry, handle_signals=False)
     options = StreamOptions(heartbeat_s=60)
     written = 0
@@ -105,8 +109,8 @@ async def one_run(telemetry: Telemetry | None, n: int, paced: bool) -> float:
         nonlocal written
         written += len(chunk)
 
-    started = time.perf_counter()
-    run = await manager.start(source(n, paced))
+    started = time.process_time()
+    run = await manager.start(source(n, paced, tool_every))
     task = asyncio.get_running_loop().create_task(run.drive())
     framing = SSEFraming(run.stream_id)
     connection = Connection(manager, run.stream_id, 0, options, framing)
@@ -114,7 +118,7 @@ async def one_run(telemetry: Telemetry | None, n: int, paced: bool) -> float:
     start = start_event(manager, run.stream_id, options, resumed=False, urls=False)
     reason = await connection.pump(write, framing.open(start, cursor=0, retry_ms=options.retry_ms))
     await task
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert reason == "done" and written > n * 30, (reason, written)
     await manager.store.aclose()
     return elapsed
@@ -125,6 +129,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--paced", action="store_true")
+    parser.add_argument("--tool-every", type=int, default=500, help="events per tool call; 0: none")
     args = parser.parse_args()
     sdk, shutdown = sdk_telemetry()
     contenders: dict[str, Telemetry | None] = {
@@ -139,7 +144,8 @@ def main() -> None:
             gc.collect()
             gc.disable()
             try:
-                times[name].append(asyncio.run(one_run(telemetry, args.events, args.paced)))
+                elapsed = asyncio.run(one_run(telemetry, args.events, args.paced, args.tool_every))
+                times[name].append(elapsed)
             finally:
                 gc.enable()
     shutdown()
@@ -147,10 +153,12 @@ def main() -> None:
     base = per_event["off"]
     print(
         f"# bench_otel: {args.events:,} events x {args.rounds} rounds, "
-        f"{'paced' if args.paced else 'unpaced'}; python {platform.python_version()}, "
+        f"{'paced' if args.paced else 'unpaced'}, tool calls: "
+        f"{f'1 per {args.tool_every} events' if args.tool_every else 'none'}; "
+        f"python {platform.python_version()}, "
         f"opentelemetry-sdk {version('opentelemetry-sdk')}, load {os.getloadavg()[0]:.2f}"
     )
-    print("| contender | µs / event (median) | overhead vs off |")
+    print("| contender | CPU µs / event (median) | overhead vs off |")
     print("| --- | ---: | ---: |")
     for name, value in per_event.items():
         print(f"| {name} | {value:.2f} | {(value / base - 1) * 100:+.1f} % |")
