@@ -28,6 +28,7 @@ import anyio
 
 from ..errors import StoreUnavailableError, UsageError
 from .question_board import POLL_S, Claim, QuestionRecord, QuestionState
+from .redis_signals import close_pubsub
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -159,7 +160,7 @@ class RedisQuestionBoard:
                 with anyio.fail_after(self.op_timeout_s):
                     await pubsub.subscribe(self._channels + self._token)
             except self._errors as exc:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await close_pubsub(pubsub)
                 raise StoreUnavailableError(
                     f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly"
                 ) from exc
@@ -291,7 +292,7 @@ class RedisQuestionBoard:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(*self._errors):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await close_pubsub(pubsub)
         for event in self._events.values():
             event.set()
         self._events.clear()

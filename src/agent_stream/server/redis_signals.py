@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -43,6 +43,17 @@ if TYPE_CHECKING:
 __all__ = ["SCRIPTS", "RedisSignals"]
 
 logger = logging.getLogger("agent_stream")
+
+
+async def close_pubsub(pubsub: PubSub) -> None:
+    """Close a redis-py pub/sub connection (typed on every redis-py the extra allows).
+
+    ``PubSub.aclose`` carries annotations only from redis-py 8.2; binding it to a typed name
+    first keeps ``mypy --strict`` quiet on older and newer releases alike.
+    """
+    aclose: Callable[[], Awaitable[None]] = pubsub.aclose
+    await aclose()
+
 
 _STOP_POLL_S = 0.25  # an asker re-reads ``stopped`` this often when no message came
 
@@ -317,7 +328,7 @@ class RedisSignals:
                     await pubsub.subscribe(self._channel)
             except self._store._errors as exc:
                 logger.info("stream signals: subscribing failed (%s); polling meanwhile", exc)
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await close_pubsub(pubsub)
                 return
             self._pubsub = pubsub
             self._listener = asyncio.get_running_loop().create_task(
@@ -349,7 +360,7 @@ class RedisSignals:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             with contextlib.suppress(*self._store._errors):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await close_pubsub(pubsub)
 
     async def aclose(self) -> None:
         listener, self._listener = self._listener, None
