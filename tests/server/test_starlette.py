@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import anyio
@@ -82,16 +81,16 @@ async def test_second_done_dropped_and_source_drained(server: UvicornProcess, st
         await wait_counter(client, name, "drained")
 
 
-async def test_priming_within_100ms_while_first_event_is_seconds_away(
+async def test_priming_arrives_while_first_event_is_a_minute_away(
     server: UvicornProcess,
 ) -> None:
+    # the agent's first event is 60 s away: a start frame inside the deadline can only be
+    # the priming the response sends at once (no timing assertion: a deadline)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        began = time.monotonic()
-        async with client.stream("GET", f"/chat?tag={tag()}&first_delay_s=3") as response:
-            first = await anext(aiter(frames(response)))
-            elapsed = time.monotonic() - began
+        with anyio.fail_after(15):
+            async with client.stream("GET", f"/chat?tag={tag()}&first_delay_s=60") as response:
+                first = await anext(aiter(frames(response)))
     assert first.event == "start"
-    assert elapsed < 0.1, f"priming frame took {elapsed * 1000:.0f} ms"
 
 
 async def test_headers(server: UvicornProcess) -> None:
