@@ -399,3 +399,46 @@ async def test_a_blank_last_event_id_gets_400_malformed_id_like_our_route(
                 assert status == 400, answer[:300]
                 assert b'"code":"malformed-id"' in answer
         assert (await client.get("/healthz")).json()["runs_started"] == before
+
+
+BRIDGE_POSTS = {"ag-ui": "/api/ag-ui", "ai-sdk": "/api/ai-sdk/chat"}
+
+
+@pytest.mark.parametrize("route", sorted(BRIDGE_POSTS))
+async def test_bridge_errors_are_typed_and_never_cached(server: UvicornProcess, route: str) -> None:
+    path = BRIDGE_POSTS[route]
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        not_json = await client.post(path, content=b"{nope", headers=auth())
+        oversize = await client.post(path, content=b" " * ((1 << 20) + 1), headers=auth())
+    assert not_json.status_code == 400
+    assert oversize.status_code == 413
+    assert oversize.json()["error"]["code"] == "body-too-large"
+    for response in (not_json, oversize):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("route", sorted(BRIDGE_POSTS))
+async def test_bridge_refuses_a_declared_oversize_body_before_reading_it(
+    server: UvicornProcess, route: str
+) -> None:
+    # Content-Length says 100 MB and 10 bytes come: the answer is 413 from the header alone,
+    # not a wait for bytes that never come
+    head = (
+        f"POST {BRIDGE_POSTS[route]} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    data = b""
+    with anyio.fail_after(10):
+        async with await anyio.connect_tcp("127.0.0.1", server.port) as stream:
+            await stream.send(head.encode() + b'{"id": "x"')
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive()
+    assert data.startswith(b"HTTP/1.1 413 "), data[:200]
+
+
+async def test_ai_sdk_stop_answer_is_never_cached(server: UvicornProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        answer = await client.post("/api/ai-sdk/chat/nope/stop", headers=auth())
+    assert answer.json() == {"stopped": False}
+    assert answer.headers["cache-control"] == "no-store"

@@ -13,12 +13,11 @@ except ImportError as exc:
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response
 
-from ..errors import AgentStreamError, AnswerError, UsageError
-from ..server._asgi import error_body, error_status, last_event_id
+from ..server._asgi import last_event_id
 from ..server.manager import RunManager
-from ..server.request_body import check_json_depth
+from ..server.request_body import check_json_depth, error_response
+from ..server.request_body import read_body as read_bounded
 from ..server.store import StreamStore
 
 __all__ = [
@@ -38,23 +37,11 @@ def manager_for(manager: RunManager | None, request: Request) -> RunManager:
     return manager if manager is not None else RunManager.for_app(request.app)
 
 
-def error_response(exc: AgentStreamError) -> Response:
-    """``{"error": {"code", "message"}}`` with the status the error calls for (never 5xx for
-    bad input)."""
-    status = exc.status_code if isinstance(exc, AnswerError) else error_status(exc)
-    return Response(error_body(exc), status, media_type="application/json")
-
-
 async def read_body(request: Request) -> bytes:
-    """The request body, at most :data:`MAX_BODY_BYTES`; UsageError beyond."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise UsageError(f"request body is over {MAX_BODY_BYTES} bytes", code="invalid-request")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    """The request body, refused past :data:`MAX_BODY_BYTES` (413, by ``Content-Length``
+    before reading), after 10 s (408), or nested deeper than JSON may be decoded (400): the
+    shared reader of :mod:`agent_stream.server.request_body`."""
+    body = await read_bounded(request, max_bytes=MAX_BODY_BYTES)
     check_json_depth(body)  # JSON nested 1,000 deep: 400, not a RecursionError 500
     return body
 

@@ -238,7 +238,7 @@ def ai_sdk_routes(
             stopped = stream_id is not None and await active.stop(stream_id, who)
         except AgentStreamError as exc:
             return error_response(exc)
-        return JSONResponse({"stopped": stopped})
+        return JSONResponse({"stopped": stopped}, headers={"cache-control": "no-store"})
 
     return [
         Route(base, start, methods=["POST"]),

@@ -11,7 +11,7 @@ import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
 
-from ..errors import AgentStreamError, ResumeError, StoreUnavailableError, UsageError
+from ..errors import AgentStreamError, AnswerError, ResumeError, StoreUnavailableError, UsageError
 from .connection import Connection, EndReason, Write
 from .manager import RunManager, parse_cursor
 
@@ -92,7 +92,7 @@ _STATUS_BY_CODE = {"body-too-large": 413, "body-timeout": 408}
 
 def error_status(exc: AgentStreamError) -> int:
     """The HTTP status ``exc`` is answered with: never 5xx for bad input."""
-    if isinstance(exc, ResumeError):
+    if isinstance(exc, (ResumeError, AnswerError)):
         return exc.status_code
     if isinstance(exc, StoreUnavailableError):
         return 503
@@ -115,6 +115,8 @@ def error_body(exc: AgentStreamError) -> bytes:
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if isinstance(exc, ResumeError) and exc.earliest_id is not None:
         error["earliest_id"] = exc.earliest_id
+    elif isinstance(exc, AnswerError) and exc.reason is not None:
+        error["reason"] = exc.reason
     return msgspec.json.encode({"error": error})
 
 

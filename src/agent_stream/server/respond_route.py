@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import AgentStreamError, AnswerError, StoreUnavailableError
+from ..errors import AgentStreamError
 from .manager import RunManager
+from .request_body import error_response
 from .respond import MAX_ANSWER_BYTES, answer_question
 
 __all__ = ["respond_route"]
-
-
-def _error(exc: AgentStreamError) -> Response:
-    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    headers = {"Cache-Control": "no-store"}
-    status = 400
-    if isinstance(exc, AnswerError):
-        status = exc.status_code
-        if exc.reason is not None:
-            error["reason"] = exc.reason
-    elif isinstance(exc, StoreUnavailableError):
-        status = 503
-        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
-    body = msgspec.json.encode({"error": error})
-    return Response(body, status, headers=headers, media_type="application/json")
 
 
 def respond_route(
@@ -57,7 +41,7 @@ def respond_route(
                 key=request.headers.get("idempotency-key") or None,
             )
         except AgentStreamError as exc:
-            return _error(exc)
+            return error_response(exc)
         return JSONResponse(result, headers={"Cache-Control": "no-store"})
 
     return Route(path, respond, methods=["POST"])
