@@ -9,7 +9,8 @@ streams); ``{<sid>}`` is a Redis Cluster hash tag, so one stream's keys share a 
 - ``<prefix>:{<sid>}:events`` the stream: entry id ``<seq>-0``, fields ``t`` (type), ``d``
   (data); ``XADD ... MAXLEN ~ max_events``. A cursor ``<sid>:<seq>`` reads ``XRANGE (<seq>-0``
   and follows with ``XREAD BLOCK`` from the last delivered id (never ``$``).
-- ``<prefix>:{<sid>}:meta`` a hash: ``owner``, ``last`` (seq), ``done``, ``m:<key>`` metadata.
+- ``<prefix>:{<sid>}:meta`` a hash: ``owner``, ``last`` (seq), ``done``, ``c`` (the create's nonce),
+  ``m:<key>`` metadata.
 - ``<prefix>:{<sid>}:lease`` the producer's lease (``SET PX``, renewed by this store while the
   run is live here). When it lapses before ``done``, the first reader to notice appends
   ``error{interrupted}`` + ``done{interrupted}`` in one Lua script, so every reader sees the same
@@ -69,6 +70,7 @@ _MISSING = f"RedisStore needs redis: {install_hint('redis')}"
 _T = TypeVar("_T")
 _BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
 _RANGE_MAX = 1024  # events per replay read: the first bytes of a long replay go out sooner
+_HEALTH_CHECK_S = 5.0  # a pooled connection idle this long is PINGed before its next command
 
 # KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the events'
 # types joined with LF, their data joined with LF (data is single-line JSON, types are tokens).
@@ -160,11 +162,16 @@ return {1, rv, redis.call('ZCARD', KEYS[4]), meta[2] or ''}
 """
 )
 
-# KEYS: events, meta, lease. ARGV: owner, token, lease ms, keys ttl ms, meta pairs...
+# KEYS: events, meta, lease. ARGV: owner, token, lease ms, keys ttl ms, nonce, meta pairs...
+# 1 created (or created by this very call before: redis-py resends a command whose connection
+# broke, and the nonce tells that resend apart from another create of the same id), 0 taken.
 _CREATE = r"""
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('HSET', KEYS[2], 'owner', ARGV[1], 'last', 0, 'done', '0')
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], 'm:' .. ARGV[i], ARGV[i + 1]) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('HGET', KEYS[2], 'c') == ARGV[5] then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[2], 'owner', ARGV[1], 'last', 0, 'done', '0', 'c', ARGV[5])
+for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], 'm:' .. ARGV[i], ARGV[i + 1]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 return 1
@@ -355,8 +362,10 @@ class RedisStore:
 
         Store options may also ride in the URL's query (``?prefix=myapp&lease_s=2&ttl_s=60``;
         keyword arguments win), so a single ``--redis URL`` configures every worker.
-        Connections time out after ``op_timeout_s`` and are not retried by redis-py (this store
-        retries what is worth retrying); ``XREAD BLOCK`` uses a second pool.
+        Connections time out after ``op_timeout_s``; redis-py retries a command once, at once,
+        only when its pooled connection was closed under it (a Redis restart), and PINGs a
+        connection idle for ``_HEALTH_CHECK_S`` before using it. ``XREAD BLOCK`` uses a second
+        pool.
         """
         redis = _import_redis()
         url, from_query = _split_store_options(url)
@@ -366,10 +375,17 @@ class RedisStore:
         if op_timeout_s is not None:
             options["op_timeout_s"] = op_timeout_s
         timeout_s = float(options.get("op_timeout_s", 1.0))
-        no_retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+        # A pooled connection that Redis closed (it restarted) fails its next command with a
+        # ConnectionError: redis-py reconnects and sends it once more, at once. A timeout is
+        # never retried (the command may still run). Every script is safe to run twice (see
+        # the scripts' comments); a connection idle past the interval is PINGed before use.
+        retry_once = redis.asyncio.retry.Retry(
+            redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
+        )
         common: dict[str, Any] = {
             "socket_connect_timeout": timeout_s,
-            "retry": no_retry,
+            "retry": retry_once,
+            "health_check_interval": _HEALTH_CHECK_S,
             "decode_responses": False,
         }
         client = redis.asyncio.Redis.from_url(
@@ -505,6 +521,7 @@ class RedisStore:
             self._token,
             self._ms(self.lease_s),
             self._keys_ttl_ms,
+            secrets.token_hex(8),
         ]
         for name, value in (meta or {}).items():
             args += [name, value]

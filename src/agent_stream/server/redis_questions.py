@@ -5,8 +5,8 @@ Made by ``RedisStore.question_board()`` on the store's clients and prefix. Keys 
 
 - ``<prefix>:{<sid>}:q:<request_id>`` a hash: ``event`` (the input_required JSON), ``exp``
   (expiry, ms since the epoch), ``state``, ``answer``, ``key`` (Idempotency-Key of the claim),
-  ``ptoken`` / ``rtoken`` (the producing and the answering process); it expires an hour after
-  the question.
+  ``ptoken`` / ``rtoken`` (the producing and the answering process), ``on`` / ``cn`` (the
+  nonces of the open and the claim); it expires an hour after the question.
 - ``<prefix>:questions:<token>`` each process's pub/sub channel: a claim publishes
   ``<sid> <request_id>`` to the producer's, a settlement to the answerer's. Messages only wake
   a waiter early; waiters re-read the hash every ``POLL_S`` too, so a lost message costs
@@ -40,21 +40,30 @@ logger = logging.getLogger("agent_stream")
 
 _KEEP_MS = 3_600_000  # settled questions answer 409/410 (not 404) for an hour
 
-# KEYS: question. ARGV: event, exp ms, ptoken, keep ms. 1 created, 0 taken.
+# Each write carries a nonce: redis-py sends a command again when its connection broke before
+# the reply (RedisStore.from_url), and a second run of the same call answers as the first did.
+
+# KEYS: question. ARGV: event, exp ms, ptoken, keep ms, nonce. 1 created, 0 taken.
 _OPEN = r"""
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'event', ARGV[1], 'exp', ARGV[2], 'state', 'open', 'ptoken', ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'on') == ARGV[5] then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'event', ARGV[1], 'exp', ARGV[2], 'state', 'open', 'ptoken', ARGV[3],
+  'on', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
-# KEYS: question. ARGV: now ms, answer, key, rtoken, new state, channel prefix, message.
+# KEYS: question. ARGV: now ms, answer, key, rtoken, new state, channel prefix, message, nonce.
 # 1 claimed (and the producer told), 0 not open or past its expiry, -1 unknown.
 _CLAIM = r"""
-local fields = redis.call('HMGET', KEYS[1], 'state', 'exp', 'ptoken')
+local fields = redis.call('HMGET', KEYS[1], 'state', 'exp', 'ptoken', 'cn')
 if not fields[1] then return -1 end
+if fields[4] == ARGV[8] then return 1 end
 if fields[1] ~= 'open' or tonumber(ARGV[1]) >= tonumber(fields[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[5], 'answer', ARGV[2], 'key', ARGV[3], 'rtoken', ARGV[4])
+redis.call('HSET', KEYS[1], 'state', ARGV[5], 'answer', ARGV[2], 'key', ARGV[3], 'rtoken', ARGV[4],
+  'cn', ARGV[8])
 redis.call('PUBLISH', ARGV[6] .. fields[3], ARGV[7])
 return 1
 """
@@ -189,7 +198,9 @@ class RedisQuestionBoard:
         exp_ms = round(expires_at_s * 1000)
         keep_ms = max(1, exp_ms - round(time.time() * 1000)) + _KEEP_MS
         created = await self._call(
-            "open", self._key(stream_id, request_id), [event, exp_ms, self._token, keep_ms]
+            "open",
+            self._key(stream_id, request_id),
+            [event, exp_ms, self._token, keep_ms, secrets.token_hex(8)],
         )
         if not created:
             raise UsageError(
@@ -275,6 +286,7 @@ class RedisQuestionBoard:
                 "cancelled" if is_cancel else "answered",
                 self._channels,
                 f"{stream_id} {request_id}",
+                secrets.token_hex(8),
             ],
         )
         return bool(claimed == 1)
