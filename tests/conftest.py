@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.redis_cluster_helpers import RedisClusterServers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,3 +71,13 @@ def demo_recording(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     from tests.recording.demo_recording import make_recording
 
     return make_recording(tmp_path_factory.mktemp("demo-recording"))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A Redis Cluster shared by the tests that only read and write it: 3 masters with a
+    replica each (tests that kill nodes start their own)."""
+    from tests.redis_cluster_helpers import RedisClusterServers
+
+    with RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,7 +47,8 @@ def _ping(port: int, timeout_s: float) -> bool:
 
 
 class RedisServer:
-    """One ``redis-server`` process; ``appendfsync`` applies when ``appendonly`` is on."""
+    """One ``redis-server`` process; ``appendfsync`` applies when ``appendonly`` is on;
+    ``extra_args`` are more ``redis-server`` options (``["--cluster-enabled", "yes"]``)."""
 
     def __init__(
         self,
@@ -55,6 +57,7 @@ class RedisServer:
         appendonly: bool = False,
         appendfsync: str = "always",
         ready_timeout_s: float = 10.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         if not os.path.exists(REDIS_SERVER):
             pytest.fail("redis-server is missing: apt-get install redis-server (scripts/test does)")
@@ -62,6 +65,7 @@ class RedisServer:
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.ready_timeout_s = ready_timeout_s
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
         self._log = directory / "redis.log"
@@ -74,6 +78,10 @@ class RedisServer:
     def pid(self) -> int:
         assert self._proc is not None, "not started"
         return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> RedisServer:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -95,6 +103,7 @@ class RedisServer:
             str(self._log),
             "--maxclients",
             "10000",
+            *self.extra_args,
         ]
         self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + self.ready_timeout_s

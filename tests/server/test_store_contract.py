@@ -24,6 +24,7 @@ from agent_stream.errors import ResumeError, StoreUnavailableError, UsageError
 from agent_stream.events import DEFAULT_MAX_EVENT_BYTES
 from agent_stream.server import MemoryStore, StoredEvent, StreamStore
 from agent_stream.server.redis import RedisStore
+from tests.redis_cluster_helpers import RedisClusterServers
 from tests.redis_helpers import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -96,22 +97,34 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
-# One line per backend: its name and how to open it (given the module's redis-server).
-BACKENDS: dict[str, Callable[[RedisServer], Backend]] = {
+def _redis(request: pytest.FixtureRequest) -> Backend:
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return lambda **bounds: redis(server.url, **bounds)
+
+
+def _redis_cluster(request: pytest.FixtureRequest) -> Backend:
+    # 3 masters + 3 replicas; an event counts as stored once a replica has it too
+    cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+    return lambda **bounds: redis(cluster.url, min_replicas_acked=1, **bounds)
+
+
+# One line per backend: its name and how to open it (given the test's fixtures).
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Backend]] = {
     "memory": lambda _: memory,
-    "redis": lambda server: lambda **bounds: redis(server.url, **bounds),
+    "redis": _redis,
+    "redis-cluster": _redis_cluster,
 }
-LOSES_PRODUCERS = ["redis"]
+LOSES_PRODUCERS = ["redis", "redis-cluster"]
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Backend:
-    return BACKENDS[request.param](redis_server)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param](request)
 
 
 @pytest.fixture(params=LOSES_PRODUCERS)
-def shared_backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Backend:
-    return BACKENDS[request.param](redis_server)
+def shared_backend(request: pytest.FixtureRequest) -> Backend:
+    return BACKENDS[request.param](request)
 
 
 def tokens(first: int, count: int) -> list[StoredEvent]:

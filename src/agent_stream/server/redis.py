@@ -20,7 +20,12 @@ streams); ``{<sid>}`` is a Redis Cluster hash tag, so one stream's keys share a 
 Appends are batched: a run's events go to an in-process queue (``append_nowait``) and one
 background task writes whatever is pending, for every local stream, in one pipeline of Lua
 scripts. An event becomes readable (from this process's tail cache or from Redis) only once
-Redis has acknowledged it, so nothing is sent that a restart of this process could lose.
+Redis has acknowledged it, so nothing is sent that a restart of this process could lose; with
+``min_replicas_acked=n``, only once ``n`` replicas have it too (``WAIT``), so nothing is sent
+that a failover to a replica could lose.
+
+On a Redis Cluster (``?cluster=1``, see ``redis_cluster``) each stream lives on the node of its
+hash tag's slot; the streams spread over the masters.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import anyio
 from .._extras import install_hint
 from ..errors import ResumeError, StoreUnavailableError, UsageError
 from ..events import EVENT_TYPES
+from .redis_cluster import ReplicaWait, make_clients, transient_errors
 from .redis_signals import READERS_LAPSE, RedisSignals
 from .redis_signals import SCRIPTS as SIGNAL_SCRIPTS
 from .store import (
@@ -59,6 +65,7 @@ from .store import (
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
+    from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
     from .redis_questions import RedisQuestionBoard
 
@@ -74,13 +81,17 @@ _HEALTH_CHECK_S = 5.0  # a pooled connection idle this long is PINGed before its
 
 # KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the events'
 # types joined with LF, their data joined with LF (data is single-line JSON, types are tokens).
-# Returns {status, last}: 1 stored, 0 already stored (a retry after a lost reply),
-# -1 unknown stream, -2 already ended, -3 seq gap.
+# Returns {status, last}: 1 stored, 0 already stored (a retry after a lost reply or too few
+# replicas' acknowledgements), -1 unknown stream, -2 already ended, -3 seq gap. A retry writes
+# 'last' again: a WAIT after it on this connection then covers the events stored before.
 _APPEND = r"""
 local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
 if last == nil then return {-1, 0} end
 local first = tonumber(ARGV[1])
-if first + tonumber(ARGV[2]) - 1 <= last then return {0, last} end
+if first + tonumber(ARGV[2]) - 1 <= last then
+  redis.call('HSET', KEYS[2], 'last', last)
+  return {0, last}
+end
 if redis.call('HGET', KEYS[2], 'done') == '1' then return {-2, last} end
 if first > last + 1 then return {-3, last} end
 local types, datas, tpos, dpos, seq = ARGV[6], ARGV[7], 1, 1, first
@@ -121,13 +132,15 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 """
 
-# KEYS: events, meta. ARGV: first seq wanted, count.
+# KEYS: events, meta. ARGV: first seq wanted, count, '1' to write 'last' again (a WAIT after
+# it on this connection then covers every event read: see min_replicas_acked).
 # Returns {last, done, seq of the first event, how many, their types joined with LF, their data
 # joined with LF} in one reply (two bulk strings parse far faster than XRANGE's nested
 # entries), or {-1} for an unknown stream.
 _RANGE = r"""
 local meta = redis.call('HMGET', KEYS[2], 'last', 'done')
 if not meta[1] then return {-1} end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[2], 'last', meta[1]) end
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])
 local types, datas, first = {}, {}, 0
 for i, entry in ipairs(entries) do
@@ -202,7 +215,19 @@ def _import_redis() -> Any:
     return redis
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
+
+
+_flag.__name__ = "flag (1/0, true/false, yes/no)"
+
 _URL_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "cluster": _flag,
+    "min_replicas_acked": int,
     "prefix": str,
     "max_events": int,
     "ttl_s": float,
@@ -291,13 +316,20 @@ class RedisStore:
     ``op_timeout_s`` bounds every Redis call (then :class:`StoreUnavailableError`, HTTP 503
     with ``Retry-After: retry_after_s``); a producer retries appends for ``append_retry_s``
     before it gives the stream up.
+
+    ``client`` may be a ``redis.asyncio.cluster.RedisCluster`` (``from_url(...,
+    cluster=True)``). ``min_replicas_acked=n``: an event is readable (sent) only once ``n``
+    replicas of its node acknowledged it (``WAIT n op_timeout_s``); fewer count as a failed
+    write, retried for ``append_retry_s``. It costs one replication round trip per batch and
+    stalls appends while a node has fewer than ``n`` replicas; it is what makes a failover to
+    a replica lose no event a client has seen.
     """
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisCluster,
         *,
-        blocking_client: Redis | None = None,
+        blocking_client: Redis | RedisCluster | None = None,
         prefix: str = "agent-stream",
         max_events: int = 100_000,
         ttl_s: float = 300.0,
@@ -307,8 +339,15 @@ class RedisStore:
         retry_after_s: float = 1.0,
         tail_events: int = 4096,
         max_pending_events: int = 200_000,
+        min_replicas_acked: int = 0,
     ) -> None:
-        if max_events < 1 or ttl_s < 0 or lease_s <= 0 or op_timeout_s <= 0:
+        if (
+            max_events < 1
+            or ttl_s < 0
+            or lease_s <= 0
+            or op_timeout_s <= 0
+            or min_replicas_acked < 0
+        ):
             raise UsageError("RedisStore bounds must be positive", code="invalid-option")
         if not prefix or any(c in prefix for c in "{}\r\n "):
             raise UsageError(
@@ -316,12 +355,7 @@ class RedisStore:
                 code="invalid-option",
             )
         redis = _import_redis()
-        self._errors: tuple[type[BaseException], ...] = (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            OSError,
-            TimeoutError,
-        )
+        self._errors = transient_errors(redis)
         self._client = client
         self._blocking = blocking_client if blocking_client is not None else client
         self.prefix = prefix
@@ -333,6 +367,12 @@ class RedisStore:
         self.retry_after_s = retry_after_s
         self.tail_events = max(0, min(tail_events, max_events))
         self.max_pending_events = max_pending_events
+        self.min_replicas_acked = min_replicas_acked
+        self._replica_wait = (
+            ReplicaWait(client, min_replicas_acked, self._ms(op_timeout_s))
+            if min_replicas_acked
+            else None
+        )
         self._token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._no_script: type[BaseException] = redis.exceptions.NoScriptError
         self._local: dict[str, _Local] = {}
@@ -355,6 +395,7 @@ class RedisStore:
         prefix: str | None = None,
         op_timeout_s: float | None = None,
         max_connections: int = 512,
+        cluster: bool | None = None,
         **options: Any,
     ) -> RedisStore:
         """A store on the Redis at ``url``, e.g.
@@ -362,38 +403,27 @@ class RedisStore:
 
         Store options may also ride in the URL's query (``?prefix=myapp&lease_s=2&ttl_s=60``;
         keyword arguments win), so a single ``--redis URL`` configures every worker.
+        ``cluster=True`` (``?cluster=1``) talks to a Redis Cluster, ``url`` naming any of its
+        nodes; ``max_connections`` is then per node.
         Connections time out after ``op_timeout_s``; redis-py retries a command once, at once,
         only when its pooled connection was closed under it (a Redis restart), and PINGs a
         connection idle for ``_HEALTH_CHECK_S`` before using it. ``XREAD BLOCK`` uses a second
         pool.
         """
-        redis = _import_redis()
+        _import_redis()
         url, from_query = _split_store_options(url)
         options = {**from_query, **options}
         if prefix is not None:
             options["prefix"] = prefix
         if op_timeout_s is not None:
             options["op_timeout_s"] = op_timeout_s
-        timeout_s = float(options.get("op_timeout_s", 1.0))
-        # A pooled connection that Redis closed (it restarted) fails its next command with a
-        # ConnectionError: redis-py reconnects and sends it once more, at once. A timeout is
-        # never retried (the command may still run). Every script is safe to run twice (see
-        # the scripts' comments); a connection idle past the interval is PINGed before use.
-        retry_once = redis.asyncio.retry.Retry(
-            redis.backoff.NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)
-        )
-        common: dict[str, Any] = {
-            "socket_connect_timeout": timeout_s,
-            "retry": retry_once,
-            "health_check_interval": _HEALTH_CHECK_S,
-            "decode_responses": False,
-        }
-        client = redis.asyncio.Redis.from_url(
-            url, socket_timeout=timeout_s, max_connections=max_connections, **common
-        )
-        # blocking reads outlast op_timeout_s; each is bounded by a deadline instead
-        blocking = redis.asyncio.Redis.from_url(
-            url, socket_timeout=None, max_connections=4 * max_connections, **common
+        in_url = bool(options.pop("cluster", False))
+        client, blocking = make_clients(
+            url,
+            cluster=in_url if cluster is None else cluster,
+            timeout_s=float(options.get("op_timeout_s", 1.0)),
+            max_connections=max_connections,
+            health_check_s=_HEALTH_CHECK_S,
         )
         return cls(client, blocking_client=blocking, **options)
 
@@ -427,23 +457,41 @@ class RedisStore:
         return await self._call(call)
 
     async def _scripts(
-        self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]], timeout_s: float
+        self,
+        name: str,
+        calls: Sequence[tuple[Sequence[str], Sequence[Any]]],
+        timeout_s: float,
+        *,
+        wait: ReplicaWait | None = None,
     ) -> list[Any]:
-        """Run script ``name`` once per (keys, args) in one pipeline; replies in order."""
+        """Run script ``name`` once per (keys, args) in one pipeline; replies in order. With
+        ``wait``, each reply is paired with whether enough replicas acknowledged its writes."""
 
         async def run() -> list[Any]:
-            pipe: Pipeline
+            if wait is not None:
+                await wait.ready()
+            pipe: Pipeline | ClusterPipeline
             async with self._client.pipeline(transaction=False) as pipe:
                 for keys, args in calls:
-                    pipe.evalsha(_SHA[name], len(keys), *keys, *args)
+                    # a command, not pipe.evalsha (which redis-py's cluster pipeline blocks)
+                    pipe.execute_command("EVALSHA", _SHA[name], len(keys), *keys, *args)
+                first_keys = [keys[0] for keys, _ in calls]
+                nodes = wait.queue(pipe, first_keys) if wait is not None else []
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if wait is None:
                 return replies
+            acked = wait.acked(first_keys, nodes, replies[len(calls) :])
+            return list(zip(replies[: len(calls)], acked, strict=True))
+
+        def unpaired(replies: list[Any]) -> list[Any]:
+            return [reply[0] for reply in replies] if wait is not None else replies
 
         replies = await self._call(run, timeout_s)
-        if any(isinstance(reply, self._no_script) for reply in replies):
+        if any(isinstance(reply, self._no_script) for reply in unpaired(replies)):
+            # SCRIPT LOAD reaches every master of a cluster
             await self._call(lambda: self._client.script_load(_SCRIPTS[name]))
             replies = await self._call(run, timeout_s)
-        for reply in replies:
+        for reply in unpaired(replies):
             if isinstance(reply, self._errors):
                 raise self._unavailable(reply)
         return replies
@@ -640,9 +688,10 @@ class RedisStore:
                 entries = await self._xread(stream_id, after_seq, _RANGE_MAX, self.lease_s / 2)
                 if entries:
                     # what XREAD brought answers the readers' next read_nowait (if nothing
-                    # was trimmed in between: then their read raises the typed error)
+                    # was trimmed in between: then their read raises the typed error), unless
+                    # replicas must have it first: then their read asks Redis and WAITs
                     first = int(entries[0][0].split(b"-", 1)[0])
-                    if first == after_seq + 1:
+                    if first == after_seq + 1 and self._replica_wait is None:
                         events = [(_name(fields[b"t"]), fields[b"d"]) for _, fields in entries]
                         is_done = events[-1][0] == "done"
                         self._found[key] = ReadResult(events, is_done, after_seq + len(events))
@@ -674,7 +723,23 @@ class RedisStore:
     async def _read_range(self, stream_id: str, after_seq: int, limit: int) -> ReadResult:
         events_key, meta_key, _ = self._keys(stream_id)
         count = min(limit, _RANGE_MAX)
-        reply = await self._script("range", (events_key, meta_key), (after_seq + 1, count))
+        wait = self._replica_wait
+        if wait is None:
+            reply = await self._script("range", (events_key, meta_key), (after_seq + 1, count))
+        else:
+            # send only what a failover cannot take back: what the replicas have too
+            calls = [((events_key, meta_key), (after_seq + 1, count, 1))]
+            ((reply, replicated),) = await self._scripts(
+                "range", calls, 2 * self.op_timeout_s, wait=wait
+            )
+            if isinstance(reply, Exception):
+                raise reply
+            if not replicated and reply[0] != -1:
+                raise StoreUnavailableError(
+                    f"stream {stream_id!r}: fewer than {self.min_replicas_acked} replica(s) "
+                    f"acknowledged within {self.op_timeout_s:g}s; retry shortly",
+                    retry_after_s=self.retry_after_s,
+                )
         if reply[0] == -1:
             raise ResumeError(
                 f"no stream {stream_id!r} here (unknown or expired)",
@@ -879,8 +944,13 @@ class RedisStore:
                 datas = b"\n".join([data for _, data in batch_events])
                 args = (local.acked + 1, count, maxlen, ttl_ms, int(is_done), types, datas)
                 calls.append((local.keys, args))
-            replies = await self._scripts("append", calls, 2 * self.op_timeout_s)
-            for (stream_id, local, count), reply in zip(batch, replies, strict=True):
+            wait = self._replica_wait
+            replies = await self._scripts(
+                "append", calls, (3 if wait else 2) * self.op_timeout_s, wait=wait
+            )
+            unreplicated = 0
+            for (stream_id, local, count), answer in zip(batch, replies, strict=True):
+                reply, replicated = answer if wait is not None else (answer, True)
                 if self._local.get(stream_id) is not local:
                     continue
                 if isinstance(reply, Exception):
@@ -891,7 +961,16 @@ class RedisStore:
                     reason = {-1: "its keys expired", -2: "it already ended", -3: "seq gap"}
                     self._abandon(stream_id, local, reason.get(status, str(status)))
                     continue
+                if not replicated:
+                    unreplicated += 1  # stored on the master only: sent once replicas have it
+                    continue
                 self._acked(stream_id, local, count)
+            if unreplicated:
+                raise StoreUnavailableError(
+                    f"{unreplicated} stream(s): fewer than {self.min_replicas_acked} "
+                    f"replica(s) acknowledged within {self.op_timeout_s:g}s",
+                    retry_after_s=self.retry_after_s,
+                )
 
     def _acked(self, stream_id: str, local: _Local, count: int) -> None:
         events = local.pending[:count]

@@ -28,11 +28,14 @@ import anyio
 
 from ..errors import StoreUnavailableError, UsageError
 from .question_board import POLL_S, Claim, QuestionRecord, QuestionState
+from .redis_cluster import pubsub as make_pubsub
+from .redis_cluster import transient_errors
 from .redis_signals import close_pubsub
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisQuestionBoard"]
 
@@ -91,9 +94,9 @@ class RedisQuestionBoard:
 
     def __init__(
         self,
-        client: Redis,
+        client: Redis | RedisCluster,
         *,
-        blocking_client: Redis | None = None,
+        blocking_client: Redis | RedisCluster | None = None,
         prefix: str = "agent-stream",
         op_timeout_s: float = 1.0,
     ) -> None:
@@ -103,12 +106,7 @@ class RedisQuestionBoard:
         self._blocking = blocking_client if blocking_client is not None else client
         self.prefix = prefix
         self.op_timeout_s = op_timeout_s
-        self._errors: tuple[type[BaseException], ...] = (
-            redis_module.exceptions.ConnectionError,
-            redis_module.exceptions.TimeoutError,
-            OSError,
-            TimeoutError,
-        )
+        self._errors = transient_errors(redis_module)
         self._token = secrets.token_hex(8)
         self._channels = f"{prefix}:questions:"
         self._events: dict[tuple[str, str], asyncio.Event] = {}
@@ -164,12 +162,14 @@ class RedisQuestionBoard:
         async with self._subscribing:
             if self._closing or (self._listener is not None and not self._listener.done()):
                 return
-            pubsub = self._blocking.pubsub()
+            pubsub: PubSub | None = None
             try:
                 with anyio.fail_after(self.op_timeout_s):
+                    pubsub = await make_pubsub(self._blocking)
                     await pubsub.subscribe(self._channels + self._token)
             except self._errors as exc:
-                await close_pubsub(pubsub)
+                if pubsub is not None:
+                    await close_pubsub(pubsub)
                 raise StoreUnavailableError(
                     f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly"
                 ) from exc

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from ..errors import ResumeError, StoreUnavailableError
+from .redis_cluster import pubsub as make_pubsub
 from .store import StopOutcome
 
 if TYPE_CHECKING:
@@ -322,13 +323,15 @@ class RedisSignals:
             if self._store._closing or (self._listener is not None and not self._listener.done()):
                 return
             await self._close_pubsub()
-            pubsub = self._store._blocking.pubsub()
+            pubsub: PubSub | None = None
             try:
                 with anyio.fail_after(self._store.op_timeout_s):
+                    pubsub = await make_pubsub(self._store._blocking)
                     await pubsub.subscribe(self._channel)
             except self._store._errors as exc:
                 logger.info("stream signals: subscribing failed (%s); polling meanwhile", exc)
-                await close_pubsub(pubsub)
+                if pubsub is not None:
+                    await close_pubsub(pubsub)
                 return
             self._pubsub = pubsub
             self._listener = asyncio.get_running_loop().create_task(
