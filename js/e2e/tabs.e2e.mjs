@@ -137,3 +137,50 @@ for (const election of ["web", "channel"]) describe(`tabs of one browser on one 
     for (const page of followers) await page.close();
   });
 });
+
+describe("another device on one run (a second browser with the watch link)", () => {
+  let server;
+  let phone;
+  let laptop;
+  before(async () => {
+    assertPageBuilt();
+    server = await startDemoServer(["--heartbeat-s", "1"]);
+    // two browsers with their own profiles: no storage, locks or BroadcastChannel in common,
+    // as two devices
+    laptop = await launchBrowser();
+    phone = await launchBrowser();
+  });
+  after(async () => {
+    await laptop?.close();
+    await phone?.close();
+    await server?.stop();
+  });
+
+  test("the watch link in a second browser follows the same run on its own connection, one run", async () => {
+    const reference = await laptop.newPage();
+    await reference.goto(pageUrl(server.url, KNOBS));
+    await waitForStatus(reference, ["done"], 60_000);
+    const expected = await textOf(reference);
+    await reference.close();
+
+    const runsBefore = (await server.healthz()).runs_started;
+    const first = await laptop.newPage();
+    await first.goto(pageUrl(server.url, KNOBS));
+    await waitForRole(first, "leader");
+    const link = new URL(await first.getByTestId("watch-link").getAttribute("href"), server.url);
+    const second = await phone.newPage();
+    await second.goto(link.toString());
+    // it leads in its own browser: nobody there to share with
+    await waitForRole(second, "leader");
+    await waitForText(second, 20);
+    assert.equal(await first.getByTestId("status").textContent(), "streaming", "both follow the run live");
+    assert.equal((await server.healthz()).connections, 2, "one connection per device");
+    for (const page of [first, second]) assert.equal(await waitForStatus(page, ["done", "error"], 60_000), "done");
+    assert.equal(await textOf(first), expected);
+    assert.equal(await textOf(second), expected);
+    assert.equal(await shownOf(second), await shownOf(first));
+    assert.equal((await server.healthz()).runs_started - runsBefore, 1, "watching never starts a run");
+    await first.close();
+    await second.close();
+  });
+});
