@@ -148,6 +148,24 @@ async def test_idempotency_key_reattaches(server: UvicornProcess) -> None:
     assert body["started"] == 2  # alice's run once, bob's once
 
 
+async def test_an_anonymous_idempotency_key_never_hands_out_another_requesters_stream(
+    server: UvicornProcess,
+) -> None:
+    # Anonymous requesters share one owner (""): the key is all a second one needs to know,
+    # so it must not find the first one's stream; the stream id alone gives access.
+    name = uuid.uuid4().hex
+    url = f"/chat?tag={name}&n=3&delay_ms=100"
+    key = {"idempotency-key": uuid.uuid4().hex}
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        first = await open_and_drop(client, url, headers=key)
+        second = await open_and_drop(client, url, headers=key)
+        body = await counters(client, name, "started", 2)
+        got = await replay(client, first)  # the id is the capability
+    assert second != first
+    assert body["started"] == 2
+    assert [f.event for f in got] == ["token"] * 3 + ["done"]
+
+
 async def test_no_task_leaks(server: UvicornProcess) -> None:
     async with httpx.AsyncClient(base_url=server.url) as client:
         baseline = (await client.get("/healthz")).json()["tasks"]

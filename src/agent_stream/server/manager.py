@@ -248,7 +248,15 @@ class RunManager:
     async def claim_idempotency_key(
         self, key: str, owner: str, stream_id: str, *, ttl_s: float
     ) -> str:
-        """Bind (owner, key) to ``stream_id`` unless bound; the stream id it is bound to."""
+        """Bind (owner, key) to ``stream_id`` unless bound; the stream id it is bound to.
+
+        An anonymous owner (``""``) binds nothing and gets ``stream_id`` back: anonymous
+        requesters share that owner, and a key alone (which another requester may know or
+        guess) must never hand out someone else's stream. Only the stream id, 128 random bits
+        that only its requester was sent, gives access to an anonymous stream (PROTOCOL 5.2).
+        """
+        if not owner:
+            return stream_id
         digest = hashlib.sha256(f"{owner}\0{key}".encode("utf-8", "replace")).hexdigest()
         return await self.store.bind_key(f"idem:{digest}", stream_id, ttl_s=ttl_s)
 
