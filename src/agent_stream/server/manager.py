@@ -38,7 +38,14 @@ from .run import (
     Source,
     recorder_callable,
 )
-from .store import StopOutcome, StreamInfo, StreamStore, check_cursor, wait_done
+from .store import (
+    OwnerCheckingStore,
+    StopOutcome,
+    StreamInfo,
+    StreamStore,
+    check_cursor,
+    wait_done,
+)
 
 if TYPE_CHECKING:
     from ..telemetry import Telemetry
@@ -260,14 +267,30 @@ class RunManager:
         digest = hashlib.sha256(f"{owner}\0{key}".encode("utf-8", "replace")).hexdigest()
         return await self.store.bind_key(f"idem:{digest}", stream_id, ttl_s=ttl_s)
 
+    async def owned_info(self, stream_id: str, owner: str) -> StreamInfo | None:
+        """The stream if ``owner`` owns it; ``None`` when unknown, expired or another owner's.
+
+        Both ``None`` cases do the same work: a store that checks owners itself
+        (:class:`~agent_stream.server.store.OwnerCheckingStore`, RedisStore) answers both with
+        one identical reply; otherwise the digests are compared in constant time.
+        """
+        digest = owner_key(owner)
+        store = self.store
+        with self._store_call("info"):
+            if isinstance(store, OwnerCheckingStore):
+                return await store.owned_info(stream_id, digest)
+            info = await store.info(stream_id)
+        if info is None or not hmac.compare_digest(info.owner, digest):
+            return None
+        return info
+
     async def check_resume(self, stream_id: str, seq: int, owner: str) -> StreamInfo:
         """The stream a resume at ``<stream_id>:<seq>`` may read, or ResumeError.
 
         Another owner's stream gets the same answer as an unknown one (no existence oracle).
         """
-        with self._store_call("info"):
-            info = await self.store.info(stream_id)
-        if info is None or not hmac.compare_digest(info.owner, owner_key(owner)):
+        info = await self.owned_info(stream_id, owner)
+        if info is None:
             raise ResumeError(
                 f"no stream {stream_id!r} here: unknown, expired or not yours; start a new run",
                 code="unknown-stream",

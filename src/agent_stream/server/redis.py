@@ -190,6 +190,16 @@ redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# KEYS: events, meta, lease. ARGV: owner digest.
+# {-1} for an unknown stream and for another owner's alike (one HGET either way: no timing
+# tells them apart), else {1, the meta hash's fields and values, the first entry's id or '',
+# 1 if the lease is held}.
+_OWNED = r"""
+if redis.call('HGET', KEYS[2], 'owner') ~= ARGV[1] then return {-1} end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+return {1, redis.call('HGETALL', KEYS[2]), first and first[1] or '', redis.call('EXISTS', KEYS[3])}
+"""
+
 (_, _INTERRUPTED_ERROR), (_, _INTERRUPTED_DONE) = INTERRUPTED_END
 _TYPE_NAMES = {name.encode(): name for name in EVENT_TYPES}  # one str per known type
 _SCRIPTS = {
@@ -198,6 +208,7 @@ _SCRIPTS = {
     "renew": _RENEW,
     "create": _CREATE,
     "range": _RANGE,
+    "owned": _OWNED,
     **SIGNAL_SCRIPTS,
 }
 _SHA = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
@@ -796,18 +807,42 @@ class RedisStore:
             fields, first, has_lease = await self._call(call)
             if not fields:
                 return None
-            is_done = fields.get(b"done") == b"1"
-            if is_done or has_lease or stream_id in self._local:
+            if not await self._ended_if_lapsed(stream_id, fields, has_lease):
                 break
-            if await self._interrupt_if_lapsed(stream_id) != 1:
+        return self._stream_info(stream_id, fields, first[0][0] if first else b"")
+
+    async def owned_info(self, stream_id: str, owner: str) -> StreamInfo | None:
+        """:meth:`info` of a stream ``owner`` (a digest) owns, else ``None``: an unknown and
+        another owner's stream cost one identical script call and reply (no timing oracle)."""
+        keys = self._keys(stream_id)
+        for _ in range(2):
+            reply = await self._script("owned", keys, (owner,))
+            if reply[0] == -1:
+                return None
+            _, flat, first_id, has_lease = reply
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            if not await self._ended_if_lapsed(stream_id, fields, has_lease):
                 break
+        return self._stream_info(stream_id, fields, first_id)
+
+    async def _ended_if_lapsed(
+        self, stream_id: str, fields: Mapping[bytes, bytes], has_lease: int
+    ) -> bool:
+        # True: the producer's lease had lapsed and this appended the interrupted end (read
+        # the stream again)
+        if fields.get(b"done") == b"1" or has_lease or stream_id in self._local:
+            return False
+        return await self._interrupt_if_lapsed(stream_id) == 1
+
+    @staticmethod
+    def _stream_info(stream_id: str, fields: Mapping[bytes, bytes], first_id: bytes) -> StreamInfo:
         last = int(fields[b"last"])
         return StreamInfo(
             stream_id=stream_id,
             owner=fields[b"owner"].decode(),
             last_seq=last,
-            earliest_seq=int(first[0][0].split(b"-", 1)[0]) if first else last + 1,
-            is_done=is_done,
+            earliest_seq=int(first_id.split(b"-", 1)[0]) if first_id else last + 1,
+            is_done=fields.get(b"done") == b"1",
             meta={k[2:].decode(): v.decode() for k, v in fields.items() if k.startswith(b"m:")},
         )
 

@@ -25,7 +25,6 @@ import msgspec
 
 from ..errors import AnswerError, StoreUnavailableError, UsageError, truncate
 from ..events import JSONValue
-from .manager import owner_key
 from .question_board import QuestionRecord, check_answer
 from .questions import question_board
 from .request_body import check_json_depth
@@ -101,8 +100,8 @@ async def answer_question(
             code="invalid-request",
         )
     request_id = parsed.request_id
-    info = await manager.store.info(stream_id)
-    if info is None or info.owner != owner_key(owner):
+    info = await manager.owned_info(stream_id, owner)
+    if info is None:
         raise _unknown(stream_id, request_id)
     board = question_board(manager)
     record = await board.get(stream_id, request_id)

@@ -37,6 +37,7 @@ from ..events import Done, Error, encode_data
 
 __all__ = [
     "INTERRUPTED_END",
+    "OwnerCheckingStore",
     "ReadResult",
     "StopOutcome",
     "StoredEvent",
@@ -192,6 +193,17 @@ class StreamStore(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and timers."""
+        ...
+
+
+@runtime_checkable
+class OwnerCheckingStore(Protocol):
+    """A store that checks a stream's owner itself (RedisStore), so that another owner's
+    stream and an unknown one cost the same work: no timing tells them apart (PROTOCOL 5.2)."""
+
+    async def owned_info(self, stream_id: str, owner: str) -> StreamInfo | None:
+        """:meth:`StreamStore.info` of the stream if ``owner`` (its stored digest) owns it;
+        ``None`` for an unknown, expired or another owner's stream, with the same I/O."""
         ...
 
 
