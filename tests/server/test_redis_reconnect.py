@@ -3,6 +3,7 @@ closed are replaced, not answered with 503, and the log says what happened to ol
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -107,3 +108,23 @@ async def test_a_create_whose_reply_was_lost_is_sent_again_and_succeeds(
                     await each.aclose()
         assert proxy.faults_fired == 1
     assert info is not None and info.owner == "o" and info.last_seq == 0
+
+
+async def test_a_run_lost_in_a_redis_restart_is_logged_as_lost_not_as_a_lapsed_lease(
+    redis_server: RedisServer, worker: UvicornProcess
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    query: dict[str, str | int] = {"tag": tag, "first_delay_s": 30, "disconnect": "detach"}
+    async with httpx.AsyncClient(base_url=worker.url, timeout=30) as client:
+        with anyio.fail_after(10):
+            async with client.stream("POST", "/chat", params=query) as response:
+                first = await anext(aiter(frames(response)))
+        stream_id = json.loads(first.data or "")["stream_id"]
+        redis_server.restart()  # without persistence: the run's keys are gone
+        # its producer notices at its next lease renewal and gives the run up (the agent ends)
+        ended = await client.get(f"/wait/{tag}", params={"key": "finally", "timeout_s": 10})
+        assert ended.json()["reached"]
+    lines = [line for line in worker.log_text().splitlines() if stream_id in line]
+    assert any("giving it up" in line for line in lines), lines
+    assert not any("lease" in line or "expired" in line for line in lines), lines
+    assert any("gone from Redis" in line for line in lines), lines

@@ -77,6 +77,12 @@ _MISSING = f"RedisStore needs redis: {install_hint('redis')}"
 _T = TypeVar("_T")
 _BATCH_MAX = 4096  # events per script call: bounds how long one call holds Redis
 _RANGE_MAX = 1024  # events per replay read: the first bytes of a long replay go out sooner
+# A live stream's keys are renewed while its producer runs: when they vanish anyway, Redis lost
+# them, and that (not a lapsed lease, not an expiry) is what the log must say.
+_GONE = (
+    "its data is gone from Redis although this process kept it alive: Redis lost it "
+    "(restarted without persistence, flushed, evicted it or failed over to a replica without it)"
+)
 _HEALTH_CHECK_S = 5.0  # a pooled connection idle this long is PINGed before its next command
 
 # KEYS: events, meta, lease. ARGV: first seq, count, maxlen, ttl ms, is_done, the events'
@@ -156,11 +162,11 @@ return {tonumber(meta[1]), meta[2], first, #entries,
 
 # KEYS: events, meta, lease, readers. ARGV: token, lease ms, keys ttl ms.
 # Renews a live stream's lease and the keys' safety expiry, drops lapsed readers; returns
-# {1, readers version, readers in other processes, the asker of a pending stop or ''}, or {0}
-# when the stream has ended (or is gone): its producer must stop.
+# {1, readers version, readers in other processes, the asker of a pending stop or ''}, {0}
+# when the stream has ended, {-1} when it is gone: either way its producer must stop.
 _RENEW = (
     r"""
-if redis.call('EXISTS', KEYS[2]) == 0 then return {0} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-1} end
 local meta = redis.call('HMGET', KEYS[2], 'done', 'stop', 'rv')
 if meta[1] == '1' then return {0} end
 redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
@@ -882,13 +888,20 @@ class RedisStore:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
-    def _abandon(self, stream_id: str, local: _Local, why: str) -> None:
+    def _abandon(
+        self,
+        stream_id: str,
+        local: _Local,
+        why: str,
+        *,
+        readers_get: str = "the interrupted end once its lease lapses",
+    ) -> None:
         logger.warning(
-            "stream %s: giving it up (%s); %d event(s) not stored; its lease will lapse and "
-            "readers get the interrupted end",
+            "stream %s: giving it up (%s); %d event(s) not stored; readers get %s",
             stream_id,
             why,
             len(local.pending),
+            readers_get,
         )
         local.is_abandoned = True
         self._abandoned[stream_id] = None
@@ -953,6 +966,9 @@ class RedisStore:
         for (stream_id, local), reply in zip(streams, replies, strict=True):
             if self._local.get(stream_id) is not local or local.is_done:
                 continue
+            if reply[0] == -1:
+                self._abandon(stream_id, local, _GONE, readers_get="no stream (404)")
+                continue
             if reply[0] == 0:
                 self._abandon(stream_id, local, "it ended elsewhere (its lease had lapsed)")
                 continue
@@ -992,8 +1008,11 @@ class RedisStore:
                     self._abandon(stream_id, local, f"Redis refused the append: {reply}")
                     continue
                 status = int(reply[0])
+                if status == -1:
+                    self._abandon(stream_id, local, _GONE, readers_get="no stream (404)")
+                    continue
                 if status < 0:
-                    reason = {-1: "its keys expired", -2: "it already ended", -3: "seq gap"}
+                    reason = {-2: "it already ended", -3: "seq gap"}
                     self._abandon(stream_id, local, reason.get(status, str(status)))
                     continue
                 if not replicated:
