@@ -331,8 +331,8 @@ class RedisStore:
     stream (approximate ``MAXLEN``), ``ttl_s`` retention after ``done``, ``lease_s`` producer
     lease (a dead producer's stream gets its interrupted end within 2 x ``lease_s``).
     ``op_timeout_s`` bounds every Redis call (then :class:`StoreUnavailableError`, HTTP 503
-    with ``Retry-After: retry_after_s``); a producer retries appends for ``append_retry_s``
-    before it gives the stream up.
+    with ``Retry-After: retry_after_s``); a producer retries appends, and a waiting ``ask()`` its
+    question's reads and writes, for ``append_retry_s`` before it gives up.
 
     ``client`` may be a ``redis.asyncio.cluster.RedisCluster`` (``from_url(...,
     cluster=True)``). ``min_replicas_acked=n``: an event is readable (sent) only once ``n``
@@ -572,6 +572,7 @@ class RedisStore:
                 blocking_client=self._blocking,
                 prefix=self.prefix,
                 op_timeout_s=self.op_timeout_s,
+                retry_s=self.append_retry_s,
             )
         return self._questions
 

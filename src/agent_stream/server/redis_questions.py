@@ -22,7 +22,8 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
@@ -41,6 +42,7 @@ __all__ = ["RedisQuestionBoard"]
 
 logger = logging.getLogger("agent_stream")
 
+_T = TypeVar("_T")
 _KEEP_MS = 3_600_000  # settled questions answer 409/410 (not 404) for an hour
 
 # Each write carries a nonce: redis-py sends a command again when its connection broke before
@@ -99,6 +101,7 @@ class RedisQuestionBoard:
         blocking_client: Redis | RedisCluster | None = None,
         prefix: str = "agent-stream",
         op_timeout_s: float = 1.0,
+        retry_s: float = 10.0,
     ) -> None:
         import redis as redis_module
 
@@ -106,6 +109,7 @@ class RedisQuestionBoard:
         self._blocking = blocking_client if blocking_client is not None else client
         self.prefix = prefix
         self.op_timeout_s = op_timeout_s
+        self.retry_s = retry_s
         self._errors = transient_errors(redis_module)
         self._token = secrets.token_hex(8)
         self._channels = f"{prefix}:questions:"
@@ -131,6 +135,21 @@ class RedisQuestionBoard:
             raise StoreUnavailableError(
                 f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly"
             ) from exc
+
+    async def _riding_out(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """The producer's calls ride out a Redis restart for ``retry_s``, as its appends do
+        (the respond route's fail at once: its 503 tells the answerer to retry)."""
+        deadline = time.monotonic() + self.retry_s
+        backoff_s = 0.05
+        while True:
+            try:
+                return await call()
+            except StoreUnavailableError as exc:
+                if time.monotonic() + backoff_s > deadline:
+                    raise
+                logger.info("question board: %s; retrying in %.2fs", exc, backoff_s)
+            await anyio.sleep(backoff_s)
+            backoff_s = min(1.0, backoff_s * 2)
 
     # Waking waiters in this process
 
@@ -194,14 +213,13 @@ class RedisQuestionBoard:
     async def open(
         self, stream_id: str, request_id: str, event: bytes, *, expires_at_s: float
     ) -> None:
-        await self._listen()
+        await self._riding_out(self._listen)
         exp_ms = round(expires_at_s * 1000)
         keep_ms = max(1, exp_ms - round(time.time() * 1000)) + _KEEP_MS
-        created = await self._call(
-            "open",
-            self._key(stream_id, request_id),
-            [event, exp_ms, self._token, keep_ms, secrets.token_hex(8)],
-        )
+        # one nonce for every attempt: a retry of an open that took answers as the open did
+        args = [event, exp_ms, self._token, keep_ms, secrets.token_hex(8)]
+        key = self._key(stream_id, request_id)
+        created = await self._riding_out(lambda: self._call("open", key, args))
         if not created:
             raise UsageError(
                 f"request_id {request_id!r} was already asked in this stream; use a new one",
@@ -237,7 +255,7 @@ class RedisQuestionBoard:
 
     async def wait(self, stream_id: str, request_id: str) -> Claim | None:
         while True:
-            record = await self.get(stream_id, request_id)
+            record = await self._riding_out(lambda: self.get(stream_id, request_id))
             if record is None:
                 return None
             if record.state in ("answered", "cancelled"):
@@ -246,7 +264,10 @@ class RedisQuestionBoard:
                 return None
             remaining = record.expires_at_s - time.time()
             if remaining <= 0:
-                if await self._settle(stream_id, request_id, "expired") == "expired":
+                expired = await self._riding_out(
+                    lambda: self._settle(stream_id, request_id, "expired")
+                )
+                if expired == "expired":
                     return None
                 continue  # an answer won the race with the deadline
             await self._wait(stream_id, request_id, min(remaining, POLL_S * 4))
@@ -262,7 +283,7 @@ class RedisQuestionBoard:
     async def settle(
         self, stream_id: str, request_id: str, state: Literal["acked", "closed"]
     ) -> None:
-        await self._settle(stream_id, request_id, state)
+        await self._riding_out(lambda: self._settle(stream_id, request_id, state))
 
     async def claim(
         self,
