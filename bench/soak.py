@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import random
 import signal
@@ -46,7 +47,7 @@ from tests.redis_helpers import RedisServer  # noqa: E402
 from tests.uvicorn_helpers import UvicornProcess  # noqa: E402
 
 from agent_stream.client import AgentStreamClient  # noqa: E402
-from agent_stream.errors import HTTPStatusError  # noqa: E402
+from agent_stream.errors import AgentStreamError, HTTPStatusError  # noqa: E402
 
 
 class Soak:
@@ -61,9 +62,12 @@ class Soak:
         self.started = 0.0
         self.ending = 0.0
         self.store: Any = None
+        self.stream_ids: set[str] = set()
 
     def _worker(self) -> UvicornProcess:
-        query = f"prefix=soak&lease_s={self.config.lease_s}&ttl_s=1800"
+        # streams outlive the soak, so that the census at the end sees every one
+        ttl_s = self.config.duration_s + 900
+        query = f"prefix=soak&lease_s={self.config.lease_s}&ttl_s={ttl_s:.0f}"
         return UvicornProcess(
             "bench.soak_app:create_app",
             factory=True,
@@ -105,6 +109,7 @@ class Soak:
                         clients.start_soon(self._client, cid)
                 tasks.cancel_scope.cancel()
             self.result.elapsed_s = self.now()
+            await self._census()
             self.result.cuts = self.proxy.stats.cuts
         finally:
             await self.proxy.close()
@@ -166,11 +171,40 @@ class Soak:
             self.result.rss.setdefault(name, []).append((self.now(), worker.rss_bytes()))
 
     async def _sample_rss(self) -> None:
-        while True:
+        for n in itertools.count(1):
             for slot, worker in enumerate(self.workers):
                 if worker is not None and worker.returncode is None:
                     self._rss_sample(slot, worker)
             await anyio.sleep(5)
+            if n % 12 == 0:
+                r, t = self.result, self.result.tally
+                print(
+                    f"[{self.now():7.1f}s] runs {t.runs:,}, violations {t.violations}, "
+                    f"hung {r.hung}, cuts {self.proxy.stats.cuts}, kills {r.kills}, "
+                    f"redis restarts {r.redis_restarts}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+    async def _census(self) -> None:
+        """Count the streams Redis holds: one a client never saw, with agent events in it,
+        is a run started twice (a re-sent start that did not find its first attempt)."""
+        stored = 0
+        async for key in self.store.scan_iter(match="soak:{*}:meta", count=1000):
+            stored += 1
+            stream_id = key.decode().split("{", 1)[1].split("}", 1)[0]
+            if stream_id in self.stream_ids:
+                continue
+            self.result.unseen_streams += 1
+            entries = await self.store.xrange(f"soak:{{{stream_id}}}:events", count=3)
+            kinds = [fields[b"t"].decode() for _, fields in entries]
+            if any(kind in ("token", "input_required") for kind in kinds):
+                self.result.unseen_with_events += 1
+                data = entries[0][1][b"d"].decode()[:80]
+                self.result.tally.details.append(
+                    f"stream {stream_id} holds agent events no client read: {kinds} {data}"
+                )
+        self.result.streams_stored = stored
 
     # Clients
 
@@ -208,24 +242,30 @@ class Soak:
         seen_tokens = 0
         headers = {"Authorization": f"Bearer soak-{cid}"}
         with anyio.move_on_after(RUN_DEADLINE_S) as scope:
-            async with contextlib.aclosing(
-                client.stream(self.proxy.url + "/soak", json=body, headers=headers)
-            ) as events:
-                async for event in events:
-                    if event.seq is None:
-                        record.synthetic = event
-                        continue
-                    if event.seq == 0:
-                        continue
-                    record.received.append(event)
-                    if event.type == "input_required" and not record.answered:
-                        record.answered = True
-                        await self._answer(client, record, answer)
-                    if event.type == "token":
-                        seen_tokens += 1
-                        if seen_tokens == stop_after:
-                            await self._stop(client)
+            try:
+                async with contextlib.aclosing(
+                    client.stream(self.proxy.url + "/soak", json=body, headers=headers)
+                ) as events:
+                    async for event in events:
+                        if event.seq is None:
+                            record.synthetic = event
+                            continue
+                        if event.seq == 0:
+                            continue
+                        record.received.append(event)
+                        if event.type == "input_required" and not record.answered:
+                            record.answered = True
+                            await self._answer(client, record, answer)
+                        if event.type == "token":
+                            seen_tokens += 1
+                            if seen_tokens == stop_after:
+                                await self._stop(client)
+            except AgentStreamError as exc:
+                record.error = f"{self.now():.1f}s: {exc!r}"
+                print(f"run {run}: {record.error}", file=sys.stderr, flush=True)
         record.stream_id = client.stream_id
+        if record.stream_id is not None:
+            self.stream_ids.add(record.stream_id)
         self.result.resumes += client.reconnects
         record.failure = repr(client.failure) if client.failure else ""
         if scope.cancelled_caught:
@@ -270,6 +310,17 @@ class Soak:
         self.result.stops_refused += 1
 
     async def _check(self, record: RunRecord) -> None:
+        if record.error:
+            self.result.tally.runs += 1
+            self.result.tally.client_errors += 1
+            known = "?"
+            with contextlib.suppress(Exception):
+                meta = f"soak:{{{record.stream_id}}}:meta"
+                known = str(bool(await self.store.exists(meta)))
+            self.result.tally.violation(
+                record, f"client raised at {record.error}; stream in Redis: {known}"
+            )
+            return
         if record.stream_id is None:
             self.result.tally.runs += 1
             self.result.tally.gave_up += 1
@@ -335,6 +386,8 @@ def main() -> int:
     result = soak(config)
     print(result.table())
     violations = result.violations()
+    for line in result.tally.notes:
+        print(f"note: {line}")
     for line in violations:
         print(f"VIOLATION: {line}")
     return 1 if violations else 0

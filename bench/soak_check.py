@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from agent_stream.events import Done, Token, UnsetType, parse_event
+from agent_stream.events import Done, Error, Token, UnsetType, parse_event
 from agent_stream.resume import StreamEvent
 
 __all__ = ["RunRecord", "Tally", "check_run"]
@@ -34,6 +34,7 @@ class RunRecord:
     failure: str = ""
     answered: bool = False
     refused_answer: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -51,7 +52,9 @@ class Tally:
     script_violations: int = 0
     done_violations: int = 0
     gave_up: int = 0
+    client_errors: int = 0
     details: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def violation(self, record: RunRecord, what: str) -> None:
         if len(self.details) < MAX_DETAILS:
@@ -71,6 +74,7 @@ class Tally:
             + self.script_violations
             + self.done_violations
             + self.gave_up
+            + self.client_errors
         )
 
 
@@ -96,6 +100,10 @@ def check_run(tally: Tally, record: RunRecord, stored: list[tuple[int, str, byte
     assert isinstance(done, Done)
     reason = _reason(done)
     tally.endings[reason] += 1
+    if reason == "error" and len(tally.notes) < MAX_DETAILS:
+        errors = [event for event in by_seq.values() if isinstance(event, Error)]
+        what = f"{errors[-1].error_type}: {errors[-1].message}" if errors else "no error event"
+        tally.notes.append(f"run {record.run} stream {record.stream_id} ended in error: {what}")
     texts = [event.text for event in by_seq.values() if isinstance(event, Token)]
     full = reason == "completed"
     if texts != record.script[: len(texts)] or (full and len(texts) != len(record.script)):

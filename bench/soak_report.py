@@ -44,6 +44,9 @@ class SoakResult:
     answers: int = 0
     answers_refused: int = 0
     hung: int = 0
+    streams_stored: int = 0
+    unseen_streams: int = 0
+    unseen_with_events: int = 0
     elapsed_s: float = 0.0
     rss: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     load: str = ""
@@ -93,7 +96,14 @@ class SoakResult:
             ("reordered / altered", f"{t.reordered} / {t.mismatched}"),
             ("stored gaps / script breaks", f"{t.gaps} / {t.script_violations}"),
             ("runs with dones != 1", str(t.done_violations)),
-            ("clients that gave up / hung", f"{t.gave_up} / {self.hung}"),
+            (
+                "clients that gave up / raised / hung",
+                f"{t.gave_up} / {t.client_errors} / {self.hung}",
+            ),
+            (
+                "streams in Redis / no client read (with agent events)",
+                f"{self.streams_stored:,} / {self.unseen_streams} ({self.unseen_with_events})",
+            ),
         ]
         for name in sorted(self.rss):
             samples = self.rss[name]
