@@ -21,6 +21,7 @@ import anyio
 import httpx
 import pytest
 
+from agent_stream.bridges.index import RedisStreamIndex
 from agent_stream.errors import StoreUnavailableError
 from agent_stream.server import StoredEvent
 from agent_stream.server.redis import RedisStore
@@ -233,3 +234,19 @@ async def test_a_master_killed_mid_run_fails_over_and_no_acknowledged_event_is_l
     assert json.loads(events[-1].data or "{}").get("reason", "completed") == "completed"
     texts = [json.loads(e.data or "{}")["text"] for e in events if e.event == "token"]
     assert texts == [f"t{i} " for i in range(400)]
+
+
+async def test_the_bridges_stream_index_takes_the_same_cluster_url(
+    redis_cluster: RedisClusterServers,
+) -> None:
+    index = RedisStreamIndex.from_url(f"{redis_cluster.url}&prefix=idx{next(_prefixes)}")
+    chats = [f"chat-{i}" for i in range(12)]
+    masters = {redis_cluster.master_for(f"{index.prefix}:{chat}").port for chat in chats}
+    assert len(masters) > 1  # keys of one call each, on several nodes
+    try:
+        with anyio.fail_after(10):
+            for chat in chats:
+                await index.set(chat, f"sid-{chat}", ttl_s=30)
+            assert [await index.get(chat) for chat in chats] == [f"sid-{c}" for c in chats]
+    finally:
+        await index.aclose()

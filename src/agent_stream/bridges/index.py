@@ -18,6 +18,7 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["MemoryStreamIndex", "RedisStreamIndex", "StreamIndex", "index_key"]
 
@@ -64,9 +65,12 @@ class MemoryStreamIndex:
 
 
 class RedisStreamIndex:
-    """Index in Redis (``SET key value PX ttl`` / ``GET``) under ``prefix``."""
+    """Index in Redis (``SET key value PX ttl`` / ``GET``) under ``prefix``; ``client`` may
+    be a ``RedisCluster``."""
 
-    def __init__(self, client: Redis, *, prefix: str = "agent-stream:bridge") -> None:
+    def __init__(
+        self, client: Redis | RedisCluster, *, prefix: str = "agent-stream:bridge"
+    ) -> None:
         self._client = client
         self.prefix = prefix
 
@@ -77,6 +81,7 @@ class RedisStreamIndex:
         ``prefix`` namespaces the index too)."""
         try:
             import redis.asyncio as redis_asyncio
+            import redis.asyncio.cluster
 
             from ..server.redis import _split_store_options  # the store's own URL options
         except ImportError as exc:
@@ -84,7 +89,11 @@ class RedisStreamIndex:
         plain, options = _split_store_options(url)
         if prefix is None:
             prefix = f"{options.get('prefix', 'agent-stream')}:bridge"
-        client: Any = redis_asyncio.from_url(plain)
+        client: Any = (
+            redis.asyncio.cluster.RedisCluster.from_url(plain)  # ?cluster=1: one key per call
+            if options.get("cluster")
+            else redis_asyncio.from_url(plain)
+        )
         return cls(client, prefix=prefix)
 
     async def set(self, key: str, value: str, *, ttl_s: float) -> None:
