@@ -2,7 +2,8 @@
 
 Streams spread over the masters and any store resumes them; with ``min_replicas_acked=1`` an
 event is sent only once a replica has it; a master killed mid-run fails over to its replica and
-the client still reads every event once, with one ``done``. (The StreamStore contract also runs
+the client still reads every event once, with one ``done``; and a master killed while its
+replica lags takes the events it had acknowledged with it, unless ``min_replicas_acked=1``. (The StreamStore contract also runs
 on the cluster: tests/server/test_store_contract.py, backend ``redis-cluster``.)
 """
 
@@ -14,7 +15,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -145,10 +145,11 @@ async def test_an_event_is_sent_only_once_a_replica_has_it(
 # A master killed mid-run
 
 
-@pytest.fixture
-def doomed_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
-    """A cluster of its own: the test kills one of its masters."""
-    with RedisClusterServers(tmp_path / "cluster") as cluster:
+@pytest.fixture(scope="module")
+def doomed_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A cluster of this module's own: each test kills one of its masters, and leaves it whole
+    again (the killed node back as a replica)."""
+    with RedisClusterServers(tmp_path_factory.mktemp("doomed")) as cluster:
         yield cluster
 
 
@@ -250,3 +251,60 @@ async def test_the_bridges_stream_index_takes_the_same_cluster_url(
             assert [await index.get(chat) for chat in chats] == [f"sid-{c}" for c in chats]
     finally:
         await index.aclose()
+
+
+# 160 events of 256 KiB: 40 MiB, more than the sockets between a master and its stopped
+# replica hold, so most of it is still in the master's own memory when it is killed
+BIG = [("token", b'{"text":"' + b"x" * (256 * 1024) + b'"}')] * 160
+
+
+@pytest.mark.parametrize("acks", [0, 1])
+async def test_a_failover_loses_sent_events_unless_a_replica_acknowledged_them(
+    doomed_cluster: RedisClusterServers, acks: int
+) -> None:
+    options: dict[str, Any] = {"lease_s": 60, "append_retry_s": 60, "ttl_s": 60}
+    cluster = doomed_cluster
+    prefix = f"loss{acks}"
+    store = RedisStore.from_url(cluster.url, prefix=prefix, min_replicas_acked=acks, **options)
+    later = RedisStore.from_url(cluster.url, prefix=prefix, **options)
+    try:
+        with anyio.fail_after(90):
+            sid = uuid.uuid4().hex[:22]
+            await store.create(sid, owner="")
+            await store.append(sid, 1, tokens(1, 10))
+            master = cluster.master_for(store._keys(sid)[0])
+            replica = cluster.replica_of(master)
+            replica.pause()  # it receives nothing more: its socket fills, then stalls
+            store.append_nowait(sid, 11, BIG)
+            meta = store._keys(sid)[1]
+            await anyio.to_thread.run_sync(
+                lambda: wait_for(
+                    "the master has every event",
+                    lambda: int(cluster.client(master).hget(meta, "last") or 0) == 170 or None,
+                    30,
+                )
+            )
+            # what the producer's process would send its readers now
+            sendable = store.read_nowait(sid, 10, limit=1000)
+            assert sendable is not None
+            cluster.kill(master)
+            replica.resume()
+            await anyio.to_thread.run_sync(cluster.wait_promoted, master)
+            await anyio.to_thread.run_sync(cluster.rejoin, master)
+            info = await later.info(sid)
+            assert info is not None
+            if acks == 0:
+                # sent, then lost: the promoted replica never had them
+                assert len(sendable.events) == 160
+                assert info.last_seq < 170
+            else:
+                # nothing was sent before a replica had it; the run goes on, whole
+                assert len(sendable.events) == 0
+                await store.append(sid, 171, [DONE])
+                replay: list[StoredEvent] = []
+                await follow(later, sid, replay)
+                assert replay == [*tokens(1, 10), *BIG, DONE]
+    finally:
+        with anyio.fail_after(30):
+            await store.aclose()
+            await later.aclose()
