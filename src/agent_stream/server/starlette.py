@@ -310,7 +310,24 @@ class AgentStreamResponse(Response):
                 key, owner, stream_id, ttl_s=options.idempotency_ttl_s
             )
             if bound != stream_id:
-                await self._await_created(manager, bound)
+                if not await self._await_created(manager, bound):
+                    # The first attempt bound the key but never created its stream (its
+                    # process died in between, or the store refused the create): create it
+                    # here. Creating is atomic, so if that attempt creates it after all,
+                    # exactly one of the two runs the agent and the other resumes.
+                    try:
+                        run = await manager.start(
+                            source,
+                            owner=owner,
+                            stream_id=bound,
+                            options=options,
+                            recorder=self.recorder,
+                        )
+                    except UsageError as exc:
+                        if exc.code != "stream-exists":
+                            raise
+                    else:
+                        return bound, 0, False, run
                 await manager.check_resume(bound, 0, owner)
                 return bound, 0, True, None
         run = await manager.start(
@@ -323,13 +340,15 @@ class AgentStreamResponse(Response):
         return stream_id, 0, False, run
 
     @staticmethod
-    async def _await_created(manager: RunManager, stream_id: str) -> None:
+    async def _await_created(manager: RunManager, stream_id: str) -> bool:
         # The first request holding an Idempotency-Key binds it just before creating its
         # stream; a retry racing it waits (bounded) for that stream to appear.
         with anyio.move_on_after(2.0):
             # another process may be the creator, so there is no local event to wait on
             while await manager.store.info(stream_id) is None:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
+            return True
+        return False
 
 
 def _has_stream_routes(manager: RunManager, scope: Scope) -> bool:
