@@ -313,10 +313,11 @@ class Soak:
         if record.error:
             self.result.tally.runs += 1
             self.result.tally.client_errors += 1
-            known = "?"
+            known = "no stream id"
             with contextlib.suppress(Exception):
-                meta = f"soak:{{{record.stream_id}}}:meta"
-                known = str(bool(await self.store.exists(meta)))
+                if record.stream_id is not None:
+                    meta = f"soak:{{{record.stream_id}}}:meta"
+                    known = str(bool(await self.store.exists(meta)))
             self.result.tally.violation(
                 record, f"client raised at {record.error}; stream in Redis: {known}"
             )
