@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
@@ -199,11 +200,23 @@ def stop_listening(connection: Connection) -> None:
         listener.cancel()
 
 
-async def end_body(send: Send, reason: EndReason) -> EndReason:
-    """Close the body after ``done`` / ``reconnect`` / a lost stream; the final reason."""
-    if reason in ("done", "shutdown", "lost"):
+async def end_body(send: Send, reason: EndReason, *, stalled_wait_s: float = 0.0) -> EndReason:
+    """Close the body after ``done`` / ``reconnect`` / a lost stream; the final reason.
+
+    A reaped reader's (``stalled``) body is closed too, waiting up to ``stalled_wait_s``: an
+    app that returns with its response unfinished has the server log an error, and ASGI offers
+    no way to drop the connection. The end waits behind the bytes the client does not take,
+    until it takes them, leaves, or the server drops it (RequestDeadlineProtocol does, at its
+    send deadline); past ``stalled_wait_s`` the response is left unfinished.
+    """
+    if reason in ("done", "shutdown", "lost") or (reason == "stalled" and stalled_wait_s > 0):
+        end = {"type": "http.response.body", "body": b"", "more_body": False}
         try:
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if reason == "stalled":
+                with anyio.move_on_after(stalled_wait_s):
+                    await send(end)
+            else:
+                await send(end)
         except (OSError, ClientDisconnect):
             reason = "disconnected"
     return reason

@@ -235,7 +235,10 @@ class AgentStreamResponse(Response):
                     reason = "disconnected"
                 finally:
                     stop_listening(connection)
-                await end_body(send, reason)
+                if detach is not None:  # it reads no more, however long ending its body takes
+                    detach()
+                    detach = None
+                await end_body(send, reason, stalled_wait_s=options.send_timeout_s)
             finally:
                 if detach is not None:
                     detach()

@@ -1,4 +1,4 @@
-"""Request-head and body deadlines for uvicorn, which has neither (slowloris).
+"""Request-head, body and send deadlines for uvicorn, which has none of them (slowloris).
 
 uvicorn's ``timeout_keep_alive`` is cancelled by every byte that arrives, so a client that sends
 its request head one byte a second holds a connection for as long as it likes, and one whose
@@ -7,13 +7,21 @@ is called only once the head is complete). :class:`RequestDeadlineProtocol` wrap
 uvicorn would pick (``auto``: httptools, else h11) and closes the connection when a request's
 head has not arrived whole ``head_timeout_s`` after its first byte (or after the connection
 opened), or its body ``body_timeout_s`` after its head. It follows request boundaries with its
-own ``h11.Connection`` fed the same bytes; a response being streamed is never affected::
+own ``h11.Connection`` fed the same bytes.
+
+It also aborts a connection whose client takes none of the response's bytes for
+``send_timeout_s`` while the server's writes wait for it. ASGI gives an app no way to drop a
+connection, and uvicorn's ``transport.close()`` keeps the socket until its buffered bytes are
+sent, which a client that stopped reading never allows: so a stalled reader that a response
+gave up on (agent-stream reaps them after ``send_timeout_s``, then waits to end its response)
+would hold its socket and those bytes until it left. A client that reads, however slowly, is
+never affected::
 
     uvicorn.run(app, http=RequestDeadlineProtocol)   # or a subclass with other timeouts
 
-Limits come from the class attributes, or from ``AGENT_STREAM_HEAD_TIMEOUT_S`` and
-``AGENT_STREAM_BODY_TIMEOUT_S`` (plus 5 s, so that a route's own 408 comes first) when set: how
-``agent-stream demo`` configures its workers.
+Limits come from the class attributes, or from ``AGENT_STREAM_HEAD_TIMEOUT_S``,
+``AGENT_STREAM_BODY_TIMEOUT_S`` (plus 5 s, so that a route's own 408 comes first) and
+``AGENT_STREAM_SEND_TIMEOUT_S`` when set: how ``agent-stream demo`` configures its workers.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, cast
 
 from .._extras import missing_extra
 
@@ -49,6 +57,7 @@ class RequestDeadlineProtocol(asyncio.Protocol):
 
     head_timeout_s = 10.0
     body_timeout_s = 30.0
+    send_timeout_s = 30.0  # StreamOptions.send_timeout_s's default: a reaped reader goes at once
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._inner: asyncio.Protocol = AutoHTTPProtocol(*args, **kwargs)
@@ -56,9 +65,12 @@ class RequestDeadlineProtocol(asyncio.Protocol):
         # A route reading with read_json(timeout_s=...) answers 408 first; closing is the
         # backstop for routes that do not bound their reads.
         self._body_s = _env_seconds("AGENT_STREAM_BODY_TIMEOUT_S", self.body_timeout_s) + 5.0
+        self._send_s = _env_seconds("AGENT_STREAM_SEND_TIMEOUT_S", self.send_timeout_s)
         self._tracker: h11.Connection | None = h11.Connection(h11.SERVER)
         self._transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # bytes the transport held at the last look while writes waited
 
     # --- asyncio.Protocol, delegated ---------------------------------------------------------
 
@@ -76,13 +88,22 @@ class RequestDeadlineProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._stop_send_timer()
         self._tracker = None
         self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
         self._inner.pause_writing()
+        # the transport holds more than its high-water mark: writes wait for the client
+        # (uvloop's transports are not asyncio.WriteTransport subclasses, but have its methods)
+        transport = cast("asyncio.WriteTransport | None", self._transport)
+        if transport is not None and self._send_timer is None:
+            self._unsent = transport.get_write_buffer_size()
+            loop = asyncio.get_running_loop()
+            self._send_timer = loop.call_later(self._send_s, self._check_send, transport)
 
     def resume_writing(self) -> None:
+        self._stop_send_timer()
         self._inner.resume_writing()
 
     # --- deadlines ---------------------------------------------------------------------------
@@ -147,6 +168,28 @@ class RequestDeadlineProtocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _stop_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _check_send(self, transport: asyncio.WriteTransport) -> None:
+        self._send_timer = None
+        unsent = transport.get_write_buffer_size()
+        if unsent < self._unsent:  # the client took some: slow, not stalled
+            self._unsent = unsent
+            loop = asyncio.get_running_loop()
+            self._send_timer = loop.call_later(self._send_s, self._check_send, transport)
+            return
+        peer = transport.get_extra_info("peername")
+        logger.info(
+            "aborting connection to %s: it took no bytes for %g s (%d waiting)",
+            peer,
+            self._send_s,
+            unsent,
+        )
+        transport.abort()  # close() would wait for those bytes to be sent
 
     def _expire(self, seconds: float, what: str) -> None:
         self._timer = None
