@@ -4,6 +4,7 @@ closed are replaced, not answered with 503, and the log says what happened to ol
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -128,3 +129,36 @@ async def test_a_run_lost_in_a_redis_restart_is_logged_as_lost_not_as_a_lapsed_l
     assert any("giving it up" in line for line in lines), lines
     assert not any("lease" in line or "expired" in line for line in lines), lines
     assert any("gone from Redis" in line for line in lines), lines
+
+
+async def test_an_answer_whose_reply_was_lost_is_sent_again_and_still_wins(
+    redis_server: RedisServer,
+) -> None:
+    # the question board's claim, like the create above: its second run answers as its first
+    expires_at_s = time.time() + 60
+    faults: list[Fault | None] = []
+    async with FaultProxy(
+        redis_server.port, plan=lambda n: faults.pop(0) if faults else None
+    ) as proxy:
+        direct = RedisStore.from_url(redis_server.url, prefix="lost-answer")
+        probe = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/0", prefix="lost-answer")
+        store = RedisStore.from_url(f"redis://127.0.0.1:{proxy.port}/0", prefix="lost-answer")
+        try:
+            asked = direct.question_board()
+            for request_id in ("warm", "q"):  # "warm" loads the scripts into Redis
+                await asked.open(SID, request_id, b"{}", expires_at_s=expires_at_s)
+            assert await asked.claim(SID, "warm", b'"porto"', key="")
+            assert await probe.info(SID) is None  # one connection: its opening replies + 3 empty
+            opening_bytes = proxy.stats.bytes_down - len(b"*0\r\n*0\r\n:0\r\n")
+            # the board's first connection is its pub/sub channel's, the second its claim's:
+            # that one passes its opening replies and one byte of the claim's reply
+            faults += [None, Fault("cut", opening_bytes + 1)]
+            claimed = await store.question_board().claim(SID, "q", b'"lisbon"', key="")
+            record = await asked.get(SID, "q")
+        finally:
+            with anyio.fail_after(5):
+                for each in (store, probe, direct):
+                    await each.aclose()
+        assert proxy.faults_fired == 1
+    assert claimed
+    assert record is not None and (record.state, record.answer) == ("answered", b'"lisbon"')
