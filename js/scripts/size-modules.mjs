@@ -32,6 +32,7 @@ function decodeSegment(text) {
 
 const lines = code.split("\n");
 const parts = new Map(); // source -> minified text mapped to it
+const pieces = []; // [source, text] in bundle order
 let source = 0;
 map.mappings.split(";").forEach((group, lineIndex) => {
   const line = lines[lineIndex] ?? "";
@@ -47,10 +48,16 @@ map.mappings.split(";").forEach((group, lineIndex) => {
     const text = line.slice(start, starts[i + 1]?.[0] ?? line.length);
     const name = src === -1 ? "(unmapped)" : sources[src].replace(/^.*\/dist\//, "");
     parts.set(name, (parts.get(name) ?? "") + text);
+    pieces.push([name, text]);
   });
 });
 
-console.log(`${input}: ${code.length} B min, ${gzipSync(code, { level: 9 }).length} B min+gzip`);
+const total = gzipSync(code, { level: 9 }).length;
+console.log(`${input}: ${code.length} B min, ${total} B min+gzip`);
+// "saved if cut": the bundle's gzip size minus that of the bundle without this module's text
+// (what removing the module would save, gzip context included)
 for (const [name, text] of [...parts].sort((a, b) => b[1].length - a[1].length)) {
-  console.log(`${name.padEnd(28)} ${String(text.length).padStart(7)} B min ${String(gzipSync(text, { level: 9 }).length).padStart(6)} B gzip alone`);
+  const without = pieces.map(([source, piece]) => (source === name ? "" : piece)).join("");
+  const saved = total - gzipSync(without, { level: 9 }).length;
+  console.log(`${name.padEnd(28)} ${String(text.length).padStart(7)} B min ${String(gzipSync(text, { level: 9 }).length).padStart(6)} B gzip alone ${String(saved).padStart(6)} B saved if cut`);
 }

@@ -16,7 +16,7 @@ import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import { type HeadersLike, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
-import { type ConnectionStatus, Run, type RunHooks } from "./run.js";
+import { type ConnectionStatus, type Run, type RunHooks, startRun } from "./run.js";
 import { defaultScheduler, type Scheduler } from "./scheduler.js";
 
 export type { ConnectionStatus };
@@ -153,7 +153,6 @@ export class AgentStreamClient {
   #pendingId: string | null = null;
   #batcher: TokenBatcher | null = null;
   #run: Run | null = null;
-  #token: object | null = null;
   #saved: PersistedRun | null = null;
   #reattaching: Run | null = null;
   readonly #listeners = new Set<() => void>();
@@ -223,7 +222,7 @@ export class AgentStreamClient {
     this.#reconnects = 0;
     this.#failure = null;
     this.#commit();
-    const run = new Run(this.#hooks(), options, url, body, callbacks);
+    const run = startRun(this.#hooks, options, url, body, callbacks);
     this.#run = run;
     return run.finished.then(() => this.#snapshot);
   }
@@ -297,29 +296,24 @@ export class AgentStreamClient {
     return this.#options.fetch(url, { ...init, headers });
   }
 
-  /** Hooks for one run; they go quiet once another run replaced it. */
-  #hooks(): RunHooks {
-    const token = {};
-    this.#token = token;
-    const live = () => this.#token === token;
-    return {
-      event: (event, id) => {
-        if (live()) this.#receive(event, id);
-      },
-      commit: () => {
-        if (live()) this.#commit();
-      },
-      connection: (status, reconnects) => {
-        if (!live()) return;
-        this.#connection = status;
-        this.#reconnects = reconnects;
-        this.#commit();
-      },
-      end: (run, failure, done) => {
-        if (live()) this.#end(run, done, failure);
-      },
-    };
-  }
+  /** What runs report; a run's reports go quiet once it ended or another run replaced it. */
+  readonly #hooks: RunHooks = {
+    event: (run, event, id) => {
+      if (run === this.#run) this.#receive(event, id);
+    },
+    commit: (run) => {
+      if (run === this.#run) this.#commit();
+    },
+    connection: (run, status, reconnects) => {
+      if (run !== this.#run) return;
+      this.#connection = status;
+      this.#reconnects = reconnects;
+      this.#commit();
+    },
+    end: (run, failure, done) => {
+      if (run === this.#run) this.#end(run, done, failure);
+    },
+  };
 
   #receive(event: AgentEvent, id: string | null): void {
     if (event.type === "start" && this.#options.persist && this.#run !== null) {
@@ -348,8 +342,7 @@ export class AgentStreamClient {
   }
 
   #end(run: Run, done: EventData<"done">, failure: AgentStreamError | null): void {
-    if (this.#run === run) this.#run = null;
-    this.#token = null;
+    this.#run = null;
     this.#batcher?.flushNow();
     const reattached = this.#reattaching === run;
     if (reattached) this.#reattaching = null;
