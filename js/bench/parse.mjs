@@ -22,7 +22,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
-import { createSSEDecoder, initialState, parseEvent, reduce, reduceMany } from "../packages/client/dist/index.js";
+import { createSSEDecoder, initialState, parseEvent, reduce, reduceMany } from "../packages/client/dist/core.js";
 import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE } from "../packages/client/dist/events.js";
 import { SSEParser } from "../packages/client/dist/parser.js";
 import { withLastEventId } from "../packages/client/dist/reducer.js";

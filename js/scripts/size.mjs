@@ -11,6 +11,8 @@ import { build } from "rolldown";
 // to their own entry points and trimming (bench/RESULTS.md, "Package sizes", says what is left).
 const BUDGETS = {
   "@agent-stream/client": 10.5 * 1024,
+  // the sans-I/O pieces (decoder, parser, reducer, resume core, batching, retry policy)
+  "@agent-stream/client/core": 9 * 1024,
   "@agent-stream/client/strict-utf8": 2 * 1024,
   "@agent-stream/client/persist": 1024,
   "@agent-stream/client/respond": 2 * 1024,

@@ -1,4 +1,5 @@
-import { AgentStreamError, type ClientSnapshot, makeEvent, parseEvent } from "@agent-stream/client";
+import type { ClientSnapshot } from "@agent-stream/client";
+import { AgentStreamError, makeEvent, parseEvent } from "@agent-stream/client/core";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { RunLog } from "../src/inspector/run-log";
 import { toolLanes } from "../src/inspector/TimelineSvg";

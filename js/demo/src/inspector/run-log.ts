@@ -8,7 +8,8 @@
  * again after `reconnecting` is a resume: the client does not deliver a resumed `start` twice).
  * Renders are throttled: a token-heavy run refreshes the pane a few times a second, never per event.
  */
-import { type AgentEvent, type AgentStreamClient, type AgentStreamError, type ClientSnapshot, type EventData, parseEventId, type StreamCallbacks } from "@agent-stream/client";
+import type { AgentEvent, AgentStreamClient, AgentStreamError, ClientSnapshot, EventData, StreamCallbacks } from "@agent-stream/client";
+import { parseEventId } from "@agent-stream/client/core";
 import { summarize } from "./summarize";
 
 export interface LogEntry {

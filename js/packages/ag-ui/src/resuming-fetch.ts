@@ -9,7 +9,7 @@
  * whole group. So blocks are passed on only once their group is complete (its id arrived), and a
  * partial group is dropped with the connection: nothing is delivered twice, nothing is lost.
  */
-import { backoffDelayMs, createSSEDecoder, DEFAULT_RETRY_POLICY, type RetryPolicy } from "@agent-stream/client";
+import { backoffDelayMs, createSSEDecoder, DEFAULT_RETRY_POLICY, type RetryPolicy } from "@agent-stream/client/core";
 
 export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
 

@@ -1,3 +1,8 @@
+/**
+ * `@agent-stream/client`: {@link AgentStreamClient}, its errors and the event and state types.
+ * The sans-I/O pieces it is built from (decoder, parser, reducer, resume core, batching, retry
+ * policy) are values of `@agent-stream/client/core`; their types are exported here too.
+ */
 export { AgentStreamClient } from "./client.js";
 export type {
   AgentStreamClientOptions,
@@ -12,8 +17,7 @@ export type {
 // types only: the functions are in their own entry points (the main bundle does not load them)
 export type { PersistOptions, PersistStorage } from "./persist.js";
 export type { RespondOptions, RespondResult } from "./respond.js";
-export { TokenBatcher } from "./batching.js";
-export type { Batching, BatchingMode, BatchingOptions } from "./batching.js";
+export type { Batching, BatchingMode, BatchingOptions, TokenBatcher } from "./batching.js";
 export {
   AgentStreamError,
   HTTPStatusError,
@@ -24,14 +28,9 @@ export {
   UsageError,
 } from "./errors.js";
 export type { ResumeErrorCode } from "./errors.js";
-export { isEventType, isStreamId, makeEvent, parseEvent, parseEventId } from "./events.js";
 export type * from "./events.js";
-export { doneReason, initialState, reduce, reduceMany } from "./reducer.js";
 export type { FinishedTool, StreamState } from "./reducer.js";
-export { ResumeCore } from "./resume.js";
-export type { Action, DoneReason, FeedOutcome, GiveUp, LostKind, RequestPlan, ResponseInfo, ResumeCoreOptions, Retry } from "./resume.js";
-export { backoffDelayMs, DEFAULT_RETRY_POLICY, parseRetryAfter } from "./retry.js";
+export type { Action, DoneReason, FeedOutcome, GiveUp, LostKind, RequestPlan, ResponseInfo, ResumeCore, ResumeCoreOptions, Retry } from "./resume.js";
 export type { RetryPolicy } from "./retry.js";
-export { createSSEDecoder } from "./sse.js";
 export type { SSEDecoder, SSEDecoderOptions, SSEMessage, Utf8Decoder } from "./sse.js";
 export type { Scheduler } from "./scheduler.js";

@@ -8,11 +8,11 @@
  * seq `0` or 1-18 ASCII digits without a leading zero); any other id is opaque: handed on
  * without dedupe and used as the cursor as it is.
  */
-import { AgentStreamError, InvalidEventError, ProtocolError, ResumeError } from "./errors.js";
+import { AgentStreamError, InvalidEventError, ProtocolError, ResumeError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, isStreamId, parseEvent, type UnknownEvent } from "./events.js";
 import { statusError } from "./http.js";
 import { backoffDelayMs, parseRetryAfter, type RetryPolicy } from "./retry.js";
-import { createSSEDecoder, type SSEDecoder, type SSEMessage } from "./sse.js";
+import { type SSEMessage, SSEParser } from "./parser.js";
 
 export type DoneReason = NonNullable<EventData<"done">["reason"]>;
 
@@ -76,6 +76,8 @@ const DEFAULT_HEARTBEAT_MS = 15_000;
 const DEFAULT_MAX_EVENT_SIZE = 1 << 20;
 // the limit is on an event's data; its line also holds "data: "
 const DATA_FIELD = 6;
+// one options object for every chunk, not one per feed()
+const STREAM: TextDecodeOptions = Object.freeze({ stream: true });
 
 function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | null): GiveUp {
   return { kind: "give-up", reason, code, failure };
@@ -84,7 +86,11 @@ function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | nu
 export class ResumeCore {
   readonly #options: ResumeCoreOptions;
   readonly #ids = new EventIdTracker();
-  #decoder: SSEDecoder;
+  // the SSE layer without createSSEDecoder (sse.ts): the client needs no more than this
+  #parser: SSEParser;
+  #utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+  // what ended decoding (an event too large); every later feed ends with it too
+  #failure: unknown = null;
   #lastId: string | null = null;
   #answered = false;
   #sentStart = false;
@@ -121,7 +127,10 @@ export class ResumeCore {
   constructor(options: ResumeCoreOptions) {
     this.#options = options;
     this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
-    this.#decoder = createSSEDecoder({ maxEventSize: this.maxEventSize + DATA_FIELD });
+    if (!Number.isInteger(this.maxEventSize) || this.maxEventSize < 1) {
+      throw new UsageError(`maxEventSize must be a positive integer, got ${this.maxEventSize}`, { code: "invalid-option" });
+    }
+    this.#parser = new SSEParser(this.maxEventSize + DATA_FIELD);
   }
 
   /** The resume cursor: the id of the last complete event, or null before any. */
@@ -198,7 +207,9 @@ export class ResumeCore {
     this.maxEventSize = own ?? DEFAULT_MAX_EVENT_SIZE; // until this response's start names one
     this.#priming = own === null;
     this.#endsLF = false;
-    this.#decoder = createSSEDecoder({ maxEventSize: this.maxEventSize + DATA_FIELD });
+    this.#parser = new SSEParser(this.maxEventSize + DATA_FIELD);
+    this.#utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+    this.#failure = null;
     return null;
   }
 
@@ -222,13 +233,7 @@ export class ResumeCore {
         }
       }
     }
-    let messages: SSEMessage[];
-    try {
-      messages = this.#decoder.feed(chunk);
-    } catch (error) {
-      return this.#broken(error);
-    }
-    return this.#process(messages, deliver, invalid);
+    return this.#decode(typeof chunk === "string" ? chunk : this.#utf8.decode(chunk, STREAM), false, deliver, invalid);
   }
 
   /** Where the first block of a response ends in `chunk` (0: not in it). */
@@ -242,13 +247,30 @@ export class ResumeCore {
 
   /** The body ended: events its last bytes completed, then the outcome (null: call `lost("eof")`). */
   end(deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void, invalid: (error: AgentStreamError) => void): FeedOutcome {
-    let messages: SSEMessage[];
-    try {
-      messages = this.#decoder.close();
-    } catch (error) {
-      return this.#broken(error);
+    return this.#decode(this.#utf8.decode(), true, deliver, invalid);
+  }
+
+  /**
+   * Parse `text` (`last`: the end of the body) and process the events it completes; an event
+   * too large ends the stream after the events before it.
+   */
+  #decode(
+    text: string,
+    last: boolean,
+    deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
+    invalid: (error: AgentStreamError) => void,
+  ): FeedOutcome {
+    const messages: SSEMessage[] = [];
+    if (this.#failure === null) {
+      try {
+        this.#parser.feed(text, messages);
+        if (last) this.#parser.end();
+      } catch (error) {
+        this.#failure = error;
+      }
     }
-    return this.#process(messages, deliver, invalid);
+    const outcome = this.#process(messages, deliver, invalid);
+    return outcome ?? (this.#failure === null ? null : this.#broken(this.#failure));
   }
 
   /**
@@ -311,8 +333,8 @@ export class ResumeCore {
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
-    const decoder = this.#decoder;
-    if (decoder.retry !== null) this.serverRetryMs = decoder.retry;
+    const parser = this.#parser;
+    if (parser.retry !== null) this.serverRetryMs = parser.retry;
     for (const message of messages) {
       if (message.hasOwnId && message.id !== "") {
         const id = message.id;
@@ -353,7 +375,7 @@ export class ResumeCore {
         const announced = data.max_event_bytes;
         if (announced !== undefined && announced > 0 && this.#options.maxEventSize === null) {
           this.maxEventSize = announced;
-          decoder.maxEventSize = announced + DATA_FIELD;
+          parser.max = announced + DATA_FIELD;
         }
         this.heartbeatMs = data.heartbeat_ms;
         if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
@@ -366,7 +388,6 @@ export class ResumeCore {
       deliver(event, message.id === "" ? null : message.id);
       if (event.type === "done" && !("unknown" in event)) return "done";
     }
-    // bad bytes after these events end the stream now, not at the next chunk
-    return decoder.error instanceof ProtocolError ? this.#broken(decoder.error) : null;
+    return null;
   }
 }

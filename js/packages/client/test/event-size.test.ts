@@ -68,3 +68,10 @@ test("maxEventSize wins over the announcement", async () => {
   expect(snapshot.failure?.code).toBe("event-too-large");
   expect(requests).toBe(1);
 });
+
+test.each([0, -1, 1.5, Number.NaN])("maxEventSize %s is refused when the run starts, before any request", (maxEventSize) => {
+  const before = requests;
+  const client = new AgentStreamClient({ visibility: null, maxEventSize });
+  expect(() => client.start(`${base}/chat`, {})).toThrow(expect.objectContaining({ name: "UsageError", code: "invalid-option" }));
+  expect(requests).toBe(before);
+});

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, test, vi } from "vitest";
 import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, ID_SEEN } from "../src/events";
 import { parseEventGeneric } from "../src/events";
-import { parseEvent, parseEventId } from "../src/index";
+import { parseEvent, parseEventId } from "../src/core";
 
 /** The rule as a regex: the reference the in-place readers must agree with. */
 function reference(id: string): { streamId: string; seq: number } | null {

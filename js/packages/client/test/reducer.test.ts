@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { type AgentEvent, doneReason, initialState, makeEvent, parseEvent, reduce, reduceMany, type StreamState } from "../src/index";
+import { type AgentEvent, doneReason, initialState, makeEvent, parseEvent, reduce, reduceMany, type StreamState } from "../src/core";
 import type { JSONValue } from "../src/generated/events";
 import { loadVectors } from "./vectors";
 

@@ -1,7 +1,6 @@
 import { expectTypeOf, test } from "vitest";
 import {
   type AgentEvent,
-  type ClientSnapshot,
   type EventData,
   type EventOf,
   makeEvent,
@@ -9,7 +8,8 @@ import {
   reduce,
   type StreamState,
   type UnknownEvent,
-} from "../src/index";
+} from "../src/core";
+import type { ClientSnapshot } from "../src/index";
 
 test("fields with a schema default are present after parsing", () => {
   expectTypeOf<EventData<"tool_result">["duration_ms"]>().toEqualTypeOf<number>();
@@ -31,4 +31,9 @@ test("reduce and snapshots", () => {
   expectTypeOf<ClientSnapshot>().toExtend<StreamState>();
   // @ts-expect-error payloads are typed from the schema: text is a string
   makeEvent("token", { text: 1 });
+});
+
+test("the main entry exports the types of the core's values", () => {
+  expectTypeOf<import("../src/index").StreamState>().toEqualTypeOf<StreamState>();
+  expectTypeOf<import("../src/index").AgentEvent>().toEqualTypeOf<AgentEvent>();
 });
