@@ -8,6 +8,11 @@
  */
 import { ProtocolError, truncate } from "./errors.js";
 
+/** Where {@link SSEParser.feed} puts the messages it completes: an array, or a sink taking each as it completes. */
+export interface SSESink {
+  push(message: SSEMessage): unknown;
+}
+
 /** One dispatched SSE message. */
 export interface SSEMessage {
   /** The event type; `"message"` when the block named none. */
@@ -61,7 +66,7 @@ export class SSEParser {
    * Parse `text`, appending the messages it completes to `out`. Throws ProtocolError
    * `event-too-large` (after appending what came before the oversize line).
    */
-  feed(text: string, out: SSEMessage[]): void {
+  feed(text: string, out: SSESink): void {
     const length = text.length;
     if (length === 0) return;
     let pos = 0;
@@ -146,7 +151,7 @@ export class SSEParser {
   }
 
   /** One line `text[start:end]` (line end excluded), by the WHATWG steps. */
-  #line(text: string, start: number, end: number, out: SSEMessage[]): void {
+  #line(text: string, start: number, end: number, out: SSESink): void {
     if (start === end) {
       this.#dispatch(out);
       return;
@@ -235,7 +240,7 @@ export class SSEParser {
     this.#blockRetry = ms;
   }
 
-  #dispatch(out: SSEMessage[]): void {
+  #dispatch(out: SSESink): void {
     // WHATWG dispatch, step 1: the last event ID is set even when nothing is dispatched
     this.lastEventId = this.#id;
     if (this.#dataLines > 0) {

@@ -95,9 +95,6 @@ export class ResumeCore {
   #answered = false;
   #sentStart = false;
   #progressMark = 0;
-  // read a response's priming frame on its own, so the limit it announces applies to the rest
-  #priming = false;
-  #endsLF = false;
   /** The largest event data accepted now (the option, else the `start`'s max_event_bytes). */
   maxEventSize: number;
   /** The resume URL as the server named it (header or start event), unresolved. */
@@ -205,8 +202,6 @@ export class ResumeCore {
     }
     const own = this.#options.maxEventSize;
     this.maxEventSize = own ?? DEFAULT_MAX_EVENT_SIZE; // until this response's start names one
-    this.#priming = own === null;
-    this.#endsLF = false;
     this.#parser = new SSEParser(this.maxEventSize + DATA_FIELD);
     this.#utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
     this.#failure = null;
@@ -223,26 +218,7 @@ export class ResumeCore {
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
-    if (this.#priming) {
-      const cut = this.#primingEnd(chunk);
-      if (cut > 0) {
-        this.#priming = false;
-        if (cut < chunk.length) {
-          const outcome = this.feed(chunk.slice(0, cut), deliver, invalid);
-          return outcome ?? this.feed(chunk.slice(cut), deliver, invalid);
-        }
-      }
-    }
     return this.#decode(typeof chunk === "string" ? chunk : this.#utf8.decode(chunk, STREAM), false, deliver, invalid);
-  }
-
-  /** Where the first block of a response ends in `chunk` (0: not in it). */
-  #primingEnd(chunk: Uint8Array | string): number {
-    const lf = (i: number) => (typeof chunk === "string" ? chunk.charCodeAt(i) === 10 : chunk[i] === 10);
-    if (this.#endsLF && lf(0)) return 1;
-    this.#endsLF = lf(chunk.length - 1);
-    for (let i = 0; i < chunk.length - 1; i++) if (lf(i) && lf(i + 1)) return i + 2;
-    return 0;
   }
 
   /** The body ended: events its last bytes completed, then the outcome (null: call `lost("eof")`). */
@@ -251,8 +227,9 @@ export class ResumeCore {
   }
 
   /**
-   * Parse `text` (`last`: the end of the body) and process the events it completes; an event
-   * too large ends the stream after the events before it.
+   * Parse `text` (`last`: the end of the body), handling each event as it completes: a limit
+   * the `start` event announces applies to the bytes after it, also in the same chunk. An event
+   * too large ends the stream after the events before it; after an outcome the rest is ignored.
    */
   #decode(
     text: string,
@@ -260,16 +237,17 @@ export class ResumeCore {
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
-    const messages: SSEMessage[] = [];
+    const parser = this.#parser;
+    let outcome: FeedOutcome = null;
     if (this.#failure === null) {
       try {
-        this.#parser.feed(text, messages);
-        if (last) this.#parser.end();
+        parser.feed(text, { push: (message: SSEMessage) => (outcome ??= this.#handle(message, deliver, invalid)) });
+        if (last) parser.end();
       } catch (error) {
-        this.#failure = error;
+        if (outcome === null) this.#failure = error;
       }
     }
-    const outcome = this.#process(messages, deliver, invalid);
+    if (parser.retry !== null) this.serverRetryMs = parser.retry;
     return outcome ?? (this.#failure === null ? null : this.#broken(this.#failure));
   }
 
@@ -327,67 +305,62 @@ export class ResumeCore {
     return giveUp("error", failure.code, failure);
   }
 
-  /** Dedupe by seq, track the cursor, parse, and hand on. */
-  #process(
-    messages: readonly SSEMessage[],
+  /** Dedupe by seq, track the cursor, parse, and hand on one message; null: go on. */
+  #handle(
+    message: SSEMessage,
     deliver: (event: AgentEvent | UnknownEvent, id: string | null) => void,
     invalid: (error: AgentStreamError) => void,
   ): FeedOutcome {
-    const parser = this.#parser;
-    if (parser.retry !== null) this.serverRetryMs = parser.retry;
-    for (const message of messages) {
-      if (message.hasOwnId && message.id !== "") {
-        const id = message.id;
-        // the next seq of this stream is one string compare; anything else is read in full
-        const verdict = this.#ids.check(id);
-        if (verdict === ID_NEW || verdict === ID_OPAQUE) {
-          this.#lastId = id;
-        } else if (verdict === ID_FOREIGN) {
-          const error = new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
-            code: "foreign-id",
-            line: id,
-          });
-          return giveUp("error", error.code, error);
-        } else if (message.event !== "start") {
-          continue; // delivered before the reconnect
-        }
+    if (message.hasOwnId && message.id !== "") {
+      const id = message.id;
+      // the next seq of this stream is one string compare; anything else is read in full
+      const verdict = this.#ids.check(id);
+      if (verdict === ID_NEW || verdict === ID_OPAQUE) {
+        this.#lastId = id;
+      } else if (verdict === ID_FOREIGN) {
+        const error = new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
+          code: "foreign-id",
+          line: id,
+        });
+        return giveUp("error", error.code, error);
+      } else if (message.event !== "start") {
+        return null; // delivered before the reconnect
       }
-      if (message.event === "reconnect") return "reconnect";
-      let event: AgentEvent | UnknownEvent;
-      try {
-        event = parseEvent(message.event, message.data);
-      } catch (error) {
-        // one bad event is skipped, not the stream: report it, with its raw data, and go on
-        if (!(error instanceof InvalidEventError)) throw error;
-        invalid(
-          new InvalidEventError(error.message, {
-            code: error.code,
-            eventType: error.eventType,
-            field: error.field,
-            line: message.data.slice(0, 200),
-            cause: error,
-          }),
-        );
-        continue;
-      }
-      if (event.type === "start" && !("unknown" in event)) {
-        const data = event.data as EventData<"start">;
-        const announced = data.max_event_bytes;
-        if (announced !== undefined && announced > 0 && this.#options.maxEventSize === null) {
-          this.maxEventSize = announced;
-          parser.max = announced + DATA_FIELD;
-        }
-        this.heartbeatMs = data.heartbeat_ms;
-        if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
-        if (data.resume_url !== "") this.resumeUrl = data.resume_url;
-        if (data.stop_url !== "") this.stopUrl = data.stop_url;
-        this.reportUrl = data.report_url || this.reportUrl;
-        if (this.#sentStart) continue;
-        this.#sentStart = true;
-      }
-      deliver(event, message.id === "" ? null : message.id);
-      if (event.type === "done" && !("unknown" in event)) return "done";
     }
-    return null;
+    if (message.event === "reconnect") return "reconnect";
+    let event: AgentEvent | UnknownEvent;
+    try {
+      event = parseEvent(message.event, message.data);
+    } catch (error) {
+      // one bad event is skipped, not the stream: report it, with its raw data, and go on
+      if (!(error instanceof InvalidEventError)) throw error;
+      invalid(
+        new InvalidEventError(error.message, {
+          code: error.code,
+          eventType: error.eventType,
+          field: error.field,
+          line: message.data.slice(0, 200),
+          cause: error,
+        }),
+      );
+      return null;
+    }
+    if (event.type === "start" && !("unknown" in event)) {
+      const data = event.data as EventData<"start">;
+      const announced = data.max_event_bytes;
+      if (announced !== undefined && announced > 0 && this.#options.maxEventSize === null) {
+        this.maxEventSize = announced;
+        this.#parser.max = announced + DATA_FIELD;
+      }
+      this.heartbeatMs = data.heartbeat_ms;
+      if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
+      if (data.resume_url !== "") this.resumeUrl = data.resume_url;
+      if (data.stop_url !== "") this.stopUrl = data.stop_url;
+      this.reportUrl = data.report_url || this.reportUrl;
+      if (this.#sentStart) return null;
+      this.#sentStart = true;
+    }
+    deliver(event, message.id === "" ? null : message.id);
+    return event.type === "done" && !("unknown" in event) ? "done" : null;
   }
 }
