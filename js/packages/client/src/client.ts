@@ -213,15 +213,8 @@ export class AgentStreamClient {
   }
 
   #begin(url: string, body: unknown, callbacks: StreamCallbacks, options: ResolvedOptions): Promise<ClientSnapshot> {
-    this.#batcher?.cancel();
+    this.#clear({ ...initialState, isStreaming: true }, "connecting");
     this.#batcher = new TokenBatcher(options.batching, options.scheduler, () => this.#flushPending());
-    this.#pending = [];
-    this.#pendingId = null;
-    this.#state = { ...initialState, isStreaming: true };
-    this.#connection = "connecting";
-    this.#reconnects = 0;
-    this.#failure = null;
-    this.#commit();
     const run = startRun(this.#hooks, options, url, body, callbacks);
     this.#run = run;
     return run.finished.then(() => this.#snapshot);
@@ -264,12 +257,17 @@ export class AgentStreamClient {
   /** Abort any run and go back to the initial state. */
   reset(): void {
     this.abort();
+    this.#remember(null);
+    this.#clear(initialState, "idle");
+  }
+
+  /** Drop pending text and the failure; show `state` with `connection`. */
+  #clear(state: StreamState, connection: ConnectionStatus): void {
     this.#batcher?.cancel();
     this.#pending = [];
     this.#pendingId = null;
-    this.#remember(null);
-    this.#state = initialState;
-    this.#connection = "idle";
+    this.#state = state;
+    this.#connection = connection;
     this.#reconnects = 0;
     this.#failure = null;
     this.#commit();

@@ -3,6 +3,7 @@ import { describe, expect, test, vi } from "vitest";
 import { EventIdTracker, ID_FOREIGN, ID_NEW, ID_OPAQUE, ID_SEEN } from "../src/events";
 import { parseEventGeneric } from "../src/events";
 import { parseEvent, parseEventId } from "../src/core";
+import { EVENT_FIELDS } from "../src/generated/events";
 
 /** The rule as a regex: the reference the in-place readers must agree with. */
 function reference(id: string): { streamId: string; seq: number } | null {
@@ -122,6 +123,13 @@ describe("the token/thinking fast path", () => {
       return { name, message, field };
     }
   }
+
+  test("the schema gives token and thinking the one shape the shortcut reads", () => {
+    // parseEvent's shortcut builds {text, message_id?} itself: another field needs another shortcut
+    const shape = [["text", "string", 1], ["message_id", "string", 0]];
+    expect(EVENT_FIELDS.token).toEqual(shape);
+    expect(EVENT_FIELDS.thinking).toEqual(shape);
+  });
 
   test("accepts and rejects exactly what the generic table check does", () => {
     const anyValue = fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 3 }), fc.string(), { maxKeys: 2 }));
