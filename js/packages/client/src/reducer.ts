@@ -76,148 +76,8 @@ export function doneReason(state: StreamState): NonNullable<EventData<"done">["r
 
 type Draft = { -readonly [K in keyof StreamState]: StreamState[K] };
 
-/**
- * One batch being folded: a private draft made at the first event that changes anything, and
- * the batch's token and thinking texts, joined once at the end. Arrays of the state it started
- * from are never written to: an event that changes one puts a new array in the draft.
- */
-class Fold {
-  readonly #base: StreamState;
-  #draft: Draft | null = null;
-  /** The draft is streaming with no input request: a token has nothing more to set. */
-  #going = false;
-  readonly #text: string[] = [];
-  readonly #thinking: string[] = [];
-
-  constructor(base: StreamState) {
-    this.#base = base;
-  }
-
-  /** The state as folded so far (texts of this batch not yet joined in). */
-  get current(): StreamState {
-    return this.#draft ?? this.#base;
-  }
-
-  edit(): Draft {
-    this.#going = false;
-    // Object.assign clones through V8's fast path; a spread costs ~1.5x here
-    return (this.#draft ??= Object.assign({}, this.#base));
-  }
-
-  /** Any content event means the agent went on: a pending input request is answered. */
-  going(): Draft {
-    const draft = this.edit();
-    draft.isStreaming = true;
-    draft.inputRequired = null;
-    this.#going = true;
-    return draft;
-  }
-
-  /** The hot path: a token costs one push (the draft is made or touched once per run of tokens). */
-  addText(key: "text" | "thinking", text: string): void {
-    if (!this.#going) this.going();
-    (key === "text" ? this.#text : this.#thinking).push(text);
-  }
-
-  /** The folded state: `base` itself when no event changed anything. */
-  finish(): StreamState {
-    const draft = this.#draft;
-    if (draft === null) return this.#base;
-    if (this.#text.length > 0) draft.text += joined(this.#text);
-    if (this.#thinking.length > 0) draft.thinking += joined(this.#thinking);
-    return draft;
-  }
-}
-
 function joined(parts: readonly string[]): string {
   return parts.length === 1 ? (parts[0] as string) : parts.join("");
-}
-
-function apply(fold: Fold, event: AgentEvent): void {
-  switch (event.type) {
-    case "token":
-      return fold.addText("text", event.data.text);
-    case "thinking":
-      return fold.addText("thinking", event.data.text);
-    case "tool_use": {
-      const id = event.data.tool_use_id;
-      const active = fold.current.activeTools;
-      const index = active.findIndex((tool) => tool.tool_use_id === id);
-      fold.going().activeTools = index === -1 ? [...active, event.data] : active.map((t, i) => (i === index ? event.data : t));
-      return;
-    }
-    case "tool_result": {
-      const id = event.data.tool_use_id;
-      const { activeTools, tools } = fold.current;
-      const started = activeTools.find((tool) => tool.tool_use_id === id);
-      const finished: FinishedTool = {
-        toolUseId: id,
-        toolName: event.data.tool_name,
-        status: event.data.status,
-        durationMs: event.data.duration_ms,
-        inputSummary: started?.input_summary ?? "",
-        outputSummary: event.data.output_summary,
-        ...(started?.input !== undefined ? { input: started.input } : {}),
-        ...(event.data.output !== undefined ? { output: event.data.output } : {}),
-      };
-      const draft = fold.going();
-      if (started !== undefined) draft.activeTools = activeTools.filter((tool) => tool !== started);
-      draft.tools = [...tools, finished];
-      return;
-    }
-    case "turn":
-      fold.going().turn = event.data.turn_number;
-      return;
-    case "progress": {
-      const draft = fold.edit();
-      draft.progress = event.data;
-      draft.isStreaming = true;
-      return;
-    }
-    case "creation":
-      fold.going().creations = [...fold.current.creations, event.data];
-      return;
-    case "error":
-      fold.going().error = event.data;
-      return;
-    case "done": {
-      // the run is over, so nothing is running; unfinished calls get no result
-      const draft = fold.edit();
-      draft.done = event.data;
-      draft.isDone = true;
-      draft.isStreaming = false;
-      draft.inputRequired = null;
-      if (draft.activeTools.length !== 0) draft.activeTools = initialState.activeTools;
-      return;
-    }
-    case "input_required": {
-      const draft = fold.edit();
-      draft.inputRequired = event.data;
-      draft.isStreaming = true;
-      return;
-    }
-    case "input_response": {
-      const { inputRequired, answers } = fold.current;
-      const draft = fold.edit();
-      draft.answers = [...answers, event.data];
-      if (inputRequired !== null && inputRequired.request_id === event.data.request_id) draft.inputRequired = null;
-      draft.isStreaming = true;
-      return;
-    }
-    case "start": {
-      const { isStreaming, streamId } = fold.current;
-      if (isStreaming && streamId === event.data.stream_id) return;
-      const draft = fold.edit();
-      draft.isStreaming = true;
-      draft.streamId = event.data.stream_id;
-      return;
-    }
-    case "reconnect":
-      // only tells the transport to resume
-      return;
-    default:
-      return assertNever(event);
-  }
 }
 
 /**
@@ -225,15 +85,126 @@ function apply(fold: Fold, event: AgentEvent): void {
  * costs one state copy and one string join, not one of each per token). Equal to folding
  * {@link reduce} over them; `state` and the events are left unchanged, and when no event changes
  * anything the result is `state` itself.
+ *
+ * The batch is folded into a private draft made at the first event that changes anything; its
+ * token and thinking texts are joined once at the end. Arrays of `state` are never written to:
+ * an event that changes one puts a new array in the draft.
  */
 export function reduceMany(state: StreamState, events: readonly (AgentEvent | UnknownEvent)[]): StreamState {
-  const fold = new Fold(state);
+  let draft: Draft | null = null;
+  // the draft is streaming with no input request: a token has nothing more to set
+  let going = false;
+  const texts: string[] = [];
+  const thoughts: string[] = [];
+  // Object.assign clones through V8's fast path; a spread costs ~1.5x here
+  const edit = (): Draft => {
+    going = false;
+    return (draft ??= Object.assign({}, state));
+  };
+  /** Any content event means the agent went on: a pending input request is answered. */
+  const go = (): Draft => {
+    const next = edit();
+    next.isStreaming = true;
+    next.inputRequired = null;
+    going = true;
+    return next;
+  };
   for (let i = 0; i < events.length; i += 1) {
     const event = events[i] as AgentEvent | UnknownEvent;
-    if (fold.current.isDone) break;
-    if (!("unknown" in event)) apply(fold, event);
+    const current: StreamState = draft ?? state;
+    if (current.isDone) break;
+    if ("unknown" in event) continue;
+    switch (event.type) {
+      case "token":
+      case "thinking":
+        // the hot path: a token costs one push (the draft is made or touched once per run of tokens)
+        if (!going) go();
+        (event.type === "token" ? texts : thoughts).push(event.data.text);
+        break;
+      case "tool_use": {
+        const id = event.data.tool_use_id;
+        const active = current.activeTools;
+        const index = active.findIndex((tool) => tool.tool_use_id === id);
+        go().activeTools = index === -1 ? [...active, event.data] : active.map((t, i) => (i === index ? event.data : t));
+        break;
+      }
+      case "tool_result": {
+        const id = event.data.tool_use_id;
+        const { activeTools, tools } = current;
+        const started = activeTools.find((tool) => tool.tool_use_id === id);
+        const finished: FinishedTool = {
+          toolUseId: id,
+          toolName: event.data.tool_name,
+          status: event.data.status,
+          durationMs: event.data.duration_ms,
+          inputSummary: started?.input_summary ?? "",
+          outputSummary: event.data.output_summary,
+          ...(started?.input !== undefined ? { input: started.input } : {}),
+          ...(event.data.output !== undefined ? { output: event.data.output } : {}),
+        };
+        const next = go();
+        if (started !== undefined) next.activeTools = activeTools.filter((tool) => tool !== started);
+        next.tools = [...tools, finished];
+        break;
+      }
+      case "turn":
+        go().turn = event.data.turn_number;
+        break;
+      case "progress": {
+        const next = edit();
+        next.progress = event.data;
+        next.isStreaming = true;
+        break;
+      }
+      case "creation":
+        go().creations = [...current.creations, event.data];
+        break;
+      case "error":
+        go().error = event.data;
+        break;
+      case "done": {
+        // the run is over, so nothing is running; unfinished calls get no result
+        const next = edit();
+        next.done = event.data;
+        next.isDone = true;
+        next.isStreaming = false;
+        next.inputRequired = null;
+        if (next.activeTools.length !== 0) next.activeTools = initialState.activeTools;
+        break;
+      }
+      case "input_required": {
+        const next = edit();
+        next.inputRequired = event.data;
+        next.isStreaming = true;
+        break;
+      }
+      case "input_response": {
+        const { inputRequired, answers } = current;
+        const next = edit();
+        next.answers = [...answers, event.data];
+        if (inputRequired !== null && inputRequired.request_id === event.data.request_id) next.inputRequired = null;
+        next.isStreaming = true;
+        break;
+      }
+      case "start": {
+        if (current.isStreaming && current.streamId === event.data.stream_id) break;
+        const next = edit();
+        next.isStreaming = true;
+        next.streamId = event.data.stream_id;
+        break;
+      }
+      case "reconnect":
+        // only tells the transport to resume
+        break;
+      default:
+        assertNever(event);
+    }
   }
-  return fold.finish();
+  const folded = draft as Draft | null;
+  if (folded === null) return state;
+  if (texts.length > 0) folded.text += joined(texts);
+  if (thoughts.length > 0) folded.thinking += joined(thoughts);
+  return folded;
 }
 
 /** The state after `event`; `state` itself is left unchanged. */
