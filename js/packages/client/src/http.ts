@@ -7,22 +7,14 @@ export function toHeaders(init: HeadersLike | undefined): Headers {
   return new Headers(init as HeadersInit | undefined);
 }
 
-interface CryptoLike {
-  randomUUID?: () => string;
-  getRandomValues?: (array: Uint8Array) => Uint8Array;
-}
-
 /**
  * A fresh `Idempotency-Key`: `crypto.randomUUID()`, or 128 random bits from
  * `crypto.getRandomValues` where randomUUID is missing (pages served over plain http).
  */
 export function newIdempotencyKey(): string {
-  const crypto = (globalThis as { crypto?: CryptoLike }).crypto;
-  if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
-  const bytes = new Uint8Array(16);
-  if (typeof crypto?.getRandomValues === "function") crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i += 1) bytes[i] = Math.floor(Math.random() * 256);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const crypto = globalThis.crypto as Partial<Crypto>;
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  return Array.from((crypto as Crypto).getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function baseHref(): string | undefined {
@@ -48,13 +40,11 @@ interface ErrorBody {
 
 function errorBody(body: string): ErrorBody {
   try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed === "object" && parsed !== null && "error" in parsed) {
-      const error = (parsed as { error: unknown }).error;
-      if (typeof error === "object" && error !== null) return error as ErrorBody;
-    }
+    // agent-stream's JSON error body: {"error": {"code", "message", ...}}
+    const error: unknown = JSON.parse(body).error;
+    if (typeof error === "object" && error !== null) return error as ErrorBody;
   } catch {
-    // not the JSON error body of agent-stream: the raw text goes into the message
+    // not JSON (or null): the raw text goes into the message
   }
   return {};
 }
