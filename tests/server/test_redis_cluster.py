@@ -28,6 +28,7 @@ from agent_stream.server import StoredEvent
 from agent_stream.server.redis import RedisStore
 from tests.redis_cluster_helpers import RedisClusterServers, wait_for
 from tests.server.conftest import Frame, frames
+from tests.server.test_questions_redis import answer, asking, rest, text_of
 from tests.uvicorn_helpers import UvicornProcess
 
 pytest.importorskip("redis")
@@ -313,3 +314,29 @@ async def test_a_failover_loses_sent_events_unless_a_replica_acknowledged_them(
         with anyio.fail_after(30):
             await store.aclose()
             await later.aclose()
+
+
+async def test_the_demo_on_the_cluster_takes_an_answer_posted_to_the_other_worker(
+    redis_cluster: RedisClusterServers,
+) -> None:
+    # the user-facing path: `agent-stream demo --redis 'redis://...?cluster=1'` in two workers;
+    # the question's answer is published on the stream's node and heard on another
+    env = {
+        "AGENT_STREAM_REDIS_URL": f"{redis_cluster.url}&prefix=demo{next(_prefixes)}",
+        "AGENT_STREAM_HEARTBEAT_S": "0.5",
+    }
+    app = "agent_stream.demo.app:create_app_from_env"
+    args = ["--no-access-log", "--timeout-graceful-shutdown", "2"]
+    who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
+    with (
+        UvicornProcess(app, factory=True, env=env, args=args) as a,
+        UvicornProcess(app, factory=True, env=env, args=args) as b,
+        anyio.fail_after(30),
+    ):
+        async with asking(a.url, who) as (question, reader, _):
+            answered = await answer(b.url, question, "Porto", who)
+            events = await rest(reader)
+    assert answered.status_code == 200, answered.text
+    assert events[0].event == "input_response"
+    assert text_of(events).startswith("You chose Porto. ")
+    assert json.loads(events[-1].data or "").get("reason", "completed") == "completed"
