@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random as _random
 import time
@@ -357,9 +358,12 @@ class AgentStreamClient:
         # the server ends the response right after done: read that end, so that httpx hands
         # the connection back to its pool for the next stream (keep-alive)
         reader.limit(_DRAIN_S)
-        for _ in range(_DRAIN_READS):
-            if not await reader.read():
-                return
+        # the stream is whole: a connection broken now costs that connection, never a resume
+        # (which would end in a second, synthetic done)
+        with contextlib.suppress(httpx.TransportError):
+            for _ in range(_DRAIN_READS):
+                if not await reader.read():
+                    return
 
     def _request(
         self,
