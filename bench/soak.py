@@ -310,6 +310,12 @@ class Soak:
         self.result.stops_refused += 1
 
     async def _check(self, record: RunRecord) -> None:
+        before = len(self.result.tally.details)
+        await self._check_record(record)
+        for line in self.result.tally.details[before:]:
+            print(f"[{self.now():7.1f}s] VIOLATION: {line}", file=sys.stderr, flush=True)
+
+    async def _check_record(self, record: RunRecord) -> None:
         if record.error:
             self.result.tally.runs += 1
             self.result.tally.client_errors += 1

@@ -128,8 +128,11 @@ def check_run(tally: Tally, record: RunRecord, stored: list[tuple[int, str, byte
             tally.violation(record, f"received seq {event.seq} {event.type} differs from stored")
             break
     missing = sorted(set(by_seq) - set(got))
-    if record.synthetic is None:
-        received_dones = sum(1 for event in record.received if event.type == "done")
+    received_dones = sum(1 for event in record.received if event.type == "done")
+    if record.synthetic is not None and received_dones:
+        tally.done_violations += 1
+        tally.violation(record, "client gave the server's done, then a synthetic one")
+    elif record.synthetic is None:
         if received_dones != 1:
             tally.done_violations += 1
             tally.violation(record, f"client received {received_dones} dones")

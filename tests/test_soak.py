@@ -68,6 +68,11 @@ def test_a_client_giving_up_on_a_run_nobody_stopped_is_a_violation() -> None:
     assert (tally.gave_up, tally.lost) == (1, 2)
 
 
+def test_a_synthetic_done_after_the_servers_done_is_two_dones() -> None:
+    tally = checked(RUN, [1, 2, 3], synthetic=True)
+    assert (tally.done_violations, tally.gave_up, tally.violations) == (1, 0, 1)
+
+
 def test_a_stopped_run_may_end_early_with_a_synthetic_done() -> None:
     rows = stored(Token(text="r:0;"), Done(reason="cancelled"))
     assert checked(rows, [1], synthetic=True, stopped=True).violations == 0
