@@ -21,15 +21,15 @@ interface FrameGlobals {
 
 /** The real clock, timers and animation frames of this environment. */
 export function defaultScheduler(): Scheduler {
-  const frames = globalThis as FrameGlobals;
-  const raf = frames.requestAnimationFrame;
-  const caf = frames.cancelAnimationFrame;
+  const { requestAnimationFrame: raf, cancelAnimationFrame: caf } = globalThis as FrameGlobals;
   return {
     now: () => performance.now(),
+    // read at each call: test runners' fake timers replace the globals
     setTimeout: (callback, ms) => globalThis.setTimeout(callback, ms),
     clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
-    requestAnimationFrame: raf === undefined ? undefined : (callback) => raf.call(globalThis, () => callback()),
-    cancelAnimationFrame: caf === undefined ? undefined : (handle) => caf.call(globalThis, handle as number),
+    // a frame's callback ignores the time it is given
+    requestAnimationFrame: raf?.bind(globalThis),
+    cancelAnimationFrame: caf?.bind(globalThis) as ((handle: unknown) => void) | undefined,
     random: Math.random,
   };
 }
