@@ -83,8 +83,10 @@ class RedisClusterServers:
 
     @property
     def url(self) -> str:
-        """A ``RedisStore`` URL: any node seeds the client, which learns the rest."""
-        return f"{self.nodes[0].url}?cluster=1"
+        """A ``RedisStore`` URL naming every node (the first as the URL's, the others in
+        ``cluster_nodes``): a client made while one is down still finds the cluster."""
+        others = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes[1:])
+        return f"{self.nodes[0].url}?cluster=1&cluster_nodes={others}"
 
     def client(self, node: RedisServer) -> redis.Redis:
         return redis.Redis(port=node.port, socket_timeout=2, socket_connect_timeout=2)
@@ -149,14 +151,16 @@ class RedisClusterServers:
     def _by_port(self, port: int) -> RedisServer:
         return next(node for node in self.nodes if node.port == port)
 
-    def kill(self, node: RedisServer) -> None:
-        """SIGKILL: the node's replica takes its slots after ``cluster-node-timeout``."""
+    def kill(self, node: RedisServer) -> list[int]:
+        """SIGKILL: a master's replica takes its slots after ``cluster-node-timeout``. Returns
+        the first slot of each range it served (none for a replica)."""
         self._slots_of_killed[node.port] = [
             start
             for start, _, master, *_ in self.client(node).cluster("slots")
             if int(master[1]) == node.port
         ]
         node.kill()
+        return self._slots_of_killed[node.port]
 
     def wait_promoted(self, dead: RedisServer, timeout_s: float = 30.0) -> RedisServer:
         """The replica that took over the slots of ``dead`` (killed with :meth:`kill`), once

@@ -340,3 +340,31 @@ async def test_the_demo_on_the_cluster_takes_an_answer_posted_to_the_other_worke
     assert events[0].event == "input_response"
     assert text_of(events).startswith("You chose Porto. ")
     assert json.loads(events[-1].data or "").get("reason", "completed") == "completed"
+
+
+async def test_a_store_made_while_its_urls_node_is_down_starts_from_cluster_nodes(
+    doomed_cluster: RedisClusterServers,
+) -> None:
+    cluster = doomed_cluster
+    seed = cluster.nodes[0]
+    others = ",".join(f"127.0.0.1:{node.port}" for node in cluster.nodes[1:])
+    served = cluster.kill(seed)  # a worker (re)starts while this node is down
+    try:
+        if served:  # it was a master: wait for its replica
+            await anyio.to_thread.run_sync(cluster.wait_promoted, seed)
+        lonely = RedisStore.from_url(f"{seed.url}?cluster=1", op_timeout_s=2)
+        seeded = RedisStore.from_url(f"{seed.url}?cluster=1&cluster_nodes={others}")
+        try:
+            with anyio.fail_after(30):
+                with pytest.raises(StoreUnavailableError):
+                    await lonely.create("s" * 22, owner="")
+                for (sid,) in ids_on_every_master(cluster, seeded, 1).values():
+                    await seeded.create(sid, owner="")
+                    await seeded.append(sid, 1, [*tokens(1, 3), DONE])
+                    assert list((await seeded.read(sid, 0)).events) == [*tokens(1, 3), DONE]
+        finally:
+            with anyio.fail_after(10):
+                await lonely.aclose()
+                await seeded.aclose()
+    finally:
+        await anyio.to_thread.run_sync(cluster.rejoin, seed)

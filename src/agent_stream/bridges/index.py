@@ -84,13 +84,17 @@ class RedisStreamIndex:
             import redis.asyncio.cluster
 
             from ..server.redis import _split_store_options  # the store's own URL options
+            from ..server.redis_cluster import cluster_seeds
         except ImportError as exc:
             raise UsageError(_MISSING, code="missing-extra") from exc
         plain, options = _split_store_options(url)
         if prefix is None:
             prefix = f"{options.get('prefix', 'agent-stream')}:bridge"
         client: Any = (
-            redis.asyncio.cluster.RedisCluster.from_url(plain)  # ?cluster=1: one key per call
+            # ?cluster=1: one key per call, any node of the URL's or cluster_nodes to start from
+            redis.asyncio.cluster.RedisCluster.from_url(
+                plain, startup_nodes=cluster_seeds(options.get("cluster_nodes", ()))
+            )
             if options.get("cluster")
             else redis_asyncio.from_url(plain)
         )

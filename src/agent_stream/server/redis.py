@@ -242,8 +242,21 @@ def _flag(value: str) -> bool:
 
 _flag.__name__ = "flag (1/0, true/false, yes/no)"
 
+
+def _nodes(value: str) -> tuple[str, ...]:
+    nodes = tuple(node.strip() for node in value.split(",") if node.strip())
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(value)
+    return nodes
+
+
+_nodes.__name__ = "list of host:port"
+
 _URL_OPTIONS: dict[str, Callable[[str], Any]] = {
     "cluster": _flag,
+    "cluster_nodes": _nodes,
     "min_replicas_acked": int,
     "prefix": str,
     "max_events": int,
@@ -413,6 +426,7 @@ class RedisStore:
         op_timeout_s: float | None = None,
         max_connections: int = 512,
         cluster: bool | None = None,
+        cluster_nodes: Sequence[str] | None = None,
         **options: Any,
     ) -> RedisStore:
         """A store on the Redis at ``url``, e.g.
@@ -421,7 +435,9 @@ class RedisStore:
         Store options may also ride in the URL's query (``?prefix=myapp&lease_s=2&ttl_s=60``;
         keyword arguments win), so a single ``--redis URL`` configures every worker.
         ``cluster=True`` (``?cluster=1``) talks to a Redis Cluster, ``url`` naming any of its
-        nodes; ``max_connections`` is then per node.
+        nodes and ``cluster_nodes`` (``?cluster_nodes=h2:6379,h3:6379``) more of them, so a
+        worker that starts while one is down still finds the cluster; ``max_connections`` is
+        then per node.
         Connections time out after ``op_timeout_s``; redis-py retries a command once, at once,
         only when its pooled connection was closed under it (a Redis restart), and PINGs a
         connection idle for ``_HEALTH_CHECK_S`` before using it. ``XREAD BLOCK`` uses a second
@@ -435,9 +451,11 @@ class RedisStore:
         if op_timeout_s is not None:
             options["op_timeout_s"] = op_timeout_s
         in_url = bool(options.pop("cluster", False))
+        seeds = options.pop("cluster_nodes", ())
         client, blocking = make_clients(
             url,
             cluster=in_url if cluster is None else cluster,
+            seeds=seeds if cluster_nodes is None else tuple(cluster_nodes),
             timeout_s=float(options.get("op_timeout_s", 1.0)),
             max_connections=max_connections,
             health_check_s=_HEALTH_CHECK_S,

@@ -13,6 +13,7 @@ the writes on the same connection: it goes at the end of the same pipeline (on a
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,14 @@ if TYPE_CHECKING:
     from redis.asyncio.client import Pipeline, PubSub
     from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 
-__all__ = ["ReplicaWait", "is_cluster", "make_clients", "pubsub", "transient_errors"]
+__all__ = [
+    "ReplicaWait",
+    "cluster_seeds",
+    "is_cluster",
+    "make_clients",
+    "pubsub",
+    "transient_errors",
+]
 
 
 def transient_errors(redis: Any) -> tuple[type[BaseException], ...]:
@@ -47,17 +55,37 @@ def is_cluster(client: Any) -> bool:
 
 
 async def pubsub(client: Redis | RedisCluster) -> PubSub:
-    """A pub/sub connection; a cluster client learns its slots first (a ``SUBSCRIBE`` goes to
-    the node of the channel's slot, and ``PUBLISH`` on any node reaches it)."""
+    """A pub/sub connection. On a cluster, to a node picked at random: a ``PUBLISH`` on any
+    node reaches every node, and a node that died (whose slots a failover moved, while the
+    client's map still names it) is left behind at the next try, not tried again forever."""
     if is_cluster(client):
         await client.initialize()
+        return client.pubsub(node=random.choice(client.get_nodes()))  # type: ignore[union-attr]
     return client.pubsub()
 
 
+def cluster_seeds(seeds: Sequence[str]) -> list[Any]:
+    """``ClusterNode`` per ``host:port`` (``[::1]:7000`` too): more nodes to start from."""
+    from redis.asyncio.cluster import ClusterNode
+
+    nodes = []
+    for seed in seeds:
+        host, _, port = seed.rpartition(":")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    return nodes
+
+
 def make_clients(
-    url: str, *, cluster: bool, timeout_s: float, max_connections: int, health_check_s: float
+    url: str,
+    *,
+    cluster: bool,
+    timeout_s: float,
+    max_connections: int,
+    health_check_s: float,
+    seeds: Sequence[str] = (),
 ) -> tuple[Redis | RedisCluster, Redis | RedisCluster]:
-    """The store's client and its client for blocking reads (``XREAD BLOCK``, pub/sub)."""
+    """The store's client and its client for blocking reads (``XREAD BLOCK``, pub/sub);
+    ``seeds`` (``host:port``) are more cluster nodes to start from than the URL's."""
     import redis
     import redis.asyncio
     import redis.asyncio.cluster
@@ -83,6 +111,7 @@ def make_clients(
         # the client from serving the others
         factory = redis.asyncio.cluster.RedisCluster
         common["require_full_coverage"] = False
+        common["startup_nodes"] = cluster_seeds(seeds)
     client = factory.from_url(
         url, socket_timeout=timeout_s, max_connections=max_connections, **common
     )
