@@ -14,6 +14,7 @@ import asyncio
 import heapq
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeAlias, cast
 
@@ -119,6 +120,7 @@ class Connection:
     """Pumps one stream from the store to one client (:meth:`pump`)."""
 
     __slots__ = (
+        "_clock",
         "_cut",
         "_ending",
         "_last_write",
@@ -165,6 +167,7 @@ class Connection:
         self._writing_since: float | None = None
         self._ping_due: float | None = None  # when the ping being sent was due
         self._cut: Literal["stalled", "shutdown"] | None = None
+        self._clock: Callable[[], float] = time.monotonic  # the loop's clock once pumping
 
     def interrupt(self) -> None:
         """Shutdown: :meth:`pump` wakes up (or abandons a write that waits for the client),
@@ -225,7 +228,7 @@ class Connection:
 
     async def _send(self, write: Write, chunk: bytes) -> bool:
         # False: the reader made no progress for send_timeout_s (Heartbeats cancelled us).
-        clock = cast("Heartbeats", self.manager.heartbeats).loop.time
+        clock = self._clock
         self._writing_since = clock()
         try:
             await write(chunk)
@@ -284,6 +287,7 @@ class Connection:
         if heartbeats is None or heartbeats.loop is not loop:
             heartbeats = manager.heartbeats = Heartbeats(loop)
         self._task = asyncio.current_task()
+        self._clock = loop.time
         manager.connections.add(self)
         self._last_write = loop.time()
         options = self.options
@@ -304,6 +308,8 @@ class Connection:
                     if not await self._send(write, pending):
                         return "stalled"
                     pending = b""
+                    if not fresh:
+                        continue
                 elif self._ping_due is not None:
                     pending = framing.ping()
                     continue

@@ -88,6 +88,7 @@ _ENCODE = msgspec.json.Encoder().encode
 
 
 _RESERVED_TYPES = frozenset({"start", "reconnect"})
+_FRAME_TYPES = (str, bytes)  # a tuple: ``str | bytes`` would build a union per event
 
 
 @runtime_checkable
@@ -395,7 +396,7 @@ class Run:
                         count = 1
                         self._flush()
                         await anyio.lowlevel.checkpoint()
-                    if isinstance(item, str | bytes):
+                    if isinstance(item, _FRAME_TYPES):
                         # one whole frame per item (the emitter's way) is one regex match;
                         # anything else, and all that follows it, goes through the decoder
                         text = item.decode() if isinstance(item, bytes) else item

@@ -224,9 +224,12 @@ class AgentStreamResponse(Response):
             try:
                 listen(receive, connection)
                 start = start_event(manager, stream_id, options, resumed=resumed, urls=has_urls)
-                pump = connection.pump(
-                    body_writer(send),
-                    framing.open(start, cursor=cursor, retry_ms=options.retry_ms),
+                pump = asyncio.get_running_loop().create_task(
+                    connection.pump(
+                        body_writer(send),
+                        framing.open(start, cursor=cursor, retry_ms=options.retry_ms),
+                    ),
+                    name="agent-stream connection",
                 )
                 del start
                 try:
