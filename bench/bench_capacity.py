@@ -188,8 +188,10 @@ def client_process(port: int, path: str, streams: int, timeout_s: float) -> dict
 
 
 def run_step(
-    pool: ProcessPoolExecutor, port: int, path: str, streams: int, args: argparse.Namespace
+    pool: ProcessPoolExecutor, server: Any, path: str, streams: int, args: argparse.Namespace
 ) -> dict[str, Any]:
+    port = server.port
+    cpu0 = server.cpu_seconds()
     query = f"{path}?n={args.events}&rate={args.rate}"
     timeout_s = args.events / args.rate + 30
     shares = [streams // args.clients + (i < streams % args.clients) for i in range(args.clients)]
@@ -204,7 +206,10 @@ def run_step(
     lost = streams * args.events - sum(min(c, args.events) for c in counts)
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else float("inf")
     p50 = lags[len(lags) // 2] if lags else float("inf")
-    return {"p50": p50, "p99": p99, "lost": lost, "ok": p99 <= args.p99_ms and lost == 0}
+    # server CPU per token sent (the step's whole server CPU: stream setup, pings and done too)
+    cpu_us = (server.cpu_seconds() - cpu0) / max(1, len(lags)) * 1e6
+    ok = p99 <= args.p99_ms and lost == 0
+    return {"p50": p50, "p99": p99, "lost": lost, "ok": ok, "cpu_us": cpu_us}
 
 
 def write_svg(path: Path, curves: dict[str, list[tuple[int, float]]], limit_ms: float) -> None:
@@ -305,8 +310,8 @@ def main() -> None:
         f"{platform.machine()} {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n",
         flush=True,
     )
-    print("| server | contender | streams | p50 ms | p99 ms | lost | pass |")
-    print("|---|---|---:|---:|---:|---:|---|", flush=True)
+    print("| server | contender | streams | p50 ms | p99 ms | lost | server CPU µs/token | pass |")
+    print("|---|---|---:|---:|---:|---:|---:|---|", flush=True)
     best: dict[tuple[str, str], int] = {}
     curves: dict[str, list[tuple[int, float]]] = {}
     with (
@@ -323,18 +328,19 @@ def main() -> None:
                 backlog=8192,
             ) as server:
                 for contender in args.only or PATHS:
-                    run_step(pool, server.port, PATHS[contender], 2, args)  # warm up
+                    run_step(pool, server, PATHS[contender], 2, args)  # warm up
                     best[server_name, contender] = 0
                     points = curves.setdefault(f"{contender} ({server_name})", [])
                     streams = args.start
                     while streams <= args.max:
-                        r = run_step(pool, server.port, PATHS[contender], streams, args)
+                        r = run_step(pool, server, PATHS[contender], streams, args)
                         if not r["ok"]:  # one retry: a burst of load from elsewhere is not ours
-                            r = run_step(pool, server.port, PATHS[contender], streams, args)
+                            r = run_step(pool, server, PATHS[contender], streams, args)
                         points.append((streams, r["p99"]))
                         print(
                             f"| {server_name} | {contender} | {streams:,} | {r['p50']:.1f} | "
-                            f"{r['p99']:.1f} | {r['lost']:,} | {'yes' if r['ok'] else 'no'} |",
+                            f"{r['p99']:.1f} | {r['lost']:,} | {r['cpu_us']:.1f} | "
+                            f"{'yes' if r['ok'] else 'no'} |",
                             flush=True,
                         )
                         if not r["ok"]:
