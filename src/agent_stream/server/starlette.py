@@ -214,8 +214,7 @@ class AgentStreamResponse(Response):
             connection = Connection(manager, stream_id, cursor, options, framing, resumed=resumed)
             if run is not None:
                 # The run drives itself in a task of its own and a grace period is a timer,
-                # so this response ends with its connection, which needs no task besides
-                # this one (and a bare receive() task).
+                # so this response ends with its connection.
                 task = asyncio.get_running_loop().create_task(run.drive(), name="agent-stream run")
                 task.add_done_callback(report_failure)
                 del run, task
@@ -224,6 +223,8 @@ class AgentStreamResponse(Response):
             try:
                 listen(receive, connection)
                 start = start_event(manager, stream_id, options, resumed=resumed, urls=has_urls)
+                # The connection pumps in a task of its own: a wake-up per event then resumes
+                # its two frames, not also every middleware frame above this one.
                 pump = asyncio.get_running_loop().create_task(
                     connection.pump(
                         body_writer(send),
