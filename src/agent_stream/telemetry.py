@@ -448,12 +448,14 @@ class RunTelemetry:
             span_s = (time.monotonic() - self._started) - self._first_token_s
             if span_s >= 0.001:
                 telemetry.tokens_per_second.record(self.tokens / span_s)
-        span.set_attribute("agent_stream.end_reason", reason)
-        span.set_attribute("gen_ai.response.finish_reasons", [reason])
-        span.set_attribute("agent_stream.tokens", self.tokens)
+        attributes: dict[str, str | int | list[str]] = {
+            "agent_stream.end_reason": reason,
+            "gen_ai.response.finish_reasons": [reason],
+            "agent_stream.tokens": self.tokens,
+        }
         if self.model:
-            span.set_attribute("gen_ai.request.model", self.model)
-            span.set_attribute("gen_ai.response.model", self.model)
+            attributes["gen_ai.request.model"] = attributes["gen_ai.response.model"] = self.model
+        span.set_attributes(attributes)
         if reason == "error":
             span.set_status(telemetry._trace.StatusCode.ERROR)
         telemetry.runs_ended.add(1, {"agent_stream.end_reason": reason})
@@ -481,7 +483,11 @@ class ConnectionTelemetry:
         telemetry._ended_bytes += sent_bytes
         telemetry._ended_events += sent_events
         span = self.span
-        span.set_attribute("agent_stream.end_reason", reason)
-        span.set_attribute("agent_stream.bytes_sent", sent_bytes)
-        span.set_attribute("agent_stream.events_sent", sent_events)
+        span.set_attributes(
+            {
+                "agent_stream.end_reason": reason,
+                "agent_stream.bytes_sent": sent_bytes,
+                "agent_stream.events_sent": sent_events,
+            }
+        )
         span.end()
