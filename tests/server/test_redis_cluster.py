@@ -120,12 +120,15 @@ async def test_streams_on_every_master_are_read_followed_and_stopped_from_anothe
 async def test_an_event_is_sent_only_once_a_replica_has_it(
     redis_cluster: RedisClusterServers,
 ) -> None:
-    async with two_stores(redis_cluster.url, op_timeout_s=0.3, append_retry_s=60) as (a, b):
+    # op_timeout_s bounds each WAIT: long enough for a loaded machine's replica to answer
+    async with two_stores(redis_cluster.url, op_timeout_s=1.5, append_retry_s=60) as (a, b):
         ((sid, *_), *_) = ids_on_every_master(redis_cluster, a, 1).values()
         replica = redis_cluster.replica_of(redis_cluster.master_for(a._keys(sid)[0]))
         with anyio.fail_after(30):
             await a.create(sid, owner="")
             await a.append(sid, 1, tokens(1, 2))
+            # b knows the cluster before a node hangs (learning it, it may ask the hung one)
+            assert list((await b.read(sid, 0)).events) == tokens(1, 2)
             replica.pause()  # SIGSTOP: it acknowledges nothing
             try:
                 a.append_nowait(sid, 3, tokens(3, 3))

@@ -46,7 +46,8 @@ async def test_an_event_is_sent_only_once_the_replica_has_it(
     primary_and_replica: tuple[RedisServer, RedisServer],
 ) -> None:
     primary, replica = primary_and_replica
-    options: dict[str, Any] = {"prefix": "replicated", "op_timeout_s": 0.3, "append_retry_s": 60}
+    # op_timeout_s bounds each WAIT: long enough for a loaded machine's replica to answer
+    options: dict[str, Any] = {"prefix": "replicated", "op_timeout_s": 1.5, "append_retry_s": 60}
     a = RedisStore.from_url(primary.url, min_replicas_acked=1, **options)
     b = RedisStore.from_url(primary.url, min_replicas_acked=1, **options)
     sid = uuid.uuid4().hex[:22]
