@@ -92,8 +92,12 @@ class RedisClusterServers:
         return redis.Redis(port=node.port, socket_timeout=2, socket_connect_timeout=2)
 
     def start(self) -> RedisClusterServers:
-        for node in self.nodes:
-            node.start()
+        try:
+            for node in self.nodes:
+                node.start()
+        except BaseException:
+            self.stop()  # the nodes already started
+            raise
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
         replicas = ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         created = subprocess.run(
