@@ -105,16 +105,27 @@ class SoakResult:
                 f"{self.streams_stored:,} / {self.unseen_streams} ({self.unseen_with_events})",
             ),
         ]
-        for name in sorted(self.rss):
-            samples = self.rss[name]
-            growth = self.rss_growth(name)
+        if "worker 0" in self.rss:
+            samples = self.rss["worker 0"]
             text = f"{samples[0][1] / 2**20:.1f} -> {samples[-1][1] / 2**20:.1f} MiB"
+            growth = self.rss_growth("worker 0")
             if growth is not None:
                 text += (
                     f"; after warm-up {growth[0] / 2**20:.1f} -> {growth[1] / 2**20:.1f} MiB"
                     f" ({growth[2]:+.1%})"
                 )
-            rows.append((f"RSS {name}", text))
+            rows.append(("RSS worker 0 (never killed)", text))
+        lives = [samples for name, samples in self.rss.items() if name.startswith("worker 1")]
+        if lives:
+            first = min(rss for samples in lives for _, rss in samples[:1])
+            last = max(rss for samples in lives for _, rss in samples[-1:])
+            rows.append(
+                (
+                    "RSS worker 1 (killed and restarted)",
+                    f"{len(lives)} lives; first sample >= {first / 2**20:.1f} MiB, "
+                    f"last sample <= {last / 2**20:.1f} MiB",
+                )
+            )
         rows.append(("load average", self.load))
         lines = ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
         return "\n".join(lines)
