@@ -15,14 +15,14 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal, TypeAlias, cast
 
 from ..errors import ResumeError, StoreUnavailableError
 from ..events import UNSET, Start, UnsetType
 from ..framing import EndingFraming, Framing
 from .manager import RunManager, StreamOptions
-from .observing import observe_connection
+from .observing import ConnectionObserver, observe_connection
 
 __all__ = ["Connection", "EndReason", "Heartbeats", "start_event"]
 
@@ -262,16 +262,21 @@ class Connection:
             self.options.send_timeout_s,
         )
 
-    async def pump(self, write: Write, first: bytes = b"") -> EndReason:
+    def pump(self, write: Write, first: bytes = b"") -> Coroutine[Any, Any, EndReason]:
         """Write ``first`` (the priming frame), then the stream until it ends or must stop.
 
-        Runs in the calling task alone: one ``await`` of one future per wait, resolved by the
-        store (:meth:`~agent_stream.server.store.StreamStore.watch`), the manager's
+        Runs in the task that awaits it, alone: one ``await`` of one future per wait, resolved
+        by the store (:meth:`~agent_stream.server.store.StreamStore.watch`), the manager's
         :class:`Heartbeats`, the disconnect (:meth:`disconnected`) or shutdown.
         """
         observer = observe_connection(self.manager, self)
         if observer is None:
-            return await self._pump(write, first)
+            return self._pump(write, first)  # no wrapper frame to resume at every event
+        return self._observed(observer, write, first)
+
+    async def _observed(
+        self, observer: ConnectionObserver, write: Write, first: bytes
+    ) -> EndReason:
         reason: EndReason = "disconnected"  # what an exception out of a write means
         try:
             reason = await self._pump(write, first)

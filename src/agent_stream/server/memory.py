@@ -28,6 +28,7 @@ from .store import (
 __all__ = ["MemoryStore"]
 
 _NO_META: Mapping[str, str] = MappingProxyType({})
+_new_result = tuple.__new__
 
 
 class _Stream:
@@ -246,7 +247,8 @@ class MemoryStore:
             last_seq = base + len(events) - 1
             if base <= after_seq + 1 and after_seq <= last_seq:
                 start = after_seq + 1 - base
-                return ReadResult(events[start : start + limit], False, last_seq)
+                # tuple.__new__: a ReadResult without a Python-level __new__ call per read
+                return _new_result(ReadResult, (events[start : start + limit], False, last_seq))
         stream = self._get(stream_id)
         check_cursor(stream_id, after_seq, last_seq=stream.last_seq, earliest_seq=stream.base_seq)
         start = after_seq + 1 - stream.base_seq
