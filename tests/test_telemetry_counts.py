@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -91,6 +93,49 @@ async def test_tokens_events_and_tool_calls_of_a_mixed_run_are_counted() -> None
         if p.attributes["gen_ai.tool.name"] == "fetch"
     ]
     assert durations.count == 1 and durations.sum == pytest.approx(0.004)
+    await manager.store.aclose()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+@pytest.mark.anyio
+async def test_events_stored_counts_a_live_run_that_only_streams_tokens() -> None:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    manager = RunManager(MemoryStore(), telemetry=telemetry, handle_signals=False)
+    paused, resume = anyio.Event(), anyio.Event()
+
+    async def tokens() -> AsyncIterator[AgentEvent]:
+        for i in range(500):
+            yield Token(text="w ")
+            if i % 7 == 0:
+                await anyio.lowlevel.checkpoint()  # many stored batches, none with a tool call
+        paused.set()
+        await resume.wait()
+        yield Thinking(text="hmm")
+        yield Token(text="last")
+        yield Done()
+
+    run = await manager.start(tokens())
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run.drive)
+        with anyio.fail_after(10):
+            await paused.wait()
+        (live,) = _points(reader, "agent_stream.events.stored")
+        live_seq = run.seq
+        resume.set()
+    assert live.value == 500 == live_seq  # read from the live run when collected
+    (ended,) = _points(reader, "agent_stream.events.stored")
+    assert ended.value == 503
+    (run_span,) = [s for s in spans.get_finished_spans() if s.name.startswith("invoke_agent")]
+    assert (run_span.attributes or {})["agent_stream.tokens"] == 501
+    (ttft,) = _points(reader, "gen_ai.server.time_to_first_token")
+    (ttfe,) = _points(reader, "agent_stream.run.time_to_first_event")
+    assert ttft.count == 1 and ttfe.count == 1
     await manager.store.aclose()
     tracer_provider.shutdown()
     meter_provider.shutdown()

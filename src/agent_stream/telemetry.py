@@ -65,6 +65,13 @@ _TOOL_WAIT_NS = 5_000_000_000  # ... or with the next tool call, error or done t
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+def _no_progress() -> tuple[int, int]:
+    return 0, 0
+
+
+_NO_PROGRESS = _no_progress
+
+
 def owner_hash(owner: str) -> str:
     """The owner as it appears in telemetry: 16 hex digits of its SHA-256 (never the value)."""
     return hashlib.sha256(owner.encode("utf-8", "replace")).hexdigest()[:16]
@@ -127,7 +134,7 @@ class Telemetry:
         counter, histogram = meter.create_counter, meter.create_histogram
         # Per-event figures are plain integers read when the metrics are collected: a
         # synchronous instrument costs microseconds per call, an addition nanoseconds.
-        self.stored_events = 0
+        self.stored_events = 0  # by the runs that ended (live runs: RunTelemetry.progress)
         self._live: set[ConnectionTelemetry] = set()
         self._ended_bytes = 0
         self._ended_events = 0
@@ -150,7 +157,7 @@ class Telemetry:
         )
         meter.create_observable_counter(
             "agent_stream.events.stored",
-            [observe(lambda: self.stored_events)],
+            [observe(self._stored)],
             "{event}",
             "Events stored",
         )
@@ -219,6 +226,9 @@ class Telemetry:
         self._runs[stream_id] = run
         return run
 
+    def _stored(self) -> int:
+        return self.stored_events + sum(run.progress()[0] for run in list(self._runs.values()))
+
     def _sent(self) -> tuple[int, int]:
         sent_bytes, sent_events = self._ended_bytes, self._ended_events
         for connection in list(self._live):
@@ -227,8 +237,9 @@ class Telemetry:
             sent_events += more_events
         return sent_bytes, sent_events
 
-    def _run_ended(self, run: RunTelemetry) -> None:
+    def _run_ended(self, run: RunTelemetry, events: int) -> None:
         self._runs.pop(run.stream_id, None)
+        self.stored_events += events  # after the pop: a collection meanwhile never counts twice
         self._finished[run.stream_id] = run.span.get_span_context()
         while len(self._finished) > _FINISHED_KEPT:
             self._finished.popitem(last=False)
@@ -332,10 +343,12 @@ class RunTelemetry:
         "_tools",
         "context",
         "model",
+        "progress",
         "span",
         "stream_id",
         "telemetry",
         "tokens",
+        "waiting",
     )
 
     #: the event types :meth:`stored` is given with their data (the run counts the rest)
@@ -348,6 +361,10 @@ class RunTelemetry:
         self.context = context  # the run's span as the parent of its tool and connection spans
         self.tokens = 0
         self.model = ""
+        #: the run's events stored so far and how many were tokens (see :meth:`follow`)
+        self.progress: Callable[[], tuple[int, int]] = _NO_PROGRESS
+        #: True until the run's first event and first token were seen (:meth:`stored`)
+        self.waiting = True
         self._started = time.monotonic()
         self._first_event_s: float | None = None
         self._first_token_s: float | None = None
@@ -357,22 +374,26 @@ class RunTelemetry:
         self._ended: list[tuple[str, str, int | None, int, bool, float | None]] = []
         self._hand_over_ns = 0
 
-    def stored(self, count: int, tokens: int, noted: Sequence[tuple[str, bytes]]) -> None:
-        """The run stored ``count`` events, ``tokens`` of them tokens (once per batch).
+    def follow(self, progress: Callable[[], tuple[int, int]]) -> None:
+        """``progress()`` tells the run's events stored so far and how many were tokens (the
+        run counts them; read when :meth:`stored` is called, when metrics are collected and
+        at the end, never per event)."""
+        self.progress = progress
 
-        ``noted`` holds those of :attr:`noted_types`, as ``(type, JSON data)``: per event, the
-        run only counts, so a token costs the telemetry nothing.
-        """
-        telemetry = self.telemetry
-        telemetry.stored_events += count
-        if self._first_event_s is None:
-            self._first_event_s = time.monotonic() - self._started
-            telemetry.time_to_first_event.record(self._first_event_s)
-        if tokens:
-            self.tokens += tokens
-            if self._first_token_s is None:
+    def stored(self, noted: Sequence[tuple[str, bytes]]) -> None:
+        """The run stored a batch holding ``noted``: its events of :attr:`noted_types`, as
+        ``(type, JSON data)``. Called for batches that hold some, and for every batch while
+        :attr:`waiting` (its time to first event and first token); never for the others."""
+        if self.waiting:
+            events, tokens = self.progress()
+            telemetry = self.telemetry
+            if self._first_event_s is None and events:
+                self._first_event_s = time.monotonic() - self._started
+                telemetry.time_to_first_event.record(self._first_event_s)
+            if tokens:
                 self._first_token_s = time.monotonic() - self._started
                 telemetry.time_to_first_token.record(self._first_token_s)
+                self.waiting = False
         if noted:
             now = time.time_ns()
             for event_type, data in noted:
@@ -442,6 +463,7 @@ class RunTelemetry:
     def finished(self, reason: str) -> None:
         """The run ended with ``done{reason}`` (``completed``, ``error``, ``cancelled``, …)."""
         telemetry, span = self.telemetry, self.span
+        events, self.tokens = self.progress()
         if self._ended or self._tools:
             self._hand_over(reason)
         if self._first_token_s is not None:
@@ -460,7 +482,7 @@ class RunTelemetry:
             span.set_status(telemetry._trace.StatusCode.ERROR)
         telemetry.runs_ended.add(1, {"agent_stream.end_reason": reason})
         span.end()
-        telemetry._run_ended(self)
+        telemetry._run_ended(self, events)
 
 
 class ConnectionTelemetry:

@@ -197,14 +197,17 @@ class Run:
         self._cut = False  # an oversize event ended the run ("end" policy)
         self._recorder = recorder
         self._observer = observer
-        # What an observer learns per stored batch: how many events were not tokens, and
-        # the ones it asked to see (tool calls, errors, done).
+        # What an observer learns: how many events were not tokens (counted here, so tokens
+        # are the stored events minus these; it reads both when it needs them), and, per
+        # stored batch, the ones it asked to see (tool calls, errors, done).
         self._others = 0
         self._noted: list[tuple[str, bytes]] = []
         self._noted_types = observer.noted_types if observer is not None else frozenset()
         self._slow_types = _SLOW_TYPES | (_NOT_TOKENS if observer is not None else frozenset())
         # kinds counted on the hot path itself (observed runs only)
         self._counted_types = self._slow_types - _SLOW_TYPES - self._noted_types
+        if observer is not None:
+            observer.follow(self._observed)
         self._on_finish = on_finish
         self._task: asyncio.Task[object] | None = None  # the task running drive()
         self._cancel_requested = False
@@ -332,12 +335,13 @@ class Run:
         if self._recorder is not None:
             self._recorded(first, pending)
         observer = self._observer
-        if observer is not None:
-            tokens, noted = len(pending) - self._others, self._noted
-            self._others = 0
-            if noted:
-                self._noted = []
-            observer.stored(len(pending), tokens, noted)
+        if observer is not None and (self._noted or observer.waiting):
+            noted, self._noted = self._noted, []
+            observer.stored(noted)
+
+    def _observed(self) -> tuple[int, int]:
+        """Events stored so far and how many were tokens (exact after each flush)."""
+        return self._seq, max(self._seq - self._others, 0)
 
     def _recorded(self, first: int, pending: list[tuple[str, bytes]]) -> None:
         recorder = self._recorder
