@@ -208,7 +208,11 @@ def e2e(args: argparse.Namespace) -> dict[str, list[float]]:
             "bench.bench_otel:create_app",
             factory=True,
             # --before: that tree's agent_stream, this bench's app
-            env={"BENCH_OTEL": mode, **({"PYTHONPATH": f"{src}{os.pathsep}{ROOT}"} if src else {})},
+            env={
+                "BENCH_OTEL": mode,
+                "PYTHONHASHSEED": "0",  # the same dict layouts in every server
+                **({"PYTHONPATH": f"{src}{os.pathsep}{ROOT}"} if src else {}),
+            },
             args=["--no-access-log"],
             cwd=ROOT,
         )
