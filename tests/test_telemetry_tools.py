@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from agent_stream import Done, Token, ToolResult, ToolUse
-from agent_stream import telemetry as telemetry_module
+from agent_stream import run_telemetry as telemetry_module
 from agent_stream.events import AgentEvent
 from agent_stream.server import MemoryStore, RunManager
 from agent_stream.telemetry import Telemetry
