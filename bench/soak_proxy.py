@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import struct
 from dataclasses import dataclass, field
+
+from tests.faultproxy import abort_with_rst
+from tests.rrproxy import pipe
 
 __all__ = ["ChaosProxy"]
 
@@ -94,28 +95,15 @@ class ChaosProxy:
             upstream = await self._connect()
             if upstream is None:
                 self.stats.refused += 1
-                _abort(writer)
+                abort_with_rst(writer)
                 return
             up_reader, up_writer, port = upstream
             pair.upstream, pair.upstream_port = up_writer, port
             self.stats.routes[port] = self.stats.routes.get(port, 0) + 1
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         finally:
             self._pairs.discard(pair)
             _break(pair, rst=False)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(OSError, RuntimeError):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 def _break(pair: _Pair, *, rst: bool) -> None:
@@ -123,17 +111,7 @@ def _break(pair: _Pair, *, rst: bool) -> None:
         if writer is None:
             continue
         if rst:
-            _abort(writer)
+            abort_with_rst(writer)
         else:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.close()
-
-
-def _abort(writer: asyncio.StreamWriter) -> None:
-    """Close with RST (SO_LINGER 0), as a crashed peer or a middlebox would."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    with contextlib.suppress(OSError, RuntimeError):
-        writer.transport.abort()

@@ -129,7 +129,7 @@ class FaultProxy:
         assert self._server is not None
         self._server.close()
         for writer in list(self._writers):
-            _abort(writer)  # every pipe then sees EOF and its task ends by itself
+            abort_with_rst(writer)  # every pipe then sees EOF and its task ends by itself
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -139,7 +139,7 @@ class FaultProxy:
         n = self.stats.connections
         self.stats.connections += 1
         if n >= self.max_connections:
-            _abort(writer)
+            abort_with_rst(writer)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -157,7 +157,7 @@ class FaultProxy:
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
-            _abort(client_w)
+            abort_with_rst(client_w)
             return
         self._writers.add(up_w)
         fault = self.plan(n)
@@ -173,12 +173,12 @@ class FaultProxy:
             upstream.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await upstream
-            _abort(up_w)
+            abort_with_rst(up_w)
             self._writers.discard(up_w)
             if outcome in ("eof", "cut"):
                 _close(client_w)
             else:
-                _abort(client_w)
+                abort_with_rst(client_w)
 
 
 async def _pipe(
@@ -227,7 +227,7 @@ def _close(writer: asyncio.StreamWriter) -> None:
         writer.close()
 
 
-def _abort(writer: asyncio.StreamWriter) -> None:
+def abort_with_rst(writer: asyncio.StreamWriter) -> None:
     """Close with RST (SO_LINGER 0), as a crashed peer or a middlebox would."""
     sock = writer.get_extra_info("socket")
     if sock is not None:
