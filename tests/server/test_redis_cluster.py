@@ -29,6 +29,7 @@ from agent_stream.server.redis import RedisStore
 from tests.redis_cluster_helpers import RedisClusterServers, wait_for
 from tests.server.conftest import Frame, frames
 from tests.server.test_questions_redis import answer, asking, rest, text_of
+from tests.server.test_redis_replica import check_sent_only_once_replicated
 from tests.uvicorn_helpers import UvicornProcess
 
 pytest.importorskip("redis")
@@ -124,27 +125,7 @@ async def test_an_event_is_sent_only_once_a_replica_has_it(
     async with two_stores(redis_cluster.url, op_timeout_s=1.5, append_retry_s=60) as (a, b):
         ((sid, *_), *_) = ids_on_every_master(redis_cluster, a, 1).values()
         replica = redis_cluster.replica_of(redis_cluster.master_for(a._keys(sid)[0]))
-        with anyio.fail_after(30):
-            await a.create(sid, owner="")
-            await a.append(sid, 1, tokens(1, 2))
-            # b knows the cluster before a node hangs (learning it, it may ask the hung one)
-            assert list((await b.read(sid, 0)).events) == tokens(1, 2)
-            replica.pause()  # SIGSTOP: it acknowledges nothing
-            try:
-                a.append_nowait(sid, 3, tokens(3, 3))
-                while (await b.info(sid)).last_seq != 5:  # type: ignore[union-attr]  # noqa: ASYNC110
-                    await anyio.sleep(0.02)  # the master has them (polling another process)
-                # ...but neither the producer's process nor another one sends them yet
-                assert list(a.read_nowait(sid, 2).events) == []  # type: ignore[union-attr]
-                with pytest.raises(StoreUnavailableError):
-                    await b.read(sid, 2)
-            finally:
-                replica.resume()
-            result = await b.read(sid, 2, wait_s=10)
-            assert list(result.events) == tokens(3, 3)
-            while not a.read_nowait(sid, 2).events:  # type: ignore[union-attr]  # noqa: ASYNC110
-                await anyio.sleep(0.02)  # the producer's writer retries after a backoff
-            assert list(a.read_nowait(sid, 2).events) == tokens(3, 3)  # type: ignore[union-attr]
+        await check_sent_only_once_replicated(a, b, sid, replica)
 
 
 # A master killed mid-run
