@@ -10,16 +10,12 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agent_stream import AgentStreamEmitter, Done, Progress, Thinking, Token, ToolResult, ToolUse
 from agent_stream.events import AgentEvent
-from agent_stream.server import MemoryStore, RunManager, StreamOptions
-from agent_stream.telemetry import Telemetry
+from agent_stream.server import StreamOptions
+from tests.test_telemetry_tools import Observed, observed_fixture  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -61,14 +57,10 @@ def _points(reader: InMemoryMetricReader, name: str) -> list[Any]:
 
 
 @pytest.mark.anyio
-async def test_tokens_events_and_tool_calls_of_a_mixed_run_are_counted() -> None:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    manager = RunManager(MemoryStore(), telemetry=telemetry, handle_signals=False)
+async def test_tokens_events_and_tool_calls_of_a_mixed_run_are_counted(
+    observed: Observed,
+) -> None:
+    spans, reader, manager = observed.spans, observed.reader, observed.manager
     options = StreamOptions(max_event_bytes=1024, oversize="continue")
     run = await manager.start(_mixed(), options=options)
     await run.drive()
@@ -94,19 +86,13 @@ async def test_tokens_events_and_tool_calls_of_a_mixed_run_are_counted() -> None
     ]
     assert durations.count == 1 and durations.sum == pytest.approx(0.004)
     await manager.store.aclose()
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
 
 
 @pytest.mark.anyio
-async def test_events_stored_counts_a_live_run_that_only_streams_tokens() -> None:
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    manager = RunManager(MemoryStore(), telemetry=telemetry, handle_signals=False)
+async def test_events_stored_counts_a_live_run_that_only_streams_tokens(
+    observed: Observed,
+) -> None:
+    spans, reader, manager = observed.spans, observed.reader, observed.manager
     paused, resume = anyio.Event(), anyio.Event()
 
     async def tokens() -> AsyncIterator[AgentEvent]:
@@ -137,5 +123,3 @@ async def test_events_stored_counts_a_live_run_that_only_streams_tokens() -> Non
     (ttfe,) = _points(reader, "agent_stream.run.time_to_first_event")
     assert ttft.count == 1 and ttfe.count == 1
     await manager.store.aclose()
-    tracer_provider.shutdown()
-    meter_provider.shutdown()

@@ -55,8 +55,9 @@ class Observed:
         }
 
 
-@pytest.fixture
-def observed() -> Iterator[Observed]:
+@pytest.fixture(name="observed")
+def observed_fixture() -> Iterator[Observed]:
+    """A RunManager on a MemoryStore with the SDK's in-memory span exporter and metric reader."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
