@@ -82,10 +82,10 @@ def test_a_stopped_run_may_end_early_with_a_synthetic_done() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_short_soak_loses_and_repeats_nothing_under_every_fault() -> None:
-    # 90 s of the soak: cuts every ~1 s, worker 1 SIGKILLed ~every 30 s, Redis restarted
-    # ~every 40 s; stops and answers drawn per run. RSS is too young to judge here.
+    # The 2-minute soak the issue asks of CI: cuts every ~1 s, worker 1 SIGKILLed ~every 30 s,
+    # Redis restarted ~every 40 s; stops and answers drawn per run. RSS is too young to judge.
     config = SoakConfig(
-        duration_s=90,
+        duration_s=120,
         clients=4,
         cut_every_s=1.0,
         kill_every_s=30.0,
