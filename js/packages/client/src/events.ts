@@ -63,12 +63,15 @@ function matches(type: FieldSpec[1], value: unknown): boolean {
  * type's data is not JSON, not an object, lacks a required field or has a field of the wrong type.
  */
 export function parseEvent(type: string, data: string | JSONValue): AgentEvent | UnknownEvent {
-  // tokens (and thinking) are nearly every event: one regex or typeof per field instead of the table loop
-  // (two string compares: cheaper than hashing a fresh type string for a Map lookup)
-  if (typeof data === "string") {
-    if (type === "token" || type === "thinking") {
-      const value = parseTextData(data);
-      if (value !== null) return { type: type === "token" ? "token" : "thinking", data: value } as unknown as AgentEvent;
+  // tokens (and thinking) are nearly every event: one regex instead of JSON.parse and the table
+  // loop (two string compares: cheaper than hashing a fresh type string for a Map lookup); any
+  // other shape takes the generic path
+  if (typeof data === "string" && (type === "token" || type === "thinking")) {
+    const plain = PLAIN_TEXT_DATA.exec(data);
+    if (plain !== null) {
+      const messageId = plain[2];
+      const value = messageId === undefined ? { text: plain[1] } : { text: plain[1], message_id: messageId };
+      return { type: type === "token" ? "token" : "thinking", data: value } as AgentEvent;
     }
   }
   return parseEventGeneric(type, data);
@@ -87,28 +90,6 @@ export function parseEvent(type: string, data: string | JSONValue): AgentEvent |
  * the `"` that ends each group, so there is no backtracking.
  */
 const PLAIN_TEXT_DATA = /^\{"text":"([^"\\\u0000-\u001f]*)"(?:,"message_id":"([^"\\\u0000-\u001f]*)")?\}$/;
-
-/** `data` parsed when it is a valid token/thinking payload, else null (the generic path explains why). */
-function parseTextData(data: string): Record<string, unknown> | null {
-  // the dominant frames: one regex instead of JSON.parse (same value, see PLAIN_TEXT_DATA)
-  const plain = PLAIN_TEXT_DATA.exec(data);
-  if (plain !== null) {
-    const messageId = plain[2];
-    return messageId === undefined ? { text: plain[1] } : { text: plain[1], message_id: messageId };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (typeof value !== "object" || value === null) return null;
-  // a JSON array has no "text" property, so this also rules arrays out
-  const record = value as { text?: unknown; message_id?: unknown };
-  if (typeof record.text !== "string") return null;
-  const messageId = record.message_id;
-  return messageId === undefined || typeof messageId === "string" ? (record as Record<string, unknown>) : null;
-}
 
 /** {@link parseEvent} by the generated field table alone (the reference the fast paths must agree with). */
 export function parseEventGeneric(type: string, data: string | JSONValue): AgentEvent | UnknownEvent {
