@@ -52,7 +52,7 @@ export class TokenBatcher {
     const interval = options.intervalMs ?? 50;
     if (!(interval >= 0) || !(this.#min >= 0 && this.#min <= this.#max)) {
       throw new UsageError(
-        `batching needs 0 <= intervalMs and 0 <= minIntervalMs <= maxIntervalMs, got ${JSON.stringify(options)}`,
+        `bad batching intervalMs/minIntervalMs/maxIntervalMs: ${JSON.stringify(options)}`,
         { code: "invalid-interval" },
       );
     }

@@ -13,7 +13,7 @@
 import { type Batching, TokenBatcher } from "./batching.js";
 import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
-import { type HeadersLike, toHeaders } from "./http.js";
+import { type HeadersLike, statusError, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, type Run, type RunHooks, startRun } from "./run.js";
@@ -188,7 +188,7 @@ export class AgentStreamClient {
    */
   start(url: string, body?: unknown, callbacks: StreamCallbacks = {}): Promise<ClientSnapshot> {
     if (typeof url !== "string" || url === "") {
-      throw new UsageError(`start() needs the stream's URL, got ${JSON.stringify(url)}`, { code: "invalid-url" });
+      throw new UsageError(`start() needs a URL, got ${JSON.stringify(url)}`, { code: "invalid-url" });
     }
     if (this.#run !== null) void this.stop();
     this.#remember(null);
@@ -236,11 +236,7 @@ export class AgentStreamClient {
         // 404: the run already ended on its own
         if (response.status >= 400 && response.status !== 404) {
           const text = await response.text().catch(() => "");
-          throw new HTTPStatusError(`POST ${stopUrl} answered ${response.status}: ${text.slice(0, 200)}`, {
-            status: response.status,
-            body: text,
-            url: stopUrl,
-          });
+          throw statusError(response.status, response.statusText, response.headers, text, "POST", stopUrl, null, null);
         }
       })
       .catch((error: unknown) => {

@@ -64,7 +64,7 @@ export function statusError(
   const said = typeof detail.message === "string" ? detail.message : truncate(body, 200);
   if (resumeFrom !== null && (status === 400 || status === 404 || status === 410)) {
     const code = status === 400 ? "malformed-id" : status === 404 ? "unknown-stream" : "expired";
-    return new ResumeError(`cannot resume from ${JSON.stringify(resumeFrom)}: the server answered ${status} (${code}): ${said}`, {
+    return new ResumeError(`cannot resume from ${JSON.stringify(resumeFrom)}: ${status} (${code}): ${said}`, {
       code,
       status,
       lastEventId: resumeFrom,
@@ -72,7 +72,7 @@ export function statusError(
     });
   }
   if (status === 503 && detail.code === "store-unavailable") {
-    return new StoreUnavailableError(`${method} ${url} answered 503: ${said}; retry later`, { retryAfterMs });
+    return new StoreUnavailableError(`${method} ${url} answered 503: ${said}`, { retryAfterMs });
   }
   return new HTTPStatusError(`${method} ${url} answered ${status} ${statusText}: ${said}`.replace("  ", " "), {
     status,

@@ -265,7 +265,7 @@ export class SSEParser {
 
   #tooLarge(what: string, text: string): never {
     throw new ProtocolError(
-      `${what} of ${text.length} characters exceeds maxEventSize=${this.max} (the option sets the limit)`,
+      `${what} of ${text.length} characters exceeds maxEventSize=${this.max}`,
       { code: "event-too-large", line: truncate(text.slice(0, 100)) },
     );
   }

@@ -195,7 +195,7 @@ export class ResumeCore {
     const contentType = headers.get("content-type") ?? "";
     if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
       const error = new ProtocolError(
-        `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream: is it an agent-stream endpoint?`,
+        `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream`,
         { code: "not-event-stream", line: contentType },
       );
       return giveUp("error", error.code, error);
@@ -264,13 +264,13 @@ export class ResumeCore {
     if (this.isStopping) return giveUp("cancelled", "cancelled", null);
     if (kind === "reconnect") {
       if (this.#lastId === null) {
-        return giveUp("interrupted", code, new AgentStreamError("the server asked to reconnect before naming an event id", { code }));
+        return giveUp("interrupted", code, new AgentStreamError("reconnect before any event id", { code }));
       }
       this.reconnects += 1;
       return { kind: "retry", delayMs: 0 };
     }
     if (this.#answered && this.#lastId === null) {
-      const message = `${cause.message}; cannot resume: the server named no event id`;
+      const message = `${cause.message}; no event id to resume from`;
       return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
     }
     if (this.failures >= policy.maxRetries) {
@@ -282,7 +282,7 @@ export class ResumeCore {
     const windowMs = this.resumeWindowMs;
     if (windowMs !== null && this.#aliveAt !== null && nowMs + delayMs >= this.#aliveAt + windowMs) {
       const silentMs = Math.round(nowMs - this.#aliveAt);
-      const message = `${cause.message}; gave up: silent for ${silentMs} ms, past the server's resume window (${windowMs} ms)`;
+      const message = `${cause.message}; silent for ${silentMs} ms, past the resume window (${windowMs} ms)`;
       return giveUp("interrupted", "expired", new ResumeError(message, { code: "expired", status: 410, lastEventId: this.#lastId, cause }));
     }
     this.reconnects += 1;
@@ -298,7 +298,7 @@ export class ResumeCore {
     const failure =
       error.code === "event-too-large"
         ? new ProtocolError(
-            `an event over the limit of ${this.maxEventSize} bytes (maxEventSize) ended the stream after ${this.#lastId ?? "start"}`,
+            `an event over the limit of ${this.maxEventSize} bytes (maxEventSize) after ${this.#lastId ?? "start"}`,
             { code: error.code, line: error.line, cause: error },
           )
         : error;
@@ -318,7 +318,7 @@ export class ResumeCore {
       if (verdict === ID_NEW || verdict === ID_OPAQUE) {
         this.#lastId = id;
       } else if (verdict === ID_FOREIGN) {
-        const error = new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}; a response carries one stream`, {
+        const error = new ProtocolError(`event id ${JSON.stringify(id)} names another stream than ${JSON.stringify(this.#ids.streamId)}`, {
           code: "foreign-id",
           line: id,
         });

@@ -137,7 +137,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
         if (outcome === "reconnect") return core.lost("reconnect");
         if (outcome !== null) return outcome;
         if (done) {
-          const error = new AgentStreamError("connection lost: the response ended before done", { code: "connection-lost" });
+          const error = new AgentStreamError("connection lost before done", { code: "connection-lost" });
           return core.lost("eof", error, scheduler.now());
         }
       }
