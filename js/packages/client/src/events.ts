@@ -101,12 +101,12 @@ export function parseEventGeneric(type: string, data: string | JSONValue): Agent
       value = JSON.parse(data);
     } catch (cause) {
       if (fields === undefined) return { type, data, unknown: true };
-      throw new InvalidEventError(`${type} event data is not JSON: ${truncate(data)}`, { eventType: type, field: "$", code: "invalid-json", cause });
+      throw fail(type, data, `data is not JSON: ${truncate(data)}`, "$", cause);
     }
   }
   if (fields === undefined) return { type, data: value as JSONValue, unknown: true };
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new InvalidEventError(`${type} event data must be a JSON object, got ${truncate(value)}`, { eventType: type, field: "$" });
+    throw fail(type, data, `data must be a JSON object, got ${truncate(value)}`, "$");
   }
   const record = value as Record<string, unknown>;
   // an object JSON.parse just made is ours to fill in; one the caller passed is copied
@@ -115,11 +115,11 @@ export function parseEventGeneric(type: string, data: string | JSONValue): Agent
   for (const spec of fields) {
     const field = record[spec[0]];
     if (field === undefined) {
-      if (spec[2]) throw invalid(type, fields, record);
+      if (spec[2]) throw invalid(type, data, fields, record);
       // defaults such as `{}` and `[]` must not be shared between events
       if (spec.length > 3) out[spec[0]] = typeof spec[3] === "object" ? structuredClone(spec[3]) : spec[3];
     } else if (!matches(spec[1], field)) {
-      throw invalid(type, fields, record);
+      throw invalid(type, data, fields, record);
     }
   }
   // validated against the generated field table just above
@@ -127,13 +127,22 @@ export function parseEventGeneric(type: string, data: string | JSONValue): Agent
 }
 
 /** The error for data that failed the check in parseEvent: a missing required field first. */
-function invalid(type: string, fields: readonly FieldSpec[], record: Record<string, unknown>): InvalidEventError {
+function invalid(type: string, data: unknown, fields: readonly FieldSpec[], record: Record<string, unknown>): InvalidEventError {
   const missing = fields.find(([name, , required]) => required && record[name] === undefined);
   const wrong = fields.find(([name, kind]) => record[name] !== undefined && !matches(kind, record[name]));
   const [name, kind] = (missing ?? wrong) as FieldSpec;
   const expected = typeof kind === "string" ? `a JSON ${kind}` : `one of ${JSON.stringify(kind)}`;
   const message = missing ? `lacks required field ${JSON.stringify(name)}: ${truncate(record)}` : `field ${JSON.stringify(name)} must be ${expected}, got ${truncate(record[name])}`;
-  return new InvalidEventError(`${type} event ${message}`, { eventType: type, field: `$.${name}` });
+  return fail(type, data, message, `$.${name}`);
+}
+
+/**
+ * An {@link InvalidEventError} for a `type` event: `line` holds data that came as text (cut to
+ * 200 characters); a `cause` is JSON.parse's error (code `invalid-json`).
+ */
+function fail(type: string, data: unknown, message: string, field: string, cause?: unknown): InvalidEventError {
+  const line = typeof data === "string" ? data.slice(0, 200) : null;
+  return new InvalidEventError(`${type} event ${message}`, { eventType: type, field, line, cause, code: cause === undefined ? undefined : "invalid-json" });
 }
 
 /** Build a known event in code (fills schema defaults, validates like {@link parseEvent}). */

@@ -79,8 +79,9 @@ const DATA_FIELD = 6;
 // one options object for every chunk, not one per feed()
 const STREAM: TextDecodeOptions = Object.freeze({ stream: true });
 
-function giveUp(reason: DoneReason, code: string, failure: AgentStreamError | null): GiveUp {
-  return { kind: "give-up", reason, code, failure };
+/** End with a synthetic done of `reason`; the code is the failure's (a stop has none: `cancelled`). */
+function giveUp(reason: DoneReason, failure: AgentStreamError | null): GiveUp {
+  return { kind: "give-up", reason, code: failure?.code ?? "cancelled", failure };
 }
 
 export class ResumeCore {
@@ -175,7 +176,7 @@ export class ResumeCore {
         return { kind: "retry", delayMs: Math.min(delay, policy.maxDelayMs) };
       }
       const error = statusError(status, info.statusText, headers, info.body, info.method, info.url, resuming ? this.#lastId : null, retryAfterMs);
-      return giveUp(resuming ? "interrupted" : "error", error.code, error);
+      return giveUp(resuming ? "interrupted" : "error", error);
     }
     if (!resuming) {
       this.#answered = true;
@@ -198,7 +199,7 @@ export class ResumeCore {
         `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream`,
         { code: "not-event-stream", line: contentType },
       );
-      return giveUp("error", error.code, error);
+      return giveUp("error", error);
     }
     const own = this.#options.maxEventSize;
     this.maxEventSize = own ?? DEFAULT_MAX_EVENT_SIZE; // until this response's start names one
@@ -261,21 +262,21 @@ export class ResumeCore {
     const code = error?.code ?? (kind === "stalled" ? "stalled" : "connection-lost");
     const cause = error ?? new AgentStreamError(`connection lost (${kind})`, { code });
     if (this.#ids.maxSeq > this.#progressMark) this.failures = 0; // progress: a new event arrived
-    if (this.isStopping) return giveUp("cancelled", "cancelled", null);
+    if (this.isStopping) return giveUp("cancelled", null);
     if (kind === "reconnect") {
       if (this.#lastId === null) {
-        return giveUp("interrupted", code, new AgentStreamError("reconnect before any event id", { code }));
+        return giveUp("interrupted", new AgentStreamError("reconnect before any event id", { code }));
       }
       this.reconnects += 1;
       return { kind: "retry", delayMs: 0 };
     }
     if (this.#answered && this.#lastId === null) {
       const message = `${cause.message}; no event id to resume from`;
-      return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
+      return giveUp("interrupted", new AgentStreamError(message, { code, cause }));
     }
     if (this.failures >= policy.maxRetries) {
       const message = `${cause.message}; gave up after ${policy.maxRetries} reconnection attempts`;
-      return giveUp("interrupted", code, new AgentStreamError(message, { code, cause }));
+      return giveUp("interrupted", new AgentStreamError(message, { code, cause }));
     }
     this.failures += 1;
     const delayMs = this.#backoff();
@@ -283,7 +284,7 @@ export class ResumeCore {
     if (windowMs !== null && this.#aliveAt !== null && nowMs + delayMs >= this.#aliveAt + windowMs) {
       const silentMs = Math.round(nowMs - this.#aliveAt);
       const message = `${cause.message}; silent for ${silentMs} ms, past the resume window (${windowMs} ms)`;
-      return giveUp("interrupted", "expired", new ResumeError(message, { code: "expired", status: 410, lastEventId: this.#lastId, cause }));
+      return giveUp("interrupted", new ResumeError(message, { code: "expired", status: 410, lastEventId: this.#lastId, cause }));
     }
     this.reconnects += 1;
     return { kind: "retry", delayMs };
@@ -302,7 +303,7 @@ export class ResumeCore {
             { code: error.code, line: error.line, cause: error },
           )
         : error;
-    return giveUp("error", failure.code, failure);
+    return giveUp("error", failure);
   }
 
   /** Dedupe by seq, track the cursor, parse, and hand on one message; null: go on. */
@@ -322,7 +323,7 @@ export class ResumeCore {
           code: "foreign-id",
           line: id,
         });
-        return giveUp("error", error.code, error);
+        return giveUp("error", error);
       } else if (message.event !== "start") {
         return null; // delivered before the reconnect
       }
@@ -332,17 +333,9 @@ export class ResumeCore {
     try {
       event = parseEvent(message.event, message.data);
     } catch (error) {
-      // one bad event is skipped, not the stream: report it, with its raw data, and go on
+      // one bad event is skipped, not the stream: report it (its `line` holds the raw data) and go on
       if (!(error instanceof InvalidEventError)) throw error;
-      invalid(
-        new InvalidEventError(error.message, {
-          code: error.code,
-          eventType: error.eventType,
-          field: error.field,
-          line: message.data.slice(0, 200),
-          cause: error,
-        }),
-      );
+      invalid(error);
       return null;
     }
     if (event.type === "start" && !("unknown" in event)) {
