@@ -236,7 +236,7 @@ export class AgentStreamClient {
         // 404: the run already ended on its own
         if (response.status >= 400 && response.status !== 404) {
           const text = await response.text().catch(() => "");
-          throw statusError(response.status, response.statusText, response.headers, text, "POST", stopUrl, null, null);
+          throw statusError(response.status, response.headers, { method: "POST", url: stopUrl, statusText: response.statusText, body: text });
         }
       })
       .catch((error: unknown) => {

@@ -49,16 +49,21 @@ function errorBody(body: string): ErrorBody {
   return {};
 }
 
+/** What the transport knows of an answer besides its status and headers. */
+export interface AnswerInfo {
+  method: string;
+  url: string;
+  statusText: string;
+  body: string;
+}
+
 /** The typed error for an answer of 400 or more. `resumeFrom` is the Last-Event-ID sent, if any. */
 export function statusError(
   status: number,
-  statusText: string,
   headers: Headers,
-  body: string,
-  method: string,
-  url: string,
-  resumeFrom: string | null,
-  retryAfterMs: number | null,
+  { method, url, statusText, body }: AnswerInfo,
+  resumeFrom: string | null = null,
+  retryAfterMs: number | null = null,
 ): HTTPStatusError | ResumeError | StoreUnavailableError {
   const detail = errorBody(body);
   const said = typeof detail.message === "string" ? detail.message : truncate(body, 200);

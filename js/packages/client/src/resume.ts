@@ -88,16 +88,16 @@ export class ResumeCore {
   readonly #options: ResumeCoreOptions;
   readonly #ids = new EventIdTracker();
   // the SSE layer without createSSEDecoder (sse.ts): the client needs no more than this
-  #parser: SSEParser;
-  #utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+  #parser!: SSEParser;
+  #utf8!: TextDecoder;
   // what ended decoding (an event too large); every later feed ends with it too
-  #failure: unknown = null;
+  #failure: unknown;
   #lastId: string | null = null;
   #answered = false;
   #sentStart = false;
   #progressMark = 0;
   /** The largest event data accepted now (the option, else the `start`'s max_event_bytes). */
-  maxEventSize: number;
+  maxEventSize!: number;
   /** The resume URL as the server named it (header or start event), unresolved. */
   resumeUrl: string | null = null;
   /** The stop URL the start event named, unresolved. */
@@ -124,11 +124,18 @@ export class ResumeCore {
 
   constructor(options: ResumeCoreOptions) {
     this.#options = options;
-    this.maxEventSize = options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
+    this.#read();
     if (!Number.isInteger(this.maxEventSize) || this.maxEventSize < 1) {
       throw new UsageError(`maxEventSize must be a positive integer, got ${this.maxEventSize}`, { code: "invalid-option" });
     }
+  }
+
+  /** Decode a new body: the option's limit (until its start names one), a fresh parser and UTF-8 decoder. */
+  #read(): void {
+    this.maxEventSize = this.#options.maxEventSize ?? DEFAULT_MAX_EVENT_SIZE;
     this.#parser = new SSEParser(this.maxEventSize + DATA_FIELD);
+    this.#utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+    this.#failure = null;
   }
 
   /** The resume cursor: the id of the last complete event, or null before any. */
@@ -175,7 +182,7 @@ export class ResumeCore {
         const delay = retryAfterMs ?? this.#backoff();
         return { kind: "retry", delayMs: Math.min(delay, policy.maxDelayMs) };
       }
-      const error = statusError(status, info.statusText, headers, info.body, info.method, info.url, resuming ? this.#lastId : null, retryAfterMs);
+      const error = statusError(status, headers, info, resuming ? this.#lastId : null, retryAfterMs);
       return giveUp(resuming ? "interrupted" : "error", error);
     }
     if (!resuming) {
@@ -201,11 +208,7 @@ export class ResumeCore {
       );
       return giveUp("error", error);
     }
-    const own = this.#options.maxEventSize;
-    this.maxEventSize = own ?? DEFAULT_MAX_EVENT_SIZE; // until this response's start names one
-    this.#parser = new SSEParser(this.maxEventSize + DATA_FIELD);
-    this.#utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-    this.#failure = null;
+    this.#read();
     return null;
   }
 
