@@ -203,7 +203,7 @@ export class ResumeCore {
     const contentType = headers.get("content-type") ?? "";
     if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
       const error = new ProtocolError(
-        `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream`,
+        `${info.url} answered ${status} with ${JSON.stringify(contentType)}, not text/event-stream: is it an agent-stream endpoint?`,
         { code: "not-event-stream", line: contentType },
       );
       return giveUp("error", error);
