@@ -17,15 +17,11 @@ export function newIdempotencyKey(): string {
   return Array.from((crypto as Crypto).getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function baseHref(): string | undefined {
-  const location = (globalThis as { location?: { href?: string } }).location;
-  return typeof location?.href === "string" ? location.href : undefined;
-}
-
 /** `ref` resolved against the request URL (itself resolved against the page, when there is one). */
 export function resolveUrl(ref: string, requestUrl: string): string {
   try {
-    return new URL(ref, new URL(requestUrl, baseHref())).href;
+    // the page's URL when there is a page (browsers, workers, Deno), else none
+    return new URL(ref, new URL(requestUrl, (globalThis as { location?: { href: string } }).location?.href)).href;
   } catch {
     // a relative request URL outside a page: the server's paths are absolute paths, keep them
     return ref;

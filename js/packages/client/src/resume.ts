@@ -265,22 +265,14 @@ export class ResumeCore {
     const code = error?.code ?? (kind === "stalled" ? "stalled" : "connection-lost");
     const cause = error ?? new AgentStreamError(`connection lost (${kind})`, { code });
     if (this.#ids.maxSeq > this.#progressMark) this.failures = 0; // progress: a new event arrived
+    const interrupted = (why: string) => giveUp("interrupted", new AgentStreamError(`${cause.message}; ${why}`, { code, cause }));
     if (this.isStopping) return giveUp("cancelled", null);
+    if ((this.#answered || kind === "reconnect") && this.#lastId === null) return interrupted("no event id to resume from");
     if (kind === "reconnect") {
-      if (this.#lastId === null) {
-        return giveUp("interrupted", new AgentStreamError("reconnect before any event id", { code }));
-      }
       this.reconnects += 1;
       return { kind: "retry", delayMs: 0 };
     }
-    if (this.#answered && this.#lastId === null) {
-      const message = `${cause.message}; no event id to resume from`;
-      return giveUp("interrupted", new AgentStreamError(message, { code, cause }));
-    }
-    if (this.failures >= policy.maxRetries) {
-      const message = `${cause.message}; gave up after ${policy.maxRetries} reconnection attempts`;
-      return giveUp("interrupted", new AgentStreamError(message, { code, cause }));
-    }
+    if (this.failures >= policy.maxRetries) return interrupted(`gave up after ${policy.maxRetries} reconnection attempts`);
     this.failures += 1;
     const delayMs = this.#backoff();
     const windowMs = this.resumeWindowMs;
