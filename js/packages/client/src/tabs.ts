@@ -22,7 +22,7 @@ export interface ShareAcrossTabsOptions {
   /**
    * Default `navigator.locks`; without Web Locks (outside a secure context, e.g. a plain
    * `http://` origin other than localhost) the tabs elect the leader over BroadcastChannel
-   * instead (a closing tab still hands on at once; a crashed one within about a second). `null`
+   * instead (a closing tab still hands on at once; a crashed one within about two seconds). `null`
    * shares nothing: each tab connects on its own.
    */
   locks?: TabLocks | null;
