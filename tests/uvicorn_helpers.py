@@ -55,6 +55,8 @@ class UvicornProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._ready = threading.Event()
+        self._logged = threading.Condition()  # notified per line read, and at the output's end
+        self._log_ended = False
 
     @property
     def url(self) -> str:
@@ -70,7 +72,21 @@ class UvicornProcess:
         return None if self._proc is None else self._proc.poll()
 
     def log_text(self) -> str:
+        """The output read so far: a thread reads it from a pipe, so a line the process has
+        just written may not be here yet (see :meth:`wait_for_log`)."""
         return b"".join(self.log).decode(errors="replace")
+
+    def wait_for_log(self, text: str, timeout_s: float) -> bool:
+        """Block until a line with ``text`` has been read from the process's output; False
+        after ``timeout_s`` or when the output ended without it."""
+
+        def found() -> bool:
+            return any(needle in line for line in self.log)
+
+        needle = text.encode()
+        with self._logged:
+            self._logged.wait_for(lambda: found() or self._log_ended, timeout_s)
+            return found()
 
     def start(self) -> UvicornProcess:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -110,10 +126,15 @@ class UvicornProcess:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         for line in proc.stdout:  # ends when the child closes its output
-            if len(self.log) < 10_000:
-                self.log.append(line)
+            with self._logged:
+                if len(self.log) < 10_000:
+                    self.log.append(line)
+                self._logged.notify_all()
             if any(marker in line for marker in _READY_MARKERS):
                 self._ready.set()
+        with self._logged:
+            self._log_ended = True
+            self._logged.notify_all()
         self._ready.set()  # the child died: let start() report it
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int:

@@ -125,8 +125,12 @@ async def test_a_run_lost_in_a_redis_restart_is_logged_as_lost_not_as_a_lapsed_l
         # its producer notices at its next lease renewal and gives the run up (the agent ends)
         ended = await client.get(f"/wait/{tag}", params={"key": "finally", "timeout_s": 10})
         assert ended.json()["reached"]
+    # the worker logged it before the agent ended, but its output reaches this process through
+    # a pipe read by a thread: wait for the line
+    given_up = f"stream {stream_id}: giving it up"
+    logged = await anyio.to_thread.run_sync(worker.wait_for_log, given_up, 10.0)
     lines = [line for line in worker.log_text().splitlines() if stream_id in line]
-    assert any("giving it up" in line for line in lines), lines
+    assert logged, lines
     assert not any("lease" in line or "expired" in line for line in lines), lines
     assert any("gone from Redis" in line for line in lines), lines
 
