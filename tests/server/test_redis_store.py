@@ -14,7 +14,7 @@ from agent_stream.errors import ResumeError, StoreUnavailableError
 from agent_stream.framing import SSEFraming
 from agent_stream.server import RunManager, SourceItem, StreamOptions
 from agent_stream.server.connection import Connection
-from agent_stream.server.store import StoredEvent, StreamStore
+from agent_stream.server.store import ReadResult, StoredEvent, StreamStore
 from tests.redis_helpers import RedisServer
 
 pytest.importorskip("redis")
@@ -138,6 +138,17 @@ async def test_acknowledged_events_survive_a_redis_crash_with_aof(tmp_path: Path
             await store.aclose()
 
 
+async def read_or_retry_after(reader: RedisStore, cursor: int) -> ReadResult:
+    """A reader's next read; a read refused as unavailable is tried again after its
+    ``retry_after_s``, as a client does after a 503 (Redis just resumed from SIGSTOP, on a
+    loaded machine, may answer slower than these stores' 0.3 s ``op_timeout_s``)."""
+    while True:
+        try:
+            return await reader.read(SID, cursor, wait_s=2.0)
+        except StoreUnavailableError as exc:
+            await anyio.sleep(exc.retry_after_s)
+
+
 async def test_producer_rides_out_a_short_outage(redis_server: RedisServer) -> None:
     producer = RedisStore.from_url(redis_server.url, prefix="blip", op_timeout_s=0.3, lease_s=5)
     reader = RedisStore.from_url(redis_server.url, prefix="blip", op_timeout_s=0.3, lease_s=5)
@@ -156,7 +167,7 @@ async def test_producer_rides_out_a_short_outage(redis_server: RedisServer) -> N
                 redis_server.resume()
             cursor, frames = 0, list[StoredEvent]()
             while cursor < 21:
-                result = await reader.read(SID, cursor, wait_s=2.0)
+                result = await read_or_retry_after(reader, cursor)
                 frames += result.events
                 cursor += len(result.events)
             assert frames == events(SID, 1, 20) + done
@@ -186,7 +197,7 @@ async def test_producer_gives_up_after_a_long_outage_and_readers_see_the_end(
                 redis_server.resume()
             cursor, frames = 0, list[StoredEvent]()
             while True:
-                result = await reader.read(SID, cursor, wait_s=2.0)
+                result = await read_or_retry_after(reader, cursor)
                 frames += result.events
                 cursor += len(result.events)
                 if result.is_done and cursor == result.last_seq:
