@@ -4,6 +4,7 @@ a refused oversize event (the OpenTelemetry SDK's in-memory exporter and reader,
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from agent_stream import AgentStreamEmitter, Done, Progress, Thinking, Token, ToolResult, ToolUse
+from agent_stream.errors import UsageError
 from agent_stream.events import AgentEvent
 from agent_stream.server import StreamOptions
 from tests.test_telemetry_tools import Observed, observed_fixture  # noqa: F401 - the fixture
@@ -122,4 +124,38 @@ async def test_events_stored_counts_a_live_run_that_only_streams_tokens(
     (ttft,) = _points(reader, "gen_ai.server.time_to_first_token")
     (ttfe,) = _points(reader, "agent_stream.run.time_to_first_event")
     assert ttft.count == 1 and ttfe.count == 1
+    await manager.store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_short_runs_store_calls_end_and_span_start(observed: Observed) -> None:
+    spans, reader, manager = observed.spans, observed.reader, observed.manager
+    produced: list[int] = []
+
+    async def one() -> AsyncIterator[AgentEvent]:
+        produced.append(time.time_ns())
+        yield Done()
+
+    started = time.time_ns()
+    run = await manager.start(one(), stream_id="taken")
+    with anyio.fail_after(10):
+        await run.drive()
+    # the run's span is made at its end (nothing needed it before) with the run's start time
+    (run_span,) = [s for s in spans.get_finished_spans() if s.name.startswith("invoke_agent")]
+    assert run_span.start_time is not None and run_span.end_time is not None
+    assert started <= run_span.start_time <= produced[0] <= run_span.end_time
+    assert (run_span.attributes or {})["agent_stream.end_reason"] == "completed"
+    with pytest.raises(UsageError):  # the store refuses a stream id in use
+        await manager.start(one(), stream_id="taken")
+    (durations,) = _points(reader, "agent_stream.store.duration")
+    assert durations.attributes == {"agent_stream.store.operation": "create"}
+    assert durations.count == 2 and durations.sum >= 0
+    (errors,) = _points(reader, "agent_stream.store.errors")
+    assert errors.attributes == {
+        "agent_stream.store.operation": "create",
+        "error.type": "UsageError",
+    }
+    assert errors.value == 1
+    (ended,) = _points(reader, "agent_stream.runs.ended")
+    assert ended.attributes == {"agent_stream.end_reason": "completed"} and ended.value == 1
     await manager.store.aclose()

@@ -3,7 +3,7 @@
 :class:`RunTelemetry` is what a run tells about itself: it reads the run's counts when it needs
 them and is called only for stored batches holding tool calls, errors or ``done``; a tool call's
 span and latency go to the SDK when the call has ended, in groups (``_TOOL_GROUP``).
-:class:`ConnectionTelemetry` is one response's span.
+:class:`ConnectionTelemetry` is one response's span, made when the response ends.
 """
 
 from __future__ import annotations
@@ -64,16 +64,18 @@ class RunTelemetry:
     """The span and figures of one run; the run calls :meth:`stored` and :meth:`finished`."""
 
     __slots__ = (
+        "_attributes",
+        "_context",
         "_ended",
         "_first_event_s",
         "_first_token_s",
         "_hand_over_ns",
+        "_span",
         "_started",
+        "_started_ns",
         "_tools",
-        "context",
         "model",
         "progress",
-        "span",
         "stream_id",
         "telemetry",
         "tokens",
@@ -83,11 +85,15 @@ class RunTelemetry:
     #: the event types :meth:`stored` is given with their data (the run counts the rest)
     noted_types: ClassVar[frozenset[str]] = _WATCHED
 
-    def __init__(self, telemetry: Telemetry, stream_id: str, span: Span, context: Context) -> None:
+    def __init__(
+        self, telemetry: Telemetry, stream_id: str, attributes: dict[str, str | int | list[str]]
+    ) -> None:
         self.telemetry = telemetry
         self.stream_id = stream_id
-        self.span = span
-        self.context = context  # the run's span as the parent of its tool and connection spans
+        self._attributes = attributes  # the run span's, until it is made
+        self._span: Span | None = None
+        self._context: Context | None = None
+        self._started_ns = time.time_ns()
         self.tokens = 0
         self.model = ""
         #: the run's events stored so far and how many were tokens (see :meth:`follow`)
@@ -102,6 +108,34 @@ class RunTelemetry:
         # latency in seconds or None)
         self._ended: list[tuple[str, str, int | None, int, bool, float | None]] = []
         self._hand_over_ns = 0
+
+    @property
+    def span(self) -> Span:
+        """The run's span: made when first needed (a tool call or connection handed over, an
+        error, a client report, the run's end), with the run's start time."""
+        if self._span is None:
+            self._open()
+        assert self._span is not None
+        return self._span
+
+    @property
+    def context(self) -> Context:
+        """The run's span as the parent of its tool and connection spans."""
+        if self._context is None:
+            self._open()
+        assert self._context is not None
+        return self._context
+
+    def _open(self, more: dict[str, str | int | list[str]] | None = None) -> None:
+        telemetry = self.telemetry
+        trace = telemetry._trace
+        span = telemetry.tracer.start_span(
+            f"invoke_agent {telemetry.agent_name}",
+            kind=trace.SpanKind.SERVER,
+            attributes={**self._attributes, **more} if more else self._attributes,
+            start_time=self._started_ns,
+        )
+        self._span, self._context = span, trace.set_span_in_context(span)
 
     def follow(self, progress: Callable[[], tuple[int, int]]) -> None:
         """``progress()`` tells the run's events stored so far and how many were tokens (the
@@ -191,7 +225,7 @@ class RunTelemetry:
 
     def finished(self, reason: str) -> None:
         """The run ended with ``done{reason}`` (``completed``, ``error``, ``cancelled``, …)."""
-        telemetry, span = self.telemetry, self.span
+        telemetry = self.telemetry
         events, self.tokens = self.progress()
         if self._ended or self._tools:
             self._hand_over(reason)
@@ -206,25 +240,39 @@ class RunTelemetry:
         }
         if self.model:
             attributes["gen_ai.request.model"] = attributes["gen_ai.response.model"] = self.model
-        span.set_attributes(attributes)
+        if self._span is None:  # nothing needed it yet: made now, its attributes in one call
+            self._open(attributes)
+            span = self.span
+        else:
+            span = self._span
+            span.set_attributes(attributes)
         if reason == "error":
             span.set_status(telemetry._trace.StatusCode.ERROR)
-        telemetry.runs_ended.add(1, {"agent_stream.end_reason": reason})
         span.end()
-        telemetry._run_ended(self, events)
+        telemetry._run_ended(self, events, reason)
 
 
 class ConnectionTelemetry:
-    """One response's span; the connection calls :meth:`ended` once."""
+    """One response's span; the connection calls :meth:`ended` once.
 
-    __slots__ = ("progress", "span", "telemetry")
+    The span is made when the response ends, with its start time and all its attributes in
+    one call (an exporter sees the same span; a span processor's ``on_start`` sees it then).
+    """
+
+    __slots__ = ("_attributes", "_started_ns", "progress", "run", "telemetry")
 
     def __init__(
-        self, telemetry: Telemetry, span: Span, progress: Callable[[], tuple[int, int]]
+        self,
+        telemetry: Telemetry,
+        progress: Callable[[], tuple[int, int]],
+        run: RunTelemetry | None,
+        attributes: dict[str, str | int | bool],
     ) -> None:
         self.telemetry = telemetry
-        self.span = span
         self.progress = progress
+        self.run = run  # its span is the parent when the run is in this process
+        self._attributes = attributes
+        self._started_ns = time.time_ns()
 
     def ended(self, reason: str) -> None:
         """The response ended (``done``, ``disconnected``, ``stalled``, ``shutdown``, ``lost``)."""
@@ -233,12 +281,13 @@ class ConnectionTelemetry:
         telemetry._live.discard(self)
         telemetry._ended_bytes += sent_bytes
         telemetry._ended_events += sent_events
-        span = self.span
-        span.set_attributes(
-            {
-                "agent_stream.end_reason": reason,
-                "agent_stream.bytes_sent": sent_bytes,
-                "agent_stream.events_sent": sent_events,
-            }
-        )
-        span.end()
+        attributes = self._attributes
+        attributes["agent_stream.end_reason"] = reason
+        attributes["agent_stream.bytes_sent"] = sent_bytes
+        attributes["agent_stream.events_sent"] = sent_events
+        telemetry.tracer.start_span(
+            "agent_stream.connection",
+            self.run.context if self.run is not None else None,
+            attributes=attributes,
+            start_time=self._started_ns,
+        ).end()

@@ -5,19 +5,21 @@ global tracer and meter providers unless given others; the SDK and its exporters
 choice (see ``docs/observability.md``). Without OpenTelemetry installed it is a no-op.
 
 Traces: one span per run (``invoke_agent``; stream id, owner hash, model, finish reason, end
-reason), a child span per tool call (``execute_tool {name}``: made when the call ended, with its
-start and end times, and handed to the SDK in groups: :mod:`agent_stream.run_telemetry`) and
-per connection (``agent_stream.connection``: resumed, cursor, replayed events, events and
-bytes sent, end reason); a client's report becomes an event on the run's span (or, after the
-run ended, a span linked to it). Attribute names are the GenAI semantic conventions' where one
-exists (``gen_ai.*``, ``error.type``), ``agent_stream.*`` otherwise.
+reason; made with the run's start time when first needed: a child handed over, an error, a
+client report, the run's end), a child span per tool call (``execute_tool {name}``: made when
+the call ended, with its start and end times, and handed to the SDK in groups:
+:mod:`agent_stream.run_telemetry`) and per connection (``agent_stream.connection``: made when
+the response ends; resumed, cursor, replayed events, events and bytes sent, end reason); a
+client's report becomes an event on the run's span (or, after the run ended, a span linked to
+it). Attribute names are the GenAI semantic conventions' where one exists (``gen_ai.*``,
+``error.type``), ``agent_stream.*`` otherwise.
 
 Metrics (instrument names below; durations in seconds):
 
 ==========================================  ==================================================
 ``agent_stream.runs.active``                runs producing now (up-down counter)
 ``agent_stream.connections.active``         responses reading a stream now
-``agent_stream.runs.ended``                 runs ended, by ``agent_stream.end_reason``
+``agent_stream.runs.ended``                 runs ended, by ``agent_stream.end_reason`` (observable)
 ``agent_stream.events.stored``              events the runs stored
 ``agent_stream.events.sent``                events written to clients (replays included)
 ``agent_stream.bytes.sent``                 bytes written to clients (``By``)
@@ -41,7 +43,8 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .run_telemetry import ConnectionTelemetry, RunTelemetry
@@ -94,6 +97,7 @@ class Telemetry:
         self.tracer = tracer_provider.get_tracer("agent_stream", version)
         meter = meter_provider.get_meter("agent_stream", version)
         self._trace = trace
+        self._metrics = metrics
         counter, histogram = meter.create_counter, meter.create_histogram
         # Per-event figures are plain integers read when the metrics are collected: a
         # synchronous instrument costs microseconds per call, an addition nanoseconds.
@@ -101,6 +105,8 @@ class Telemetry:
         self._live: set[ConnectionTelemetry] = set()
         self._ended_bytes = 0
         self._ended_events = 0
+        #: runs ended so far by end reason (read when metrics are collected)
+        self.ended_runs: dict[str, int] = {}
         observation = metrics.Observation
 
         def observe(read: Any) -> Any:
@@ -136,7 +142,12 @@ class Telemetry:
             "By",
             "Bytes sent to clients",
         )
-        self.runs_ended = counter("agent_stream.runs.ended", "{run}", "Runs ended, by reason")
+        meter.create_observable_counter(
+            "agent_stream.runs.ended",
+            [self._observe_ended],
+            "{run}",
+            "Runs ended, by reason",
+        )
         seconds: dict[str, Any] = {"unit": "s", "explicit_bucket_boundaries_advisory": _SECONDS}
         self.time_to_first_event = histogram(
             "agent_stream.run.time_to_first_event",
@@ -175,17 +186,16 @@ class Telemetry:
         """A run began producing (``None`` when telemetry is off)."""
         if not self.is_enabled:
             return None
-        span = self.tracer.start_span(
-            f"invoke_agent {self.agent_name}",
-            kind=self._trace.SpanKind.SERVER,
-            attributes={
+        run = RunTelemetry(
+            self,
+            stream_id,
+            {
                 "gen_ai.operation.name": "invoke_agent",
                 "gen_ai.agent.name": self.agent_name,
                 "agent_stream.stream_id": stream_id,
                 "agent_stream.owner_hash": owner_hash(owner),
             },
         )
-        run = RunTelemetry(self, stream_id, span, self._trace.set_span_in_context(span))
         self._runs[stream_id] = run
         return run
 
@@ -200,9 +210,17 @@ class Telemetry:
             sent_events += more_events
         return sent_bytes, sent_events
 
-    def _run_ended(self, run: RunTelemetry, events: int) -> None:
+    def _observe_ended(self, options: Any) -> list[Any]:
+        observation = self._metrics.Observation
+        return [
+            observation(count, {"agent_stream.end_reason": reason})
+            for reason, count in list(self.ended_runs.items())
+        ]
+
+    def _run_ended(self, run: RunTelemetry, events: int, reason: str) -> None:
         self._runs.pop(run.stream_id, None)
         self.stored_events += events  # after the pop: a collection meanwhile never counts twice
+        self.ended_runs[reason] = self.ended_runs.get(reason, 0) + 1
         self._finished[run.stream_id] = run.span.get_span_context()
         while len(self._finished) > _FINISHED_KEPT:
             self._finished.popitem(last=False)
@@ -226,20 +244,20 @@ class Telemetry:
         if not self.is_enabled:
             return None
         run = self._runs.get(stream_id)
-        span = self.tracer.start_span(
-            "agent_stream.connection",
-            context=run.context if run is not None else None,
-            attributes={
+        if resumed:
+            self.resumes.add(1)
+            self.replayed_events.record(replay_events)
+        connection = ConnectionTelemetry(
+            self,
+            progress,
+            run,
+            {
                 "agent_stream.stream_id": stream_id,
                 "agent_stream.resumed": resumed,
                 "agent_stream.cursor": cursor,
                 "agent_stream.replayed_events": replay_events,
             },
         )
-        if resumed:
-            self.resumes.add(1)
-            self.replayed_events.record(replay_events)
-        connection = ConnectionTelemetry(self, span, progress)
         self._live.add(connection)
         return connection
 
@@ -250,21 +268,11 @@ class Telemetry:
 
     # stores
 
-    @contextlib.contextmanager
-    def store_call(self, operation: str) -> Iterator[None]:
+    def store_call(self, operation: str) -> AbstractContextManager[None]:
         """Time a store call (``with telemetry.store_call("create"): ...``); count failures."""
         if not self.is_enabled:
-            yield
-            return
-        attributes = {"agent_stream.store.operation": operation}
-        started = time.perf_counter()
-        try:
-            yield
-        except Exception as exc:
-            self.store_errors.add(1, {**attributes, "error.type": type(exc).__name__})
-            raise
-        finally:
-            self.store_duration.record(time.perf_counter() - started, attributes)
+            return contextlib.nullcontext()
+        return _StoreCall(self, operation)
 
     # client reports
 
@@ -292,3 +300,27 @@ class Telemetry:
             attributes={"agent_stream.stream_id": stream_id, **attributes},
         )
         span.end()
+
+
+class _StoreCall:
+    """One timed store call (a plain context manager: cheaper than a generator's)."""
+
+    __slots__ = ("_operation", "_started", "_telemetry")
+
+    def __init__(self, telemetry: Telemetry, operation: str) -> None:
+        self._telemetry = telemetry
+        self._operation = operation
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        elapsed = time.perf_counter() - self._started
+        telemetry = self._telemetry
+        attributes = {"agent_stream.store.operation": self._operation}
+        if exc_type is not None and issubclass(exc_type, Exception):
+            telemetry.store_errors.add(1, {**attributes, "error.type": exc_type.__name__})
+        telemetry.store_duration.record(elapsed, attributes)
