@@ -103,9 +103,13 @@ def _redis(request: pytest.FixtureRequest) -> Backend:
 
 
 def _redis_cluster(request: pytest.FixtureRequest) -> Backend:
-    # 3 masters + 3 replicas; an event counts as stored once a replica has it too
+    # 3 masters + 3 replicas; an event counts as stored once a replica has it too. A replica's
+    # acknowledgement may take over the default 1 s on a loaded machine (the store then refuses
+    # the append, as it should): these tests are about the contract, so they give it 3 s.
     cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
-    return lambda **bounds: redis(cluster.url, min_replicas_acked=1, **bounds)
+    return lambda **bounds: redis(
+        cluster.url, min_replicas_acked=1, **{"op_timeout_s": 3.0, **bounds}
+    )
 
 
 # One line per backend: its name and how to open it (given the test's fixtures).
