@@ -128,3 +128,13 @@ class FakeChannel implements TabChannel {
     this.hub.close(this);
   }
 }
+
+/** Wait (bounded in time) until `condition` holds, for code with timers of its own. */
+export async function untilMs(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (condition()) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

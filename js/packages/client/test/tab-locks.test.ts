@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { channelLocks, type TabChannel, type TabLocks } from "../src/tabs";
-import { FakeChannels } from "./tab-fakes";
+import { FakeChannels, untilMs } from "./tab-fakes";
 
 const TIMING = { claimMs: 50, retryMs: 500 };
 
@@ -41,15 +41,6 @@ function turns() {
       });
     });
   return { holding, order, request, release: (tab: string) => releases.get(tab)?.(), most: () => most };
-}
-
-async function untilMs(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (condition()) return;
-    await new Promise<void>((resolve) => setTimeout(resolve, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -3,7 +3,7 @@ import { AgentStreamClient, type ClientSnapshot } from "../src/index";
 import { type PersistStorage, sessionPersistence } from "../src/persist";
 import { channelLocks, shareAcrossTabs, type TabChannel, type TabRole } from "../src/tabs";
 import { FakeFetch, FakeScheduler, frame, SID, startFrame } from "./fakes";
-import { FakeChannels, FakeLocks } from "./tab-fakes";
+import { FakeChannels, FakeLocks, untilMs } from "./tab-fakes";
 
 const URL_ = "https://example.com/api/chat";
 const TEST_TIMING = { claimMs: 100, retryMs: 1_000 };
@@ -64,16 +64,6 @@ function browser({ prompt = false } = {}) {
 function view(snapshot: ClientSnapshot) {
   const { connection: _c, reconnects: _r, failure: _f, ...state } = snapshot;
   return state;
-}
-
-/** Wait (bounded in time) until `condition` holds, for code with timers of its own. */
-async function untilMs(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (condition()) return;
-    await new Promise<void>((resolve) => setTimeout(resolve, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Wait (bounded) until `condition` holds, letting promise reactions and macrotasks run. */
