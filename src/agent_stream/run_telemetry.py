@@ -113,10 +113,7 @@ class RunTelemetry:
     def span(self) -> Span:
         """The run's span: made when first needed (a tool call or connection handed over, an
         error, a client report, the run's end), with the run's start time."""
-        if self._span is None:
-            self._open()
-        assert self._span is not None
-        return self._span
+        return self._span if self._span is not None else self._open()
 
     @property
     def context(self) -> Context:
@@ -126,7 +123,7 @@ class RunTelemetry:
         assert self._context is not None
         return self._context
 
-    def _open(self, more: dict[str, str | int | list[str]] | None = None) -> None:
+    def _open(self, more: dict[str, str | int | list[str]] | None = None) -> Span:
         telemetry = self.telemetry
         trace = telemetry._trace
         span = telemetry.tracer.start_span(
@@ -136,6 +133,7 @@ class RunTelemetry:
             start_time=self._started_ns,
         )
         self._span, self._context = span, trace.set_span_in_context(span)
+        return span
 
     def follow(self, progress: Callable[[], tuple[int, int]]) -> None:
         """``progress()`` tells the run's events stored so far and how many were tokens (the
@@ -241,8 +239,7 @@ class RunTelemetry:
         if self.model:
             attributes["gen_ai.request.model"] = attributes["gen_ai.response.model"] = self.model
         if self._span is None:  # nothing needed it yet: made now, its attributes in one call
-            self._open(attributes)
-            span = self.span
+            span = self._open(attributes)
         else:
             span = self._span
             span.set_attributes(attributes)
