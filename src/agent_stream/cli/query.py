@@ -28,17 +28,24 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import msgspec
+
+from .incomplete import incomplete_note
 
 if TYPE_CHECKING:
     import duckdb
 
 __all__ = ["VIEWS_SQL", "add_arguments", "connect", "run"]
+
+_TAIL_STEP = 1 << 16
 
 _COLUMNS = {
     "kind": "VARCHAR",
@@ -137,19 +144,99 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(files: Sequence[str | Path]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the recording views over ``files``."""
+def _whole_length(path: Path) -> int | None:
+    """Where the last whole line ends when ``path``'s last line is incomplete, else ``None``.
+
+    Incomplete: no line end and not JSON (a write in progress, or one a crash cut off).
+    """
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return None
+        tail, end = b"", 0
+        position = size
+        while position > 0:
+            step = min(_TAIL_STEP, position)
+            position -= step
+            f.seek(position)
+            chunk = f.read(step)
+            newline = chunk.rfind(b"\n")
+            if newline != -1:
+                tail, end = chunk[newline + 1 :] + tail, position + newline + 1
+                break
+            tail = chunk + tail
+    try:
+        msgspec.json.decode(tail)
+    except msgspec.DecodeError:
+        return end
+    return None  # a whole line that only lacks its line end
+
+
+def connect(
+    files: Sequence[str | Path],
+    *,
+    on_incomplete: Callable[[str | os.PathLike[str], int, bytes], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the recording views over ``files``.
+
+    A file's incomplete last line (see :func:`~agent_stream.recording.read_records`) is left
+    out and reported to ``on_incomplete(path, line_number, raw)``.
+    """
     import duckdb
 
     con = duckdb.connect(":memory:")
     columns = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in _COLUMNS.items())
-    paths = ", ".join(_quote(str(Path(f))) for f in files)
-    con.execute(
-        f"CREATE TABLE lines AS SELECT * FROM read_json([{paths}], "
-        f"format = 'newline_delimited', columns = {{{columns}}}, filename = true)"
-    )
+    options = f"format = 'newline_delimited', columns = {{{columns}}}, filename = true"
+    whole: list[Path] = []
+    cut: list[tuple[Path, int]] = []
+    for name in files:
+        path = Path(name)
+        end = _whole_length(path)
+        if end is None:
+            whole.append(path)
+        else:
+            cut.append((path, end))
+    with tempfile.TemporaryDirectory(prefix="agent-stream-query-") as scratch:
+        parts = []
+        if whole:
+            paths = ", ".join(_quote(str(p)) for p in whole)
+            parts.append(f"SELECT * FROM read_json([{paths}], {options})")
+        for number, (path, end) in enumerate(cut):
+            copy = Path(scratch, f"{number}.jsonl")
+            with open(path, "rb") as source, open(copy, "wb") as target:
+                shutil.copyfileobj(_Limited(source, end), target)
+                source.seek(end)
+                raw = source.read()
+            if on_incomplete is not None:
+                on_incomplete(path, _line_count(copy) + 1, raw)
+            parts.append(
+                f"SELECT * REPLACE ({_quote(str(path))} AS filename) "
+                f"FROM read_json([{_quote(str(copy))}], {options})"
+            )
+        con.execute("CREATE TABLE lines AS " + " UNION ALL BY NAME ".join(parts))
     con.execute(VIEWS_SQL)
     return con
+
+
+class _Limited:
+    """The first ``limit`` bytes of a binary file, for :func:`shutil.copyfileobj`."""
+
+    def __init__(self, source: BinaryIO, limit: int) -> None:
+        self._source, self._left = source, limit
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        chunk = self._source.read(size)
+        self._left -= len(chunk)
+        return chunk
+
+
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(_TAIL_STEP), b""))
 
 
 def _plain(value: Any) -> Any:
@@ -167,7 +254,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"agent-stream query: no such file: {', '.join(missing)}", file=sys.stderr)
         return 1
     try:
-        con = connect(args.files)
+        con = connect(args.files, on_incomplete=incomplete_note("query"))
         result: duckdb.DuckDBPyRelation | None = con.sql(args.sql)
     except duckdb.Error as exc:
         print(f"agent-stream query: {exc}", file=sys.stderr)

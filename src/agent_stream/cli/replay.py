@@ -10,6 +10,7 @@ stream id; ``GET /api/recording`` lists the streams of the file.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from .._extras import install_hint
 from ..errors import AgentStreamError
 from ..recording import RecordedEvent, group_streams, read_recording
+from .incomplete import incomplete_note
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -140,7 +142,8 @@ def create_replay_app(
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
-        streams = group_streams(read_recording(args.file))
+        note = functools.partial(incomplete_note("replay"), args.file)
+        streams = group_streams(read_recording(args.file, on_incomplete=note))
     except OSError as exc:
         print(f"agent-stream replay: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2

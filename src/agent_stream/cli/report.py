@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import AgentStreamError
 from ..recording.html_report import render_report
 from ..recording.stats import load_runs
+from .incomplete import incomplete_note
 
 __all__ = ["add_arguments", "run"]
 
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        runs = load_runs(args.files)
+        runs = load_runs(args.files, on_incomplete=incomplete_note("report"))
     except (OSError, AgentStreamError) as exc:
         print(f"agent-stream report: {exc}", file=sys.stderr)
         return 1

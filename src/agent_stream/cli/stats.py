@@ -15,6 +15,7 @@ import msgspec
 
 from ..errors import AgentStreamError
 from ..recording.stats import RecordingStats, RunSummary, load_runs, recording_stats
+from .incomplete import incomplete_note
 
 __all__ = ["add_arguments", "run", "run_row"]
 
@@ -80,7 +81,7 @@ def print_stats(stats: RecordingStats, out: TextIO) -> None:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
     try:
-        runs = load_runs(args.files)
+        runs = load_runs(args.files, on_incomplete=incomplete_note("stats"))
     except (OSError, AgentStreamError) as exc:
         print(f"agent-stream stats: {exc}", file=sys.stderr)
         return 1

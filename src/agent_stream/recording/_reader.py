@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -17,6 +18,10 @@ _DECODER = msgspec.json.Decoder()
 # fields stay raw so an event's data is kept byte for byte (replay serves it unchanged)
 _LINE_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ORIGINAL_STREAM = "original"
+_log = logging.getLogger("agent_stream.recording")
+
+#: Called with the line number and the bytes of an incomplete last line that was skipped.
+IncompleteLine = Callable[[int, bytes], None]
 
 
 def _data_bytes(raw: bytes) -> bytes:
@@ -42,6 +47,8 @@ def _lines(source: str | os.PathLike[str] | Iterable[str | bytes]) -> Iterator[b
 
 def read_recording(
     source: str | os.PathLike[str] | Iterable[str | bytes],
+    *,
+    on_incomplete: IncompleteLine | None = None,
 ) -> Iterator[RecordedEvent]:
     """The events of a recording file (or of its lines), in file order.
 
@@ -51,18 +58,27 @@ def read_recording(
     (stream ``"original"`` unless a session header names one). Note lines are skipped (see
     :func:`read_records`). Raises :class:`~agent_stream.errors.ProtocolError`
     (``invalid-recording``) naming the line.
+
+    A last line that has no line end and is not JSON is a write still in progress (a live
+    recording) or one cut off (a killed process, a full disk): it is skipped, never an error,
+    and reported to ``on_incomplete(line_number, raw)`` (without one, logged as a warning on
+    the ``agent_stream.recording`` logger). A malformed line anywhere else is an error.
     """
-    for record in read_records(source):
+    for record in read_records(source, on_incomplete=on_incomplete):
         if isinstance(record, RecordedEvent):
             yield record
 
 
 def read_records(
     source: str | os.PathLike[str] | Iterable[str | bytes],
+    *,
+    on_incomplete: IncompleteLine | None = None,
 ) -> Iterator[RecordedEvent | RecordedNote]:
     """Like :func:`read_recording`, with the note lines (runs, connections, client reports)."""
     session: str | None = None
     seqs: dict[str, int] = {}
+    # in a file only the last line can lack its line end (lines given one by one never have to)
+    from_file = isinstance(source, str | os.PathLike)
     for number, raw in enumerate(_lines(source), 1):
         if not raw.strip():
             continue
@@ -71,6 +87,9 @@ def read_records(
         except msgspec.ValidationError:
             raise _bad(number, "a recording line is a JSON object", raw) from None
         except msgspec.DecodeError as exc:
+            if from_file and not raw.endswith(b"\n"):
+                _incomplete(number, raw, on_incomplete)
+                return
             raise _bad(number, f"not JSON ({exc})", raw) from None
         record = {k: _DECODER.decode(v) for k, v in fields.items() if k != "data"}
         kind = record.get("kind")
@@ -104,6 +123,17 @@ def read_records(
             t = record.get("t")
             t_ms = float(t) * 1000.0 if isinstance(t, int | float) else 0.0
         yield RecordedEvent(stream_id, seq, event_type, data, float(t_ms))
+
+
+def _incomplete(number: int, raw: bytes, on_incomplete: IncompleteLine | None) -> None:
+    if on_incomplete is not None:
+        on_incomplete(number, raw)
+    else:
+        _log.warning(
+            "recording line %d is incomplete (a write in progress or cut off); skipped: %s",
+            number,
+            truncate(raw.decode(errors="replace")),
+        )
 
 
 def _note(kind: object, record: dict[str, Any]) -> RecordedNote | None:

@@ -20,10 +20,11 @@ DuckDB's ``quantile_cont`` do).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -170,11 +171,21 @@ def _object(data: bytes) -> dict[str, JSONValue]:
     return value if isinstance(value, dict) else {}
 
 
-def load_runs(files: Iterable[str | os.PathLike[str]]) -> list[RunSummary]:
-    """One summary per stream found in ``files`` (in order of first appearance)."""
+def load_runs(
+    files: Iterable[str | os.PathLike[str]],
+    *,
+    on_incomplete: Callable[[str | os.PathLike[str], int, bytes], None] | None = None,
+) -> list[RunSummary]:
+    """One summary per stream found in ``files`` (in order of first appearance).
+
+    A file's incomplete last line (a write in progress or cut off) is skipped and reported to
+    ``on_incomplete(path, line_number, raw)``, as :func:`~agent_stream.recording.read_records`
+    does.
+    """
     runs: dict[str, RunSummary] = {}
     for path in files:
-        for record in read_records(path):
+        tail = None if on_incomplete is None else functools.partial(on_incomplete, path)
+        for record in read_records(path, on_incomplete=tail):
             run = runs.get(record.stream_id)
             if run is None:
                 run = runs[record.stream_id] = RunSummary(record.stream_id)
