@@ -279,3 +279,32 @@ def test_any_run_is_valid_and_resumable(events: list[AgentEvent], reason: str) -
     after = len(triples) // 2
     resumed = wire(encoder(), triples, after=after)
     assert full.endswith(resumed[len(encoder().priming(after)) :])
+
+
+def test_token_counts_of_done_are_run_finished_usage() -> None:
+    done = Done(
+        model="claude-x",
+        input_tokens=120,
+        output_tokens=30,
+        cache_read_tokens=100,
+        cache_write_tokens=15,
+    )
+    finished = ag_ui_events([Token(text="hi"), done])[-1]
+    check_schema(finished)
+    # both count prompt tokens the same way: cache reads and writes are parts of input
+    assert finished["usage"] == [
+        {
+            "model": "claude-x",
+            "inputTokens": 120,
+            "outputTokens": 30,
+            "totalTokens": 150,
+            "cachedInputTokens": 100,
+            "cacheWriteInputTokens": 15,
+        }
+    ]
+    only_output = ag_ui_events([Done(output_tokens=7)])[-1]
+    assert only_output["usage"] == [{"outputTokens": 7}]  # no total: input was not reported
+    assert "usage" not in ag_ui_events([Done(model="m")])[-1]  # no counts: no usage
+    refused = ag_ui_events([Done(input_tokens=-1, output_tokens=2**53)])[-1]
+    check_schema(refused)
+    assert "usage" not in refused  # counts AG-UI's schema refuses are left out

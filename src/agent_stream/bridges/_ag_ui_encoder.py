@@ -14,7 +14,8 @@ steps -> ``STEP_STARTED/FINISHED``; ``input_required`` -> ``RUN_FINISHED`` with 
 outcome (the AG-UI run ends; the next event, once answered, starts the next AG-UI run with the
 encoder's ``run_id``: the id of the run that sent the answer as ``resume``); ``progress``,
 ``creation``, ``error``, ``input_response`` and unknown types -> ``CUSTOM``; ``done`` ->
-``RUN_FINISHED`` (``success`` or ``cancelled``) or ``RUN_ERROR`` (failed or interrupted runs).
+``RUN_FINISHED`` (``success`` or ``cancelled``, token counts as ``usage``) or ``RUN_ERROR``
+(failed or interrupted runs).
 """
 
 from __future__ import annotations
@@ -296,18 +297,45 @@ class AGUIEncoder(BlockEncoder):
                 )
             )
             return
-        result = event_to_dict(done)
-        out.append(
-            encode_json(
-                {
-                    "type": "RUN_FINISHED",
-                    "threadId": self.thread_id,
-                    "runId": self.run_id,
-                    "result": result,
-                    "outcome": {"type": "cancelled" if reason == "cancelled" else "success"},
-                }
-            )
-        )
+        finished: dict[str, JSONValue] = {
+            "type": "RUN_FINISHED",
+            "threadId": self.thread_id,
+            "runId": self.run_id,
+            "result": event_to_dict(done),
+            "outcome": {"type": "cancelled" if reason == "cancelled" else "success"},
+        }
+        usage = _usage(done)
+        if usage:
+            finished["usage"] = [usage]
+        out.append(encode_json(finished))
+
+
+_USAGE_FIELDS = (
+    ("input_tokens", "inputTokens"),
+    ("output_tokens", "outputTokens"),
+    ("cache_read_tokens", "cachedInputTokens"),
+    ("cache_write_tokens", "cacheWriteInputTokens"),
+)
+
+
+_MAX_COUNT = 2**53 - 1  # AG-UI's bound: a count past JSON's safe integers fails its schema
+
+
+def _usage(done: Done) -> dict[str, JSONValue]:
+    """AG-UI's ``TokenUsage`` of ``done``'s token counts (empty without any). Both count prompt
+    tokens alike: ``input_tokens`` is every prompt token, cache reads and writes parts of it.
+    A count AG-UI's schema would refuse (negative, too large) is left out, not sent."""
+    usage: dict[str, JSONValue] = {}
+    for ours, theirs in _USAGE_FIELDS:
+        count = getattr(done, ours)
+        if isinstance(count, int) and 0 <= count <= _MAX_COUNT:
+            usage[theirs] = count
+    if not usage:
+        return usage
+    prompt, output = usage.get("inputTokens"), usage.get("outputTokens")
+    if isinstance(prompt, int) and isinstance(output, int) and prompt + output <= _MAX_COUNT:
+        usage["totalTokens"] = prompt + output
+    return {"model": done.model, **usage} if done.model else usage
 
 
 def _step(kind: str, name: str) -> bytes:
