@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import anyio
+import anyio.abc
 import httpx2
 import jsonschema
 import openai
@@ -82,6 +85,49 @@ def openai_client(recorded: Recorded, base_url: str | None = None) -> openai.Asy
     return openai.AsyncOpenAI(
         api_key="sk-test", base_url=base_url, http_client=recorded.http_client(), max_retries=0
     )
+
+
+MAX_REQUEST_BYTES = 1 << 20
+
+
+async def _read_request(client: anyio.abc.SocketStream) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await client.receive()
+        assert len(data) < MAX_REQUEST_BYTES
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += await client.receive()
+
+
+@asynccontextmanager
+async def cut_connection(body: bytes, *, chunked: bool) -> AsyncIterator[str]:
+    """A loopback HTTP/1.1 provider that answers 200 with ``body`` and closes the connection.
+
+    ``chunked=True`` sends ``body`` as one chunk and closes without the last chunk: the
+    client's HTTP library sees the transfer cut. Otherwise the body is close-delimited: the
+    client sees a clean end of the response where ``body`` ends. Yields the base URL.
+    """
+
+    async def serve(client: anyio.abc.SocketStream) -> None:
+        async with client:
+            await _read_request(client)
+            framing = b"transfer-encoding: chunked" if chunked else b"connection: close"
+            head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n" + framing
+            payload = b"%x\r\n%s\r\n" % (len(body), body) if chunked else body
+            await client.send(head + b"\r\n\r\n" + payload)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        yield f"http://127.0.0.1:{port}"
+        group.cancel_scope.cancel()
 
 
 async def collect(source: AsyncIterator[AgentEvent]) -> list[AgentEvent]:

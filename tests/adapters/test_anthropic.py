@@ -16,7 +16,15 @@ from agent_stream.adapters import cost_usd
 from agent_stream.adapters._usage import Price, Usage
 from agent_stream.events import UNSET
 
-from .conftest import Recorded, anthropic_client, collect, folded, of_type, wire
+from .conftest import (
+    Recorded,
+    anthropic_client,
+    collect,
+    cut_connection,
+    folded,
+    of_type,
+    wire,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -202,4 +210,37 @@ async def test_cancelling_the_run_closes_the_provider_response():
             await reading.wait()
             group.cancel_scope.cancel()
         await closed.wait()
+    assert stream.response.is_closed
+
+
+def before(name: str, marker: bytes) -> bytes:
+    """The recorded body ``name`` up to (not including) the frame that holds ``marker``."""
+    body = wire(name)
+    return body[: body.rindex(b"\n\n", 0, body.index(marker)) + 2]
+
+
+@pytest.mark.parametrize(
+    ("chunked", "error_type"), [(True, "RemoteProtocolError"), (False, "incomplete-stream")]
+)
+async def test_a_stream_cut_mid_answer_ends_in_error_then_done(chunked, error_type):
+    # the proxy or the provider drops the connection after the first words: the chunked
+    # transfer is cut (httpx2 raises), or a close-delimited body just ends (the SDK ends quietly)
+    body = before("anthropic_thinking.sse", b'"text":"**12,231')
+    async with cut_connection(body, chunked=chunked) as url:
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0)
+        stream = await client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=1024, messages=MESSAGES, stream=True
+        )
+        with anyio.fail_after(10):
+            events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events][-3:] == ["token", "error", "done"]
+    error = events[-2]
+    assert isinstance(error, Error) and error.error_type == error_type
+    assert error.details["provider"] == "anthropic"
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason == "error"
+    # what the stream said before the cut is kept
+    assert done.model == "claude-sonnet-4-5-20250929" and done.input_tokens == 12 + 2048
+    assert folded(events).text == "27 \u00d7 453 = "
     assert stream.response.is_closed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
@@ -9,7 +11,7 @@ from agent_stream import Done, Error, Thinking, Token, ToolResult, ToolUse
 from agent_stream.adapters import openai as adapter
 from agent_stream.events import UNSET
 
-from .conftest import Recorded, collect, folded, of_type, openai_client, wire
+from .conftest import Recorded, collect, cut_connection, folded, of_type, openai_client, wire
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +187,50 @@ async def test_responses_refusal():
     assert folded(events).text == "I can't help with that."
     done = events[-1]
     assert isinstance(done, Done) and done.stop_reason == "refusal"
+
+
+def before(name: str, marker: bytes) -> bytes:
+    """The recorded body ``name`` up to (not including) the frame that holds ``marker``."""
+    body = wire(name)
+    return body[: body.rindex(b"\n\n", 0, body.index(marker)) + 2]
+
+
+async def test_a_chat_stream_cut_mid_answer_ends_in_error_then_done():
+    body = before("chat_text.sse", b'"content":" How can I"')
+    async with cut_connection(body, chunked=True) as url:
+        client = openai.AsyncOpenAI(api_key="k", base_url=url, max_retries=0)
+        stream = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        )
+        with anyio.fail_after(10):
+            events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events] == ["token", "token", "error", "done"]
+    error = events[2]
+    # the OpenAI SDK wraps a cut mid-stream in its own APIConnectionError
+    assert isinstance(error, Error) and error.error_type == "APIConnectionError"
+    assert error.details["provider"] == "openai"
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason == "error"
+    assert done.model == "gpt-4o-mini-2024-07-18"
+    assert stream.response.is_closed
+
+
+@pytest.mark.parametrize(
+    ("chunked", "error_type"), [(True, "APIConnectionError"), (False, "incomplete-stream")]
+)
+async def test_a_responses_stream_cut_mid_answer_ends_in_error_then_done(chunked, error_type):
+    body = before("responses_text.sse", b'"delta":"quiet"')
+    async with cut_connection(body, chunked=chunked) as url:
+        client = openai.AsyncOpenAI(api_key="k", base_url=url, max_retries=0)
+        stream = await client.responses.create(model="gpt-4.1", input="Hello", stream=True)
+        with anyio.fail_after(10):
+            events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events][-3:] == ["token", "error", "done"]
+    error = events[-2]
+    assert isinstance(error, Error) and error.error_type == error_type
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason == "error"
+    assert done.model == "o4-mini-2025-04-16"
+    assert folded(events).text == "Autumn leaves drift down —\n"

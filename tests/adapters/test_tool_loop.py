@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import anthropic
 import anyio
 import pytest
 
@@ -15,6 +16,7 @@ from .conftest import (
     Recorded,
     anthropic_client,
     collect,
+    cut_connection,
     folded,
     of_type,
     openai_client,
@@ -205,3 +207,37 @@ async def test_tools_must_be_async_and_uniquely_named():
         await anext(tool_loop(object(), model="m", messages=[], tools=[clock, clock, divide]))
     with pytest.raises(UsageError, match="AsyncAnthropic or AsyncOpenAI"):
         await anext(tool_loop(object(), model="m", messages=[], tools=[clock]))
+
+
+@pytest.mark.parametrize(
+    ("chunked", "error_type"), [(True, "RemoteProtocolError"), (False, "incomplete-stream")]
+)
+async def test_a_turn_cut_mid_stream_runs_no_tool_and_ends_in_error_then_done(chunked, error_type):
+    body = wire("anthropic_loop_turn1.sse")
+    # cut after two complete tool_use blocks, while the model is still writing the third
+    body = body[: body.index(b"event: content_block_start", body.index(b"toolu_02Divide"))]
+    ran: list[str] = []
+
+    async def recorded_clock() -> str:
+        """The current time."""
+        ran.append("clock")
+        return "12:00"
+
+    async with cut_connection(body, chunked=chunked) as url:
+        client = anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0)
+        with anyio.fail_after(10):
+            events = await collect(
+                tool_loop(
+                    client,
+                    model="claude-sonnet-4-5",
+                    messages=QUESTION,
+                    tools=[Tool(recorded_clock, name="clock"), divide, slow_lookup],
+                )
+            )
+
+    assert [e.type for e in events][-2:] == ["error", "done"]
+    error = events[-2]
+    assert isinstance(error, Error) and error.error_type == error_type
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason == "error" and done.num_turns == 1
+    assert not of_type(events, ToolResult) and not ran

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..events import UNSET, AgentEvent, JSONValue, ToolResult, Turn
 from ._sdk import require
 from ._tools import Tool, ToolFunction, ToolOutcome, as_tools, run_tool
-from ._turn import ToolCall, TurnResult, provider_error
+from ._turn import ToolCall, TurnResult, incomplete_error, provider_error, stream_failures
 from ._usage import Prices, Usage, done_event
 
 __all__ = ["BeforeTool", "NeedsApproval", "tool_loop"]
@@ -110,6 +110,7 @@ async def _run_calls(
 class _AnthropicTurns:
     def __init__(self, client: Any, model: str, tools: Mapping[str, Tool], params: Message):
         self.sdk = require("anthropic", extra="anthropic", user="tool_loop with Anthropic")
+        self.failures = stream_failures(self.sdk, extra="anthropic")
         from .anthropic import AnthropicMapper
 
         self.mapper_class = AnthropicMapper
@@ -155,6 +156,7 @@ class _AnthropicTurns:
 class _OpenAITurns:
     def __init__(self, client: Any, model: str, tools: Mapping[str, Tool], params: Message):
         self.sdk = require("openai", extra="openai", user="tool_loop with OpenAI")
+        self.failures: tuple[type[Exception], ...] = (self.sdk.APIError,)
         from .openai import ChatMapper
 
         self.mapper_class = ChatMapper
@@ -280,10 +282,13 @@ async def tool_loop(
         try:
             async for event in turns.turn(history, text_offset, results):
                 yield event
-        except turns.sdk.APIError as exc:
+        except turns.failures as exc:
             failure = provider_error(exc, provider=turns.sdk.__name__)
             break
         last = results[0]
+        if not last.is_complete:
+            # a cut stream's tool calls may be half-formed: run none of them
+            failure = incomplete_error(provider=turns.sdk.__name__, expected="message_stop")
         text_offset += len(last.text)
         citations.extend(last.citations)
         stop_reason = last.stop_reason
@@ -291,7 +296,7 @@ async def tool_loop(
         if last.usage is not None:
             usage = usage or Usage()
             usage.add(last.usage)
-        if not last.tool_calls:
+        if not last.tool_calls or failure is not None:
             break
         outcomes: list[ToolOutcome] = []
         async for event in _run_calls(

@@ -5,11 +5,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from ..events import Error, JSONValue
+from ._sdk import require
 from ._usage import Usage
 
-__all__ = ["ToolCall", "TurnResult", "close_stream", "plain", "provider_error"]
+__all__ = [
+    "ToolCall",
+    "TurnResult",
+    "close_stream",
+    "incomplete_error",
+    "plain",
+    "provider_error",
+    "stream_failures",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,7 @@ class TurnResult:
     server_tool_count: int = 0
     citations: list[dict[str, JSONValue]] = field(default_factory=list)
     text: str = ""
+    is_complete: bool = True
 
 
 def plain(value: object) -> JSONValue:
@@ -60,7 +71,12 @@ def plain(value: object) -> JSONValue:
 def provider_error(exc: BaseException, *, provider: str) -> Error:
     """An ``error`` event from an SDK exception: the provider's error type, message, status."""
     error_type = getattr(exc, "type", None) or getattr(exc, "code", None) or type(exc).__name__
-    message = getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
+    message = (
+        getattr(exc, "api_message", None)
+        or getattr(exc, "message", None)
+        or str(exc)
+        or type(exc).__name__
+    )
     details: dict[str, JSONValue] = {"provider": provider, "exception": type(exc).__name__}
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
@@ -69,6 +85,28 @@ def provider_error(exc: BaseException, *, provider: str) -> Error:
     if isinstance(request_id, str):
         details["request_id"] = request_id
     return Error(error_type=str(error_type), message=str(message), details=details)
+
+
+def stream_failures(sdk: ModuleType, *, extra: str) -> tuple[type[Exception], ...]:
+    """What reading ``sdk``'s stream raises when the provider or the connection fails.
+
+    The SDK's ``APIError``, and its HTTP library's ``TransportError``: once a response has
+    started, the SDKs let a cut connection or a read timeout through unwrapped.
+    """
+    http = require("httpx2", extra=extra, user=f"agent_stream.adapters.{extra}")
+    return (sdk.APIError, http.TransportError)
+
+
+def incomplete_error(*, provider: str, expected: str) -> Error:
+    """The ``error`` for a stream that ended cleanly before the event that closes it."""
+    return Error(
+        error_type="incomplete-stream",
+        message=(
+            f"the {provider} stream ended before {expected}: the connection was closed "
+            "before the answer was complete"
+        ),
+        details={"provider": provider, "expected": expected},
+    )
 
 
 async def close_stream(stream: object) -> None:

@@ -31,7 +31,15 @@ from typing import Any
 from ..events import UNSET, AgentEvent, JSONValue, Thinking, Token, ToolResult, ToolUse
 from ._sdk import require
 from ._summary import summarize
-from ._turn import ToolCall, TurnResult, close_stream, plain, provider_error
+from ._turn import (
+    ToolCall,
+    TurnResult,
+    close_stream,
+    incomplete_error,
+    plain,
+    provider_error,
+    stream_failures,
+)
 from ._usage import Prices, Usage, done_event
 
 __all__ = ["AnthropicMapper", "events"]
@@ -71,6 +79,7 @@ class AnthropicMapper:
         "_server_started",
         "_text_parts",
         "has_usage",
+        "is_complete",
         "result",
         "text_offset",
     )
@@ -81,6 +90,7 @@ class AnthropicMapper:
         self.result = TurnResult()
         self.text_offset = text_offset
         self.has_usage = False
+        self.is_complete = False
         self._clock = clock
         self._blocks: dict[int, _ToolBlock] = {}
         self._server_started: dict[str, tuple[str, float]] = {}
@@ -129,7 +139,10 @@ class AnthropicMapper:
                 self.result.stop_reason = stop_reason
             self._usage(event.usage)
             return _NOTHING
-        # message_stop ends the message (events() adds done); helper events repeat deltas
+        if kind == "message_stop":
+            # the message is whole (events() adds done); a stream without it was cut short
+            self.is_complete = True
+        # helper events (text, input_json...) repeat the deltas
         return _NOTHING
 
     def _start(self, index: int, block: Any) -> Sequence[AgentEvent]:
@@ -223,6 +236,7 @@ class AnthropicMapper:
                 cache_write_tokens=self._cache_write,
             )
         result.text = "".join(self._text_parts)
+        result.is_complete = self.is_complete
         return result
 
 
@@ -235,9 +249,13 @@ async def events(
     ``prices`` (USD per million tokens by model prefix; defaults to
     :data:`agent_stream.adapters.DEFAULT_PRICES`). An API error in the stream (e.g.
     ``overloaded_error``) becomes ``error`` with the provider's type, then ``done`` with
-    ``reason="error"``. The stream is closed when this generator ends or is closed.
+    ``reason="error"``; so does a connection cut or timed out mid-stream (``error_type`` is the
+    HTTP library's exception, e.g. ``RemoteProtocolError``) and a stream that ends before
+    ``message_stop`` (``incomplete-stream``). The stream is closed when this generator ends
+    or is closed.
     """
     sdk = require("anthropic", extra="anthropic", user="agent_stream.adapters.anthropic")
+    failures = stream_failures(sdk, extra="anthropic")
     mapper = AnthropicMapper()
     started = time.monotonic()
     failure = None
@@ -246,10 +264,12 @@ async def events(
             async for item in stream:
                 for event in mapper.feed(item):
                     yield event
-        except sdk.APIError as exc:
+        except failures as exc:
             failure = provider_error(exc, provider="anthropic")
     finally:
         await close_stream(stream)
+    if failure is None and not mapper.is_complete:
+        failure = incomplete_error(provider="anthropic", expected="message_stop")
     if failure is not None:
         yield failure
     result = mapper.finish()

@@ -31,7 +31,14 @@ from typing import Any
 from ..events import UNSET, AgentEvent, Error, JSONValue, Thinking, Token, ToolResult, ToolUse
 from ._sdk import require
 from ._summary import summarize
-from ._turn import ToolCall, TurnResult, close_stream, plain, provider_error
+from ._turn import (
+    ToolCall,
+    TurnResult,
+    close_stream,
+    incomplete_error,
+    plain,
+    provider_error,
+)
 from ._usage import Prices, Usage, done_event
 
 __all__ = ["ChatMapper", "ResponsesMapper", "events"]
@@ -160,10 +167,21 @@ _HOSTED_SUFFIX = "_call"
 class ResponsesMapper:
     """Maps Responses API stream events to agent-stream events; sans-I/O."""
 
-    __slots__ = ("_calls", "_clock", "_emitted", "_hosted", "_refused", "_text_parts", "result")
+    __slots__ = (
+        "_calls",
+        "_clock",
+        "_emitted",
+        "_hosted",
+        "_refused",
+        "_text_parts",
+        "is_complete",
+        "result",
+    )
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.result = TurnResult()
+        # a Responses stream ends with response.completed, .incomplete, .failed or error
+        self.is_complete = False
         self._clock = clock
         self._calls: dict[str, Any] = {}
         self._emitted: set[str] = set()
@@ -204,8 +222,10 @@ class ResponsesMapper:
             self.result.message_id = response.id
             return _NOTHING
         if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.is_complete = True
             return self._finished(kind, event.response)
         if kind == "error":
+            self.is_complete = True
             return (
                 Error(
                     error_type=event.code or "error",
@@ -323,7 +343,10 @@ async def events(
     ``stream_options={"include_usage": True}``), stop reason, citations and the cost from
     ``prices``. A stream error (a Chat Completions ``{"error": ...}`` chunk, a Responses
     ``error`` or ``response.failed`` event) becomes ``error`` with OpenAI's type or code, then
-    ``done`` with ``reason="error"``. The stream is closed when this generator ends.
+    ``done`` with ``reason="error"``; so does a connection cut or timed out mid-stream (the
+    SDK's ``APIConnectionError`` / ``APITimeoutError``) and a Responses stream that ends
+    before its ``response.completed`` (``incomplete-stream``). The stream is closed when this
+    generator ends.
     """
     sdk = require("openai", extra="openai", user="agent_stream.adapters.openai")
     mapper: ChatMapper | ResponsesMapper | None = None
@@ -349,6 +372,9 @@ async def events(
         await close_stream(stream)
     if mapper is None:
         mapper = ChatMapper()
+    if not failed and isinstance(mapper, ResponsesMapper) and not mapper.is_complete:
+        failed = True
+        yield incomplete_error(provider="openai", expected="response.completed")
     pending, result = mapper.finish()
     for event in pending:
         yield event
