@@ -135,3 +135,32 @@ async def test_the_report_is_in_the_recording(
     (note,) = notes
     assert note.stream_id == stream_id
     assert dict(note.fields) == {"reason": "stalled", "last_seq": 7, "attempts": 4}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "reason",
+    ["gave-up\r\nWARNING forged line", "x\u0000y", "two words", '"quoted"', "\u00e9t\u00e9"],
+)
+async def test_a_reason_that_could_forge_a_log_line_is_refused(
+    served: tuple[str, InMemorySpanExporter, Path],
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    address, _, _ = served
+    async with httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http:
+        body = (
+            await http.post("/api/chat", json={"tokens": 2, "token_delay_ms": 0}, headers=AUTH)
+        ).text
+        stream_id = body.split("id: ", 1)[1].split(":", 1)[0]
+        with caplog.at_level("WARNING", logger="agent_stream"):
+            answer = await http.post(
+                f"/api/streams/{stream_id}/report",
+                json={"reason": reason, "last_seq": 1, "attempts": 1},
+                headers=AUTH,
+            )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "invalid-request"
+        assert "must be an error code" in answer.json()["error"]["message"]
+        assert (await http.get("/healthz")).json()["client_reports"] == 0
+    assert "synthetic done" not in caplog.text

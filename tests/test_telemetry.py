@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from agent_stream.demo.app import create_app
-from agent_stream.telemetry import Telemetry
+from agent_stream.telemetry import MAX_REPORT_REASONS, Telemetry
 
 AUTH = {"authorization": "Bearer telemetry-test"}
 OWNER_HASH = hashlib.sha256(b"Bearer telemetry-test").hexdigest()[:16]
@@ -272,3 +272,35 @@ def test_without_opentelemetry_it_is_a_no_op(monkeypatch: pytest.MonkeyPatch) ->
     with telemetry.store_call("create"):
         pass
     telemetry.client_report("s", reason="gave-up", last_seq=1, attempts=1)
+
+
+@pytest.mark.anyio
+async def test_client_report_reasons_cannot_grow_the_metric(observed: Observed) -> None:
+    # a client picks the reason: past MAX_REPORT_REASONS distinct ones, the counter says "other"
+    stream_id, _ = await _run(observed.url, {"tokens": 2, "token_delay_ms": 0, "tools": 0})
+    reasons = [f"code-{n}" for n in range(MAX_REPORT_REASONS + 8)]
+    async with httpx.AsyncClient(base_url=observed.url, timeout=10) as http:
+        for reason in [*reasons, "code-0"]:
+            answer = await http.post(
+                f"/api/streams/{stream_id}/report",
+                json={"reason": reason, "last_seq": 1, "attempts": 1},
+                headers=AUTH,
+            )
+            assert answer.status_code == 204
+    points = observed.metric("agent_stream.client_reports")
+    counted = {p.attributes["agent_stream.reason"]: p.value for p in points}
+    assert len(counted) == MAX_REPORT_REASONS + 1
+    assert counted["code-0"] == 2 and counted["other"] == 8
+    assert sum(counted.values()) == len(reasons) + 1
+    # spans keep the exact reason
+    reported = {
+        event.attributes["agent_stream.reason"]
+        for span in observed.finished()
+        for event in span.events
+        if event.name == "agent_stream.client_report" and event.attributes
+    } | {
+        span.attributes["agent_stream.reason"]
+        for span in observed.finished()
+        if span.name == "agent_stream.client_report" and span.attributes
+    }
+    assert reported == set(reasons)

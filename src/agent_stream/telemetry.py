@@ -32,7 +32,7 @@ Metrics (instrument names below; durations in seconds):
 ``agent_stream.connections.reaped``         slow readers cut after ``send_timeout_s``
 ``agent_stream.store.duration``             store calls, by ``agent_stream.store.operation``
 ``agent_stream.store.errors``               store calls that raised
-``agent_stream.client_reports``             client-reported failures, by ``agent_stream.reason``
+``agent_stream.client_reports``             client reports by ``agent_stream.reason`` (32, + other)
 ==========================================  ==================================================
 """
 
@@ -58,6 +58,9 @@ __all__ = ["ConnectionTelemetry", "RunTelemetry", "Telemetry"]
 logger = logging.getLogger("agent_stream")
 
 _FINISHED_KEPT = 10_000  # span contexts of ended runs kept for late client reports
+#: distinct client report reasons ``agent_stream.client_reports`` counts by name; the others
+#: (a client chooses the reason) are counted as ``other``, so a client cannot grow the metric
+MAX_REPORT_REASONS = 32
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -105,6 +108,8 @@ class Telemetry:
         self._live: set[ConnectionTelemetry] = set()
         self._ended_bytes = 0
         self._ended_events = 0
+        # the client report reasons counted under their own name (a client picks the reason)
+        self._report_reasons: set[str] = set()
         #: runs ended so far by end reason (read when metrics are collected)
         self.ended_runs: dict[str, int] = {}
         observation = metrics.Observation
@@ -280,7 +285,13 @@ class Telemetry:
         """A client ended ``stream_id`` with a synthetic ``done``: count it, note it on the run."""
         if not self.is_enabled:
             return
-        self.client_reports.add(1, {"agent_stream.reason": reason})
+        label = reason
+        if reason not in self._report_reasons:
+            if len(self._report_reasons) < MAX_REPORT_REASONS:
+                self._report_reasons.add(reason)
+            else:
+                label = "other"
+        self.client_reports.add(1, {"agent_stream.reason": label})
         attributes: dict[str, str | int] = {
             "agent_stream.reason": reason,
             "agent_stream.last_seq": last_seq,

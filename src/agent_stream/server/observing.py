@@ -9,6 +9,7 @@ connection pump stay about streaming: a connection only counts the bytes it wrot
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,6 +101,9 @@ def observe_connection(manager: RunManager, connection: Connection) -> Connectio
 
 MAX_REPORT_BYTES = 1024
 _REASON_CHARS = 64
+# an error code as both reference clients send it ("connection-lost", "http-status", …): it goes
+# into logs, spans and a metric's attribute, so nothing that could forge a log line
+_REASON = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{_REASON_CHARS - 1}}}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +127,11 @@ def parse_client_report(body: object) -> ClientReport:
         body.get("last_seq", 0),
         body.get("attempts", 0),
     )
-    if not isinstance(reason, str) or not 0 < len(reason) <= _REASON_CHARS:
+    if not isinstance(reason, str) or _REASON.fullmatch(reason) is None:
         raise UsageError(
-            f"report field reason={truncate(reason, 40)} must be a string of 1 to "
-            f"{_REASON_CHARS} characters",
+            f"report field reason={truncate(reason, 40)} must be an error code: 1 to "
+            f"{_REASON_CHARS} letters, digits and '.', '_', ':', '-' (no spaces or control "
+            "characters)",
             code="invalid-request",
         )
     # last_seq -1: the client had no event yet
