@@ -234,3 +234,30 @@ async def test_a_responses_stream_cut_mid_answer_ends_in_error_then_done(chunked
     assert isinstance(done, Done) and done.reason == "error"
     assert done.model == "o4-mini-2025-04-16"
     assert folded(events).text == "Autumn leaves drift down —\n"
+
+
+async def test_compatible_server_tool_calls_without_index_stay_apart():
+    # Gemini's OpenAI-compatible endpoint sends each call whole, with no index, and ends
+    # with finish_reason "stop"
+    stream, _ = await chat_stream("chat_compatible_indexless_tools.sse", seed=4)
+    events = await collect(adapter.events(stream))
+
+    uses = of_type(events, ToolUse)
+    assert [(u.tool_use_id, u.tool_name, u.input) for u in uses] == [
+        ("function-call-14011316537463370542", "get_weather", {"location": "Lisbon"}),
+        ("function-call-14011316537463370543", "get_weather", {"location": "Porto"}),
+        ("function-call-14011316537463370544", "get_time", {"timezone": "Europe/Lisbon"}),
+    ]
+    done = events[-1]
+    assert isinstance(done, Done) and done.tool_count == 3 and done.stop_reason == "stop"
+
+
+async def test_compatible_server_reusing_index_0_with_a_new_id_starts_a_new_call():
+    stream, _ = await chat_stream("chat_compatible_reused_index.sse", seed=5)
+    events = await collect(adapter.events(stream))
+
+    uses = of_type(events, ToolUse)
+    assert [(u.tool_use_id, u.input) for u in uses] == [
+        ("toolu_530f1", {"path": "", "pattern": "**/*"}),
+        ("toolu_530f2", {"path": "content/wiki", "pattern": ""}),
+    ]

@@ -77,11 +77,13 @@ class _PartialCall:
 class ChatMapper:
     """Maps Chat Completions chunks (choice 0) to agent-stream events; sans-I/O."""
 
-    __slots__ = ("_calls", "_refused", "_text_parts", "result")
+    __slots__ = ("_calls", "_refused", "_slots", "_text_parts", "result")
 
     def __init__(self) -> None:
         self.result = TurnResult()
-        self._calls: dict[int, _PartialCall] = {}
+        # calls in the order they started; _slots: the call each tool_calls index is filling
+        self._calls: list[_PartialCall] = []
+        self._slots: dict[int | None, _PartialCall] = {}
         self._refused = False
         self._text_parts: list[str] = []
 
@@ -118,9 +120,12 @@ class ChatMapper:
             self._text_parts.append(delta.refusal)
             out.append(Token(text=delta.refusal))
         for fragment in delta.tool_calls or ():
-            call = self._calls.get(fragment.index)
-            if call is None:
-                call = self._calls[fragment.index] = _PartialCall()
+            # OpenAI numbers parallel calls by index; some compatible servers (Gemini's) leave
+            # index out or reuse 0, and only a new id tells the next call apart
+            call = self._slots.get(fragment.index)
+            if call is None or (fragment.id and call.id and fragment.id != call.id):
+                call = self._slots[fragment.index] = _PartialCall()
+                self._calls.append(call)
             if fragment.id:
                 call.id = fragment.id
             function = fragment.function
@@ -136,13 +141,13 @@ class ChatMapper:
 
     def _flush_calls(self) -> list[AgentEvent]:
         out: list[AgentEvent] = []
-        for index in sorted(self._calls):
-            partial = self._calls[index]
+        for partial in self._calls:
             arguments = "".join(partial.parts)
             call = ToolCall(partial.id, partial.name, _parse_arguments(arguments), arguments)
             self.result.tool_calls.append(call)
             out.append(_tool_use(call))
         self._calls.clear()
+        self._slots.clear()
         return out
 
     def _usage(self, usage: Any) -> None:
