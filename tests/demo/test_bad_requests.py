@@ -186,3 +186,43 @@ async def test_an_allowed_origin_may_call_the_api(strict_server: UvicornProcess)
             other = {"sec-fetch-site": "cross-site", "origin": "http://app.test.evil.test"}
             response = await client.get("/api/chat?tokens=1&token_delay_ms=0", headers=other)
             assert response.status_code == 403
+
+
+RESPOND = "/api/streams/AAAAAAAAAAAAAAAAAAAAAA/respond"
+
+
+async def test_the_respond_route_refuses_a_body_declared_over_its_limit_unread(
+    demo_server: UvicornProcess,
+) -> None:
+    with anyio.fail_after(5):
+        async with await anyio.connect_tcp("127.0.0.1", demo_server.port) as stream:
+            await stream.send(_head(RESPOND, Content_Length="400000000") + b"{" * 1024)
+            status, headers, body = await _answer(stream)
+    assert status == 413
+    assert body["error"]["code"] == "body-too-large"  # type: ignore[index]
+    assert headers["cache-control"] == "no-store"
+
+
+async def test_the_respond_route_answers_a_body_shorter_than_its_length_408(
+    strict_server: UvicornProcess,
+) -> None:
+    with anyio.fail_after(5):
+        async with await anyio.connect_tcp("127.0.0.1", strict_server.port) as stream:
+            await stream.send(_head(RESPOND, Content_Length="100") + b'{"request_id":')
+            status, _, body = await _answer(stream)
+    assert status == 408
+    assert body["error"]["code"] == "body-timeout"  # type: ignore[index]
+
+
+async def test_an_answer_abandoned_mid_body_is_no_crash(strict_server: UvicornProcess) -> None:
+    with anyio.fail_after(5):
+        async with await anyio.connect_tcp("127.0.0.1", strict_server.port) as stream:
+            await stream.send(_head(RESPOND, Content_Length="1000") + b'{"requ')
+    # nothing marks a handled abandoned request (no access log, nobody to answer): a crash
+    # is logged within milliseconds, so give it a bounded while to show up
+    crashed = await anyio.to_thread.run_sync(
+        strict_server.wait_for_log, "Exception in ASGI application", 1.5
+    )
+    log = strict_server.log_text()
+    assert not crashed, log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log

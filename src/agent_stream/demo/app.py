@@ -234,7 +234,7 @@ def create_app(
     guard = Middleware(CrossSiteGuard, allow_origins=allow_origins)
     app = Starlette(routes=routes, lifespan=lifespan, debug=debug, middleware=[guard])
     app.state.demo_recorder = owned_recorder
-    mount_stream_routes(app, manager)
+    mount_stream_routes(app, manager, body_timeout_s=body_timeout_s)
     if static.is_dir():
         # the page's assets (vite writes them next to index.html); "/" itself is index()
         app.router.routes.append(Mount("/", StaticFiles(directory=static), name="static"))

@@ -398,7 +398,11 @@ def serves_stream_routes(app: object, prefix: str) -> bool:
 
 
 def stream_routes(
-    manager: RunManager | None = None, *, prefix: str | None = None, owner: Owner | None = None
+    manager: RunManager | None = None,
+    *,
+    prefix: str | None = None,
+    owner: Owner | None = None,
+    body_timeout_s: float | None = 10.0,
 ) -> list[BaseRoute]:
     """``GET {prefix}/streams/{stream_id}`` (resume), ``POST .../stop`` and ``POST .../respond``
     (answers to ``input_required``, :mod:`agent_stream.server.respond`) as Starlette routes.
@@ -407,7 +411,8 @@ def stream_routes(
     replays from the start. Stop reaches the run in whichever process produces it and answers
     ``{"stopped": true, "outcome": "stopped"}`` once delivered, ``{"stopped": false}`` with
     ``outcome`` ``"ended"`` (it had ended) or ``"interrupted"`` (its process was gone); an
-    unknown or foreign stream gets 404, a stop that could not be delivered 503.
+    unknown or foreign stream gets 404, a stop that could not be delivered 503. The bodies of
+    respond and report must arrive within ``body_timeout_s`` (else 408).
     """
     base = (prefix if prefix is not None else manager.routes_prefix if manager else "/api").rstrip(
         "/"
@@ -443,7 +448,9 @@ def stream_routes(
         active = manager_of(request)
         stream_id = request.path_params["stream_id"]
         try:
-            body = await read_json(request, max_bytes=MAX_REPORT_BYTES, max_depth=2)
+            body = await read_json(
+                request, max_bytes=MAX_REPORT_BYTES, max_depth=2, timeout_s=body_timeout_s
+            )
             who = await resolve_owner(owner, active, request)
             await active.client_report(stream_id, who, parse_client_report(body))
         except AgentStreamError as exc:
@@ -458,6 +465,7 @@ def stream_routes(
             f"{base}/streams/{{stream_id}}/respond",
             manager_of,
             lambda request: resolve_owner(owner, manager_of(request), request),
+            body_timeout_s=body_timeout_s,
         ),
     ]
 
@@ -467,9 +475,10 @@ def mount_stream_routes(
     manager: RunManager | None = None,
     *,
     owner: Owner | None = None,
+    body_timeout_s: float | None = 10.0,
 ) -> RunManager:
     """Add the resume, stop and respond routes to a Starlette/FastAPI ``app``; returns its
-    manager.
+    manager. ``body_timeout_s`` bounds the read of a respond or report body (408 after it).
 
     Without ``manager`` the app's manager (``app.state.agent_stream``) is used or made. The
     app's lifespan then also installs the manager's signal handlers at startup
@@ -482,7 +491,7 @@ def mount_stream_routes(
         app.state.agent_stream = manager
     if owner is not None and manager.owner is None:
         manager.owner = owner
-    app.router.routes.extend(stream_routes(manager, owner=owner))
+    app.router.routes.extend(stream_routes(manager, owner=owner, body_timeout_s=body_timeout_s))
     _install_signal_handlers_at_startup(app.router, manager)
     return manager
 
