@@ -249,7 +249,7 @@ _events = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(_events, st.sampled_from(["completed", "error", "cancelled", "interrupted"]))
 def test_any_run_is_in_order_and_resumable(events: list[AgentEvent], reason: str) -> None:
-    run = [ToolUse(tool_name="t", tool_use_id="1"), *events, Done(reason=reason)]  # type: ignore[arg-type]
+    run = [*events, Done(reason=reason)]  # type: ignore[arg-type]
     check_order(chunks(run))
     triples = stored(run)
     full = wire(AISDKEncoder(SID), triples)
@@ -319,3 +319,33 @@ def test_denied_tool_call_is_marked_denied() -> None:
     ]
     rest = chunks(run, after=1)
     assert {"type": "tool-output-denied", "toolCallId": "tu_2"} in rest
+
+
+def test_result_of_a_call_never_announced_gets_its_tool_part_first() -> None:
+    # adapters send tool_result without tool_use for a call made before the stream began
+    # (LangGraph's tool messages, Anthropic's server tools); useChat refuses an output for a
+    # call it has no part of ("No tool invocation found"), and the whole chat fails
+    run: list[AgentEvent] = [
+        Token(text="Looked it up."),
+        ToolResult(tool_name="search", tool_use_id="tu_7", output={"hits": 3}),
+        ToolResult(tool_name="fetch", tool_use_id="tu_8", output_summary="404", status="error"),
+        Done(),
+    ]
+    out = chunks(run)
+    check_order(out)
+    kinds = [c["type"] for c in out if isinstance(c, dict)]
+    assert kinds[kinds.index("text-end") + 1 :] == [
+        "tool-input-start",
+        "tool-input-available",
+        "tool-output-available",
+        "tool-input-start",
+        "tool-input-available",
+        "tool-output-error",
+        "finish-step",
+        "finish",
+    ]
+    available = [c for c in out if isinstance(c, dict) and c["type"] == "tool-input-available"]
+    assert [(c["toolCallId"], c["toolName"], c["input"]) for c in available] == [
+        ("tu_7", "search", {}),
+        ("tu_8", "fetch", {}),
+    ]

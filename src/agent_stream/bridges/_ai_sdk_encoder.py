@@ -75,6 +75,7 @@ class AISDKEncoder(BlockEncoder):
         "_error",
         "_is_started",
         "_open",
+        "_shown",
         "_step_open",
         "_text_id",
         "message_id",
@@ -88,6 +89,7 @@ class AISDKEncoder(BlockEncoder):
         self._is_started = False
         self._approvals: dict[str, str] = {}  # request_id -> tool_use_id of approval questions
         self._announced: set[str] = set()  # tool calls shown with their approval request
+        self._shown: set[str] = set()  # tool calls that have a tool part (tool-input-*)
         self._step_open = False
         self._text_id: str | None = None
         self._open: Literal["text", "reasoning"] | None = None
@@ -134,31 +136,18 @@ class AISDKEncoder(BlockEncoder):
             case ToolUse():
                 self._close(out)
                 self._ensure_step(out)
-                call_id, name = event.tool_use_id, event.tool_name
-                start: dict[str, JSONValue] = {
-                    "type": "tool-input-start",
-                    "toolCallId": call_id,
-                    "toolName": name,
-                    "dynamic": True,
-                }
-                if event.input_summary:
-                    start["title"] = event.input_summary
-                out.append(encode_json(start))
                 arguments = {} if isinstance(event.input, UnsetType) else event.input
-                out.append(
-                    encode_json(
-                        {
-                            "type": "tool-input-available",
-                            "toolCallId": call_id,
-                            "toolName": name,
-                            "input": arguments,
-                            "dynamic": True,
-                        }
-                    )
+                self._tool_input(
+                    out, event.tool_use_id, event.tool_name, arguments, event.input_summary
                 )
             case ToolResult():
                 self._close(out)
                 self._ensure_step(out)
+                if event.tool_use_id not in self._shown:
+                    # a result whose call was never announced (adapters send one for a call
+                    # made before the stream began): useChat fails the whole chat on an output
+                    # for a call it has no part of, so the call gets its part first
+                    self._tool_input(out, event.tool_use_id, event.tool_name, {}, "")
                 output = event.output
                 if event.status == "error":
                     error_text = (
@@ -234,16 +223,7 @@ class AISDKEncoder(BlockEncoder):
         if call_id not in self._announced:
             self._announced.add(call_id)
             tool_input = {} if isinstance(event.tool_input, UnsetType) else event.tool_input
-            for kind in ("tool-input-start", "tool-input-available"):
-                chunk: dict[str, JSONValue] = {
-                    "type": kind,
-                    "toolCallId": call_id,
-                    "toolName": tool_name,
-                    "dynamic": True,
-                }
-                if kind == "tool-input-available":
-                    chunk["input"] = tool_input
-                out.append(encode_json(chunk))
+            self._tool_input(out, call_id, tool_name, tool_input, "")
         self._approvals[event.request_id] = call_id
         out.append(
             encode_json(
@@ -260,6 +240,32 @@ class AISDKEncoder(BlockEncoder):
         out.append(_DONE_LINE)
         self._is_started = False  # the answer's response starts the message again
         self._is_paused = True
+
+    def _tool_input(
+        self, out: list[bytes], call_id: str, name: str, arguments: JSONValue, title: str
+    ) -> None:
+        """The chunks that make a call's tool part: ``tool-input-start``, ``-available``."""
+        self._shown.add(call_id)
+        start: dict[str, JSONValue] = {
+            "type": "tool-input-start",
+            "toolCallId": call_id,
+            "toolName": name,
+            "dynamic": True,
+        }
+        if title:
+            start["title"] = title
+        out.append(encode_json(start))
+        out.append(
+            encode_json(
+                {
+                    "type": "tool-input-available",
+                    "toolCallId": call_id,
+                    "toolName": name,
+                    "input": arguments,
+                    "dynamic": True,
+                }
+            )
+        )
 
     def _ensure_step(self, out: list[bytes]) -> None:
         if not self._step_open:
