@@ -128,6 +128,43 @@ describe("AG-UI", () => {
     assert.ok(text.startsWith("You chose Faro. "), text);
   });
 
+  test("connectAgent past an answered interrupt follows the answer's run to its end", async () => {
+    const headers = { Authorization: `Bearer ${randomUUID()}` };
+    const threadId = `thread-${randomUUID()}`;
+    const knobs = { ...KNOBS, ask: true, tools: 0, tokens: 40, token_delay_ms: 25 };
+    const agent = new HttpAgent({ url: `${server.url}/api/ag-ui`, headers, threadId, initialMessages: [userMessage("hi")] });
+    await agent.runAgent({ runId: randomUUID(), forwardedProps: knobs });
+    const [question] = agent.pendingInterrupts;
+    let writing;
+    const isWriting = new Promise((resolve) => (writing = resolve));
+    const answered = agent.runAgent(
+      { runId: randomUUID(), forwardedProps: knobs, resume: [{ interruptId: question.id, status: "resolved", payload: "Faro" }] },
+      { onEvent: ({ event }) => event.type === "TEXT_MESSAGE_CONTENT" && writing() },
+    );
+    await isWriting;
+    // another tab: the thread's stream from its start, the interrupted run and then the answer's
+    const other = new ResumableHttpAgent({ url: `${server.url}/api/ag-ui`, headers, threadId });
+    const seen = [];
+    await other.connectAgent(
+      {},
+      {
+        onEvent({ event }) {
+          const checked = EventSchemas.safeParse(event);
+          assert.ok(checked.success, `${event.type} fails @ag-ui/core's schema: ${checked.error}`);
+          seen.push(event);
+        },
+      },
+    );
+    await answered;
+    const text = (a) => a.messages.filter((m) => m.role === "assistant").map((m) => m.content).join("");
+    assert.ok(text(agent).startsWith("You chose Faro. "), text(agent));
+    assert.equal(text(other), text(agent));
+    assert.deepEqual(
+      seen.filter((e) => e.type === "RUN_FINISHED").map((e) => e.outcome?.type),
+      ["interrupt", "success"],
+    );
+  });
+
   test("ResumableHttpAgent.connectAgent re-attaches to a thread's run in progress", async () => {
     const headers = { Authorization: `Bearer ${randomUUID()}` };
     const threadId = `thread-${randomUUID()}`;

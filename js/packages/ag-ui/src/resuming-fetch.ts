@@ -22,7 +22,7 @@ export interface ResumeOptions {
   random?: (() => number) | undefined;
 }
 
-/** AG-UI events after which a run is over: no resume after them. */
+/** AG-UI events that end a run: a response that ends after one (its last event) is over. */
 const TERMINAL = new Set(["RUN_FINISHED", "RUN_ERROR"]);
 const encoder = new TextEncoder();
 
@@ -74,7 +74,11 @@ function resumingBody(
     }
   };
 
-  /** Read one response to its end; true when the run is over (a terminal event was passed on). */
+  /**
+   * Read one response to its end; true when it ended after a run's terminal event. Only its
+   * end decides: a re-attach (`connect()`) replays a thread's stream, where a run that ended at
+   * an interrupt is followed by the run its answer continued.
+   */
   async function drain(response: Response, out: ReadableStreamDefaultController<Uint8Array>): Promise<boolean> {
     const decoder = createSSEDecoder();
     let group: string[] = [];
@@ -86,7 +90,7 @@ function resumingBody(
           .map((line) => `data: ${line}\n`)
           .join("");
         group.push(`${block}\n`);
-        if (!isOver && TERMINAL.has(eventType(message.data))) isOver = true;
+        isOver = TERMINAL.has(eventType(message.data));
         // before the server named any id, nothing can be resumed: pass blocks on as they come
         if (message.hasOwnId || lastEventId === "") {
           out.enqueue(encoder.encode(group.join("")));
@@ -104,10 +108,12 @@ function resumingBody(
         const { done, value } = await reader.read();
         if (done) break;
         take(decoder.feed(value));
-        if (isOver && group.length === 0) return true;
       }
       take(decoder.close());
       return isOver && group.length === 0;
+    } catch (error) {
+      if (isOver && group.length === 0) return true; // a drop after the run's end: nothing to resume
+      throw error;
     } finally {
       reader.releaseLock();
       reader = null;

@@ -105,6 +105,28 @@ describe("resumingFetch", () => {
     expect(calls).toHaveLength(4);
   });
 
+  test("a response that goes on after a run's end is read to its end (a re-attach past an interrupt)", async () => {
+    // connect() replays a thread's stream: the run that ended at a question, then the run the
+    // answer continued; the response is over only where it ends after a finished run
+    const interrupted = { ...finished, outcome: { type: "interrupt", interrupts: [{ id: "q1" }] } };
+    const chunks = [
+      priming(0) + block(started) + block(interrupted, 1),
+      block(started) + block(open) + block(delta("Faro it is"), 3),
+      block(close) + block(finished, 4),
+    ];
+    const { fetch, calls } = transport([{ chunks }]);
+    const text = await (await resumingFetch(fetch, noDelay)("u", {})).text();
+    expect(text).toBe(chunks.join("").replace(/(id|retry): [^\n]*\n/g, "").replace(/^\n/, ""));
+    expect(calls).toHaveLength(1);
+  });
+
+  test("a drop after the run's last event ends the stream: no resume", async () => {
+    const { fetch, calls } = transport([{ chunks: [priming(0) + EVENTS.join("")], drop: true }]);
+    const text = await (await resumingFetch(fetch, noDelay)("u", {})).text();
+    expect(text).toBe(EVENTS.join("").replace(/id: [^\n]*\n/g, ""));
+    expect(calls).toHaveLength(1);
+  });
+
   test("responses that are not event streams pass through untouched", async () => {
     const { fetch } = transport([{ chunks: ["plain"], type: "text/plain" }]);
     expect(await (await resumingFetch(fetch, noDelay)("u", {})).text()).toBe("plain");
