@@ -11,6 +11,7 @@ import pytest
 from agent_stream import AgentEvent, Done, Error, StreamState, Token, ToolResult, ToolUse, Turn
 from agent_stream.adapters import Tool, ToolCall, tool_loop
 from agent_stream.errors import UsageError
+from agent_stream.events import UNSET
 
 from .conftest import (
     Recorded,
@@ -241,3 +242,50 @@ async def test_a_turn_cut_mid_stream_runs_no_tool_and_ends_in_error_then_done(ch
     done = events[-1]
     assert isinstance(done, Done) and done.reason == "error" and done.num_turns == 1
     assert not of_type(events, ToolResult) and not ran
+
+
+async def test_tool_input_that_is_not_json_goes_back_to_the_model_as_that_calls_error():
+    # the model wrote `"b": zero}`: messages.stream() would raise ValueError mid-turn
+    recorded = Recorded([wire("anthropic_loop_bad_json.sse"), wire("anthropic_loop_turn2.sse")])
+    ran: list[str] = []
+
+    async def divide(a: float, b: float) -> float:
+        """a divided by b."""
+        ran.append("divide")
+        return a / b
+
+    events = await collect(
+        tool_loop(
+            anthropic_client(recorded),
+            model="claude-sonnet-4-5",
+            messages=QUESTION,
+            tools=[clock, divide],
+            thinking={"type": "enabled", "budget_tokens": 1024},
+        )
+    )
+
+    results = {r.tool_use_id: r for r in of_type(events, ToolResult)}
+    assert results["toolu_02Clock"].status == "done"
+    bad = results["toolu_01Divide"]
+    assert bad.status == "error" and not ran
+    assert bad.output == 'the arguments are not valid JSON ({"a": 1, "b": zero}); call divide again'
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason is UNSET and done.num_turns == 2
+
+    # the next request carries the turn back as the API wants it: the thinking block with its
+    # signature, and an object as the bad call's input
+    assistant, answer = recorded.requests[1]["messages"][1:]
+    assert assistant["content"] == [
+        {
+            "type": "thinking",
+            "thinking": "Two lookups: the time, and 1/0.",
+            "signature": "ErUBCkYIBRgCIkDsU3nJ0tq1pG8hRRw9sC2TzFZs0XgPwVhNw2d0S2Gf==",
+        },
+        {"type": "text", "text": "Checking both."},
+        {"type": "tool_use", "id": "toolu_01Divide", "name": "divide", "input": {}},
+        {"type": "tool_use", "id": "toolu_02Clock", "name": "clock", "input": {}},
+    ]
+    assert [(r["tool_use_id"], r["is_error"]) for r in answer["content"]] == [
+        ("toolu_01Divide", True),
+        ("toolu_02Clock", False),
+    ]

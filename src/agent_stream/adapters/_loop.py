@@ -126,15 +126,20 @@ class _AnthropicTurns:
         mapper = self.mapper_class(text_offset=text_offset)
         params = dict(self.params)
         params.setdefault("max_tokens", 1024)
-        async with self.client.messages.stream(
-            model=self.model, messages=messages, tools=self.schemas, **params
-        ) as stream:
+        # the raw stream, not messages.stream(): that helper raises on a tool input that is
+        # not JSON, which the loop instead sends back to the model as the call's error
+        stream = await self.client.messages.create(
+            model=self.model, messages=messages, tools=self.schemas, stream=True, **params
+        )
+        try:
             async for item in stream:
                 for event in mapper.feed(item):
                     yield event
-            final = await stream.get_final_message()
-        result.append(mapper.finish())
-        messages.append({"role": "assistant", "content": final.content})
+        finally:
+            await stream.close()
+        turn = mapper.finish()
+        result.append(turn)
+        messages.append({"role": "assistant", "content": turn.content})
 
     def answer(self, messages: list[Message], outcomes: Sequence[ToolOutcome]) -> None:
         messages.append(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import UsageError
 from ..events import JSONValue, ToolResult
 from ._summary import summarize
-from ._turn import ToolCall, plain
+from ._turn import ToolCall, is_unparsed, plain
 
 __all__ = ["Tool", "ToolOutcome", "as_tools", "run_tool"]
 
@@ -133,6 +133,10 @@ async def run_tool(call: ToolCall, tools: Mapping[str, Tool], timeout_s: float) 
     tool = tools.get(call.name)
     if tool is None:
         return _outcome(call, started, f"unknown tool {call.name!r}", True)
+    if is_unparsed(call):
+        written = summarize(call.arguments, 200)
+        message = f"the arguments are not valid JSON ({written}); call {call.name} again"
+        return _outcome(call, started, message, True)
     arguments = call.input if isinstance(call.input, dict) else {}
     limit = tool.timeout_s if tool.timeout_s is not None else timeout_s
     try:

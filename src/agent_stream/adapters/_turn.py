@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -12,10 +13,13 @@ from ._sdk import require
 from ._usage import Usage
 
 __all__ = [
+    "UNPARSED",
     "ToolCall",
     "TurnResult",
     "close_stream",
     "incomplete_error",
+    "is_unparsed",
+    "parse_arguments",
     "plain",
     "provider_error",
     "stream_failures",
@@ -45,6 +49,27 @@ class TurnResult:
     citations: list[dict[str, JSONValue]] = field(default_factory=list)
     text: str = ""
     is_complete: bool = True
+    content: list[dict[str, JSONValue]] = field(default_factory=list)
+    """The message's content blocks as the provider wants them back (Anthropic)."""
+
+
+UNPARSED = "_unparsed"
+
+
+def parse_arguments(arguments: str) -> JSONValue:
+    """A tool call's streamed JSON arguments; ``{"_unparsed": text}`` if they are not JSON."""
+    if not arguments:
+        return {}
+    try:
+        parsed: JSONValue = json.loads(arguments)
+    except ValueError:
+        return {UNPARSED: arguments}
+    return parsed
+
+
+def is_unparsed(call: ToolCall) -> bool:
+    """Whether the model's arguments for ``call`` were not valid JSON."""
+    return isinstance(call.input, dict) and UNPARSED in call.input
 
 
 def plain(value: object) -> JSONValue:

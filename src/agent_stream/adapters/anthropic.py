@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from typing import Any
@@ -32,10 +31,12 @@ from ..events import UNSET, AgentEvent, JSONValue, Thinking, Token, ToolResult, 
 from ._sdk import require
 from ._summary import summarize
 from ._turn import (
+    UNPARSED,
     ToolCall,
     TurnResult,
     close_stream,
     incomplete_error,
+    parse_arguments,
     plain,
     provider_error,
     stream_failures,
@@ -46,6 +47,12 @@ __all__ = ["AnthropicMapper", "events"]
 
 _NOTHING: tuple[AgentEvent, ...] = ()
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    """An SDK object as the JSON the API takes back (encrypted fields kept)."""
+    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
+    return dumped
 
 
 class _ToolBlock:
@@ -73,9 +80,9 @@ class AnthropicMapper:
         "_cache_read",
         "_cache_write",
         "_clock",
+        "_content",
         "_input",
         "_output",
-        "_pending_citations",
         "_server_started",
         "_text_parts",
         "has_usage",
@@ -94,7 +101,8 @@ class AnthropicMapper:
         self._clock = clock
         self._blocks: dict[int, _ToolBlock] = {}
         self._server_started: dict[str, tuple[str, float]] = {}
-        self._pending_citations: list[dict[str, JSONValue]] = []
+        # the content blocks by index, as the API wants them back in the next request
+        self._content: dict[int, dict[str, Any]] = {}
         self._text_parts: list[str] = []
         self._input = self._output = self._cache_read = self._cache_write = 0
 
@@ -104,12 +112,15 @@ class AnthropicMapper:
         if kind == "content_block_delta":
             delta = event.delta
             delta_kind = delta.type
+            content = self._content.get(event.index, {})
             if delta_kind == "text_delta":
                 text: str = delta.text
                 self._text_parts.append(text)
                 self.text_offset += len(text)
+                content["text"] = content.get("text", "") + text
                 return (Token(text=text),)
             if delta_kind == "thinking_delta":
+                content["thinking"] = content.get("thinking", "") + delta.thinking
                 return (Thinking(text=delta.thinking),)
             if delta_kind == "input_json_delta":
                 block = self._blocks.get(event.index)
@@ -117,13 +128,17 @@ class AnthropicMapper:
                     block.parts.append(delta.partial_json)
                 return _NOTHING
             if delta_kind == "citations_delta":
+                content.setdefault("citations", []).append(_dump(delta.citation))
                 citation = plain(delta.citation)
                 if isinstance(citation, dict):
                     citation["text_offset"] = self.text_offset
                     self.result.citations.append(citation)
-            # signature_delta: the SDK keeps it in the final message; nothing to show
+            if delta_kind == "signature_delta":
+                # authenticates the thinking block when it is sent back; nothing to show
+                content["signature"] = delta.signature
             return _NOTHING
         if kind == "content_block_start":
+            self._content[event.index] = _dump(event.content_block)
             return self._start(event.index, event.content_block)
         if kind == "content_block_stop":
             return self._stop(event.index)
@@ -166,12 +181,14 @@ class AnthropicMapper:
         arguments = "".join(block.parts)
         tool_input: JSONValue
         if arguments:
-            try:
-                tool_input = json.loads(arguments)
-            except ValueError:
-                tool_input = {"_unparsed": arguments}
+            tool_input = parse_arguments(arguments)
         else:
             tool_input = block.preset if block.preset is not None else {}
+        content = self._content.get(index)
+        if content is not None:
+            # the API takes back only an object: arguments that are not one are sent as {}
+            valid = isinstance(tool_input, dict) and UNPARSED not in tool_input
+            content["input"] = tool_input if valid else {}
         if block.kind == "tool_use":
             self.result.tool_calls.append(ToolCall(block.id, block.name, tool_input, arguments))
         else:
@@ -237,6 +254,7 @@ class AnthropicMapper:
             )
         result.text = "".join(self._text_parts)
         result.is_complete = self.is_complete
+        result.content = [self._content[index] for index in sorted(self._content)]
         return result
 
 

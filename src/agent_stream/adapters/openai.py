@@ -23,12 +23,11 @@ delta becomes ``thinking``. ``docs/adapters.md`` has the full mapping table.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sequence
 from typing import Any
 
-from ..events import UNSET, AgentEvent, Error, JSONValue, Thinking, Token, ToolResult, ToolUse
+from ..events import UNSET, AgentEvent, Error, Thinking, Token, ToolResult, ToolUse
 from ._sdk import require
 from ._summary import summarize
 from ._turn import (
@@ -36,6 +35,7 @@ from ._turn import (
     TurnResult,
     close_stream,
     incomplete_error,
+    parse_arguments,
     plain,
     provider_error,
 )
@@ -44,16 +44,6 @@ from ._usage import Prices, Usage, done_event
 __all__ = ["ChatMapper", "ResponsesMapper", "events"]
 
 _NOTHING: tuple[AgentEvent, ...] = ()
-
-
-def _parse_arguments(arguments: str) -> JSONValue:
-    if not arguments:
-        return {}
-    try:
-        parsed: JSONValue = json.loads(arguments)
-    except ValueError:
-        return {"_unparsed": arguments}
-    return parsed
 
 
 def _tool_use(call: ToolCall) -> ToolUse:
@@ -143,7 +133,7 @@ class ChatMapper:
         out: list[AgentEvent] = []
         for partial in self._calls:
             arguments = "".join(partial.parts)
-            call = ToolCall(partial.id, partial.name, _parse_arguments(arguments), arguments)
+            call = ToolCall(partial.id, partial.name, parse_arguments(arguments), arguments)
             self.result.tool_calls.append(call)
             out.append(_tool_use(call))
         self._calls.clear()
@@ -285,7 +275,7 @@ class ResponsesMapper:
         if item_id in self._emitted:
             return _NOTHING
         self._emitted.add(item_id)
-        call = ToolCall(call_id, name, _parse_arguments(arguments), arguments)
+        call = ToolCall(call_id, name, parse_arguments(arguments), arguments)
         self.result.tool_calls.append(call)
         return (_tool_use(call),)
 
