@@ -22,8 +22,9 @@ CORE = {"msgspec"}
 # extras that only serve our own development, not a user's import
 NOT_USER_EXTRAS = {"dev", "bench", "docs", "all"}
 
-_SCRIPT = r"""
-import importlib, importlib.abc, json, pkgutil, sys
+# the start of a script run as `python -c SCRIPT PACKAGE ...`: PACKAGE cannot be imported
+REFUSE_PACKAGE = r"""
+import importlib, importlib.abc, sys
 
 blocked = sys.argv[1]
 
@@ -34,6 +35,12 @@ class Refuse(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Refuse())
+"""
+
+_SCRIPT = (
+    REFUSE_PACKAGE
+    + r"""
+import json, pkgutil
 import agent_stream
 
 names = sorted(
@@ -51,6 +58,7 @@ for name in names:
         report[name] = None
 print(json.dumps(report))
 """
+)
 
 
 def _user_extra_packages() -> list[str]:

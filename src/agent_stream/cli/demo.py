@@ -78,6 +78,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.redis:
+        # checked here: in the app factory it would fail in every worker, with a traceback
+        try:
+            import redis.asyncio  # noqa: F401
+        except ImportError as exc:
+            print(
+                f"agent-stream demo --redis needs {exc.name}: {install_hint('redis')}",
+                file=sys.stderr,
+            )
+            return 2
     if args.workers < 1:
         print("agent-stream demo: --workers must be at least 1", file=sys.stderr)
         return 2

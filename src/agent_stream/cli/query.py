@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 import msgspec
 
+from .._extras import install_hint, missing_extra
 from .incomplete import incomplete_note
 
 if TYPE_CHECKING:
@@ -185,7 +186,10 @@ def connect(
     A file's incomplete last line (see :func:`~agent_stream.recording.read_records`) is left
     out and reported to ``on_incomplete(path, line_number, raw)``.
     """
-    import duckdb
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise missing_extra("agent_stream.cli.query.connect", exc, "query") from exc
 
     con = duckdb.connect(":memory:")
     columns = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in _COLUMNS.items())
@@ -247,7 +251,11 @@ def _plain(value: Any) -> Any:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout
-    import duckdb
+    try:
+        import duckdb
+    except ImportError as exc:
+        print(f"agent-stream query needs {exc.name}: {install_hint('query')}", file=sys.stderr)
+        return 2
 
     missing = [str(f) for f in args.files if not Path(f).is_file()]
     if missing:

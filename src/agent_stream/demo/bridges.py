@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from .._extras import install_hint
 from ..bridges import ai_sdk
@@ -79,6 +81,11 @@ def bridge_routes(
         from ..bridges import ag_ui
     except ImportError as exc:
         logger.info("demo: no /api/ag-ui (%s); %s", exc, install_hint("ag-ui"))
+        # answered, not left to the page's mount (a bare 405): the caller learns the fix
+        routes += [
+            Route("/api/ag-ui", _ag_ui_not_installed, methods=["POST"]),
+            Route("/api/ag-ui/{rest:path}", _ag_ui_not_installed, methods=["GET", "POST"]),
+        ]
         return routes, stats, index
 
     def ag_ui_agent(run_input: RunAgentInput) -> AsyncIterator[AgentEvent]:
@@ -87,3 +94,8 @@ def bridge_routes(
 
     routes += ag_ui.ag_ui_routes("/api/ag-ui", ag_ui_agent, manager=manager, index=index)
     return routes, stats, index
+
+
+async def _ag_ui_not_installed(request: Request) -> Response:
+    message = f"/api/ag-ui needs ag-ui-protocol; install it with: {install_hint('ag-ui')}"
+    return JSONResponse({"error": {"code": "missing-extra", "message": message}}, 501)
