@@ -289,3 +289,37 @@ async def test_tool_input_that_is_not_json_goes_back_to_the_model_as_that_calls_
         ("toolu_01Divide", True),
         ("toolu_02Clock", False),
     ]
+
+
+async def test_a_paused_server_tool_turn_is_sent_back_to_be_continued():
+    # a long web search: the API stops with pause_turn, and the turn goes on when its content
+    # is sent back as it was
+    recorded = Recorded([wire("anthropic_pause_turn1.sse"), wire("anthropic_pause_turn2.sse")])
+    events = await collect(
+        tool_loop(
+            anthropic_client(recorded),
+            model="claude-sonnet-4-5",
+            messages=[{"role": "user", "content": "Weather in Paris?"}],
+            tools=[clock],
+        )
+    )
+
+    assert [e.type for e in events] == [
+        "turn", "token", "tool_use", "tool_result", "turn", "token", "done"
+    ]  # fmt: skip
+    assert folded(events).text == "Let me search for that.It is sunny in Paris, 24 °C."
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason is UNSET
+    assert (done.stop_reason, done.num_turns, done.tool_count) == ("end_turn", 2, 1)
+    assert done.citations is not UNSET and len(done.citations) == 1
+
+    first, second = recorded.requests
+    paused = second["messages"][1]
+    assert second["messages"][0] == first["messages"][0] and len(second["messages"]) == 2
+    assert paused["role"] == "assistant"
+    assert [b["type"] for b in paused["content"]] == [
+        "text", "server_tool_use", "web_search_tool_result"
+    ]  # fmt: skip
+    assert paused["content"][1]["input"] == {"query": "weather in Paris today"}
+    # the search results go back whole, encrypted content included
+    assert paused["content"][2]["content"][0]["encrypted_content"].startswith("EqgfCio")

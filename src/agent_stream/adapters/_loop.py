@@ -301,7 +301,12 @@ async def tool_loop(
         if last.usage is not None:
             usage = usage or Usage()
             usage.add(last.usage)
-        if not last.tool_calls or failure is not None:
+        if failure is not None:
+            break
+        if last.stop_reason == "pause_turn" and not last.tool_calls:
+            # Anthropic paused a long server-tool turn: sending its content back continues it
+            continue
+        if not last.tool_calls:
             break
         outcomes: list[ToolOutcome] = []
         async for event in _run_calls(
