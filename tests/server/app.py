@@ -4,8 +4,10 @@
 ``n`` token count, ``delay_ms`` between tokens, ``first_delay_s`` before the first event,
 ``fail_after`` raise after that many tokens, ``end`` = ``done`` | ``none`` | ``double``,
 ``style`` = ``typed`` | ``frames`` (the original emitter style), ``disconnect``, ``grace_s``,
-``heartbeat_s``, ``send_timeout_s``, ``framing=ndjson`` (another wire format). Each agent
-counts ``started`` / ``finally`` under its tag;
+``heartbeat_s``, ``send_timeout_s``, ``framing=ndjson`` (another wire format), ``gate=1``
+(wait before the end until ``POST /bump/T?key=gate``), ``linger_s`` (keep running that long
+after yielding ``done``, counting ``ended`` once it yielded it). Each agent counts ``started`` /
+``finally`` under its tag;
 ``GET /wait/T?key=finally&value=1&timeout_s=5`` long-polls until a counter reaches a value.
 Env: ``TEST_GZIP=1`` wraps the app in GZipMiddleware, ``TEST_BASEHTTP=1`` adds a
 BaseHTTPMiddleware, ``TEST_REDIS_URL`` keeps the streams in a ``RedisStore`` (several workers).
@@ -60,6 +62,8 @@ def agent(request: Request, counters: Counters) -> AsyncIterator[SourceItem]:
     fail_after = int(q["fail_after"]) if "fail_after" in q else None
     end = q.get("end", "done")
     frames = q.get("style") == "frames"
+    gate = q.get("gate") == "1"
+    linger_s = float(q.get("linger_s", "0"))
 
     async def run() -> AsyncIterator[SourceItem]:
         counters.bump(tag, "started")
@@ -74,8 +78,13 @@ def agent(request: Request, counters: Counters) -> AsyncIterator[SourceItem]:
                 yield emitter.token(text) if frames else Token(text=text)
                 if delay_s:
                     await anyio.sleep(delay_s)
+            if gate:
+                await counters.wait(tag, "gate", 1, timeout_s=30)
             if end in ("done", "double"):
                 yield emitter.done(num_turns=1) if frames else Done(num_turns=1)
+                counters.bump(tag, "ended")
+                if linger_s:
+                    await anyio.sleep(linger_s)  # cleanup after the end, cancelled by a stop
             if end == "double":
                 # a second emitter: ours refuses to emit after 'done'
                 yield AgentStreamEmitter().done() if frames else Done()
@@ -148,6 +157,10 @@ def create_app() -> Starlette:
         )
         return JSONResponse({"reached": reached, **counters.values[tag]})
 
+    async def bump(request: Request) -> Response:
+        counters.bump(request.path_params["tag"], request.query_params["key"])
+        return JSONResponse(counters.values[request.path_params["tag"]])
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({**manager.stats(), "tasks": len(asyncio.all_tasks())})
 
@@ -174,6 +187,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/chat", chat, methods=["GET", "POST"]),
             Route("/wait/{tag}", wait),
+            Route("/bump/{tag}", bump, methods=["POST"]),
             Route("/healthz", healthz),
             Route("/settle", settle),
         ],

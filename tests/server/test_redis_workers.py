@@ -271,3 +271,83 @@ async def test_stop_of_a_run_whose_worker_died_answers_interrupted(
     events = events_of(seen)
     assert [e.event for e in events[-2:]] == ["error", "done"]
     assert reason(events[-1]) == "interrupted"
+
+
+async def test_a_stop_that_reaches_a_run_after_its_done_answers_ended(
+    redis_server: RedisServer, pair: tuple[UvicornProcess, UvicornProcess]
+) -> None:
+    """The producer has yielded done, Redis does not have it yet (the producer's commands are
+    held), and a stop from the other worker reaches the producer then: the stream ended, so
+    the stop answers ``ended`` (not ``stopped`` beside a ``done{completed}``)."""
+    import redis.asyncio as aioredis
+
+    from tests.holdproxy import HoldingProxy
+
+    _, b = pair
+    who, tag = owner(), f"late-stop-{uuid.uuid4().hex[:8]}"
+    query: dict[str, str | int | float] = {
+        "tag": tag,
+        "n": 2,
+        "gate": 1,
+        "linger_s": 5,
+        "disconnect": "detach",
+    }
+    seen: list[Frame] = []
+    listener = aioredis.Redis.from_url(redis_server.url)
+    async with HoldingProxy(redis_server.port) as proxy, listener.pubsub() as messages:
+        await messages.psubscribe("workers:proc:*")
+        held = UvicornProcess(
+            "tests.server.app:create_app",
+            factory=True,
+            args=["--no-access-log", "--timeout-graceful-shutdown", "2"],
+            env={
+                "TEST_REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0"
+                "?prefix=workers&lease_s=5&ttl_s=60&op_timeout_s=5"
+            },
+        )
+        await anyio.to_thread.run_sync(held.start)
+        try:
+            with anyio.fail_after(30):
+                async with httpx.AsyncClient(timeout=20) as client:
+                    async with client.stream(
+                        "POST", f"{held.url}/chat", params=query, headers=who
+                    ) as response:
+                        reader = aiter(frames(response))
+                        await read(reader, seen, stop_after=2)
+                        stream_id = (seen[-1].id or "").rsplit(":", 1)[0]
+                        proxy.hold()  # what the producer sends Redis from now on waits
+                        await client.post(f"{held.url}/bump/{tag}", params={"key": "gate"})
+                        ended = await client.get(
+                            f"{held.url}/wait/{tag}", params={"key": "ended", "timeout_s": 10}
+                        )
+                        assert ended.json()["reached"]  # done is yielded, not in Redis yet
+                        async with anyio.create_task_group() as tasks:
+                            answers: list[httpx.Response] = []
+
+                            async def stop() -> None:
+                                answers.append(
+                                    await client.post(
+                                        f"{b.url}/api/streams/{stream_id}/stop", headers=who
+                                    )
+                                )
+
+                            tasks.start_soon(stop)
+                            # the stop is published to the producer (it hears it: only what it
+                            # sends is held)
+                            async for message in messages.listen():
+                                if message["data"] == f"s {stream_id}".encode():
+                                    break
+                            # once it did, a producer that takes the stop acknowledges it: a
+                            # write held behind its done (a bounded wait: none may come)
+                            await proxy.wait_held(proxy.held + 1, timeout_s=1.0)
+                            proxy.release()
+                        await read(reader, seen)
+        finally:
+            proxy.release()
+            await listener.aclose()
+            await anyio.to_thread.run_sync(held.stop)
+    events = events_of(seen)
+    assert events[-1].event == "done" and reason(events[-1]) == "completed"
+    assert sum(e.event == "done" for e in events) == 1
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].json() == {"stopped": False, "outcome": "ended"}

@@ -237,6 +237,10 @@ class RedisSignals:
         local = self._store._local.get(stream_id)
         if local is None or local.on_stop is None:
             return  # ended here already: the asker sees its done
+        if local.pending_is_done or local.is_done:
+            # the run has produced its done, on its way to Redis: the stream has ended, and the
+            # asker, seeing that done, answers "ended" (an acknowledgement would say "stopped")
+            return
         local.on_stop()
         task = asyncio.get_running_loop().create_task(self._acknowledge(stream_id))
         self._tasks.add(task)
