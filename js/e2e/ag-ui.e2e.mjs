@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { HttpAgent } from "@ag-ui/client";
 import { EventSchemas } from "@ag-ui/core/schemas";
 import { ResumableHttpAgent } from "@agent-stream/ag-ui";
-import { fetchRun, startDemoServer, startProxy, tokenText } from "./fixtures/index.mjs";
+import { fetchRun, startDemoServer, startProxy, tokenText, waitFor } from "./fixtures/index.mjs";
 
 const KNOBS = { message: "Porto ☕ — naïve 🎉", tokens: 120, token_delay_ms: 0, tools: 2 };
 
@@ -163,6 +163,31 @@ describe("AG-UI", () => {
       seen.filter((e) => e.type === "RUN_FINISHED").map((e) => e.outcome?.type),
       ["interrupt", "success"],
     );
+  });
+
+  test("ResumableHttpAgent.abortRun stops the run on the server: its agent is closed", async () => {
+    const headers = { Authorization: `Bearer ${randomUUID()}` };
+    const { bridge_agents_closed: before } = await server.healthz();
+    const agent = new ResumableHttpAgent({ url: `${server.url}/api/ag-ui`, headers, initialMessages: [userMessage("hi")] });
+    let isAborted = false;
+    const run = agent.runAgent(
+      { runId: randomUUID(), forwardedProps: { ...KNOBS, tools: 0, tokens: 400, token_delay_ms: 50 } },
+      {
+        onEvent({ event }) {
+          if (event.type === "TEXT_MESSAGE_CONTENT" && !isAborted) {
+            isAborted = true;
+            agent.abortRun();
+          }
+        },
+      },
+    );
+    await run.catch(() => undefined); // the aborted fetch
+    assert.ok(isAborted);
+    // HttpAgent's abortRun only disconnects: the run would go on for the resume grace period
+    await waitFor("the server to close the agent", async () => (await server.healthz()).bridge_agents_closed > before, {
+      timeoutMs: 5_000,
+    });
+    assert.equal(await agent.stopRun(), false, "nothing left to stop");
   });
 
   test("ResumableHttpAgent.connectAgent re-attaches to a thread's run in progress", async () => {

@@ -231,6 +231,39 @@ async def test_ai_sdk_stop_cancels_the_run_and_its_finally_runs(server: UvicornP
     assert sum(isinstance(c, dict) and c["type"] == "text-delta" for c in out) < 400
 
 
+async def test_ag_ui_stop_cancels_the_threads_run_and_its_finally_runs(
+    server: UvicornProcess,
+) -> None:
+    # HttpAgent.abortRun() only disconnects: without a stop route the run went on (the
+    # disconnect policy's grace period) with no way for an AG-UI client to end it
+    who = auth()
+    thread = f"stop-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        before = (await client.get("/healthz")).json()["bridge_agents_closed"]
+        body = run_input(thread, token_delay_ms=50, tokens=400)
+        async with client.stream("POST", "/api/ag-ui", json=body, headers=who) as response:
+            got: list[Frame] = []
+            stopped: dict[str, Any] = {}
+            with anyio.fail_after(10):
+                async for frame in frames(response):
+                    got.append(frame)
+                    if frame.data and '"TEXT_MESSAGE_CONTENT"' in frame.data and not stopped:
+                        stop = await client.post(f"/api/ag-ui/{thread}/stop", headers=who)
+                        stopped = stop.json()
+                        assert stop.headers["cache-control"] == "no-store"
+        again = await client.post(f"/api/ag-ui/{thread}/stop", headers=who)
+        other = await client.post(f"/api/ag-ui/{thread}/stop", headers=auth())
+        stats = (await client.get("/healthz")).json()
+    assert stopped == {"stopped": True}
+    events = payloads(got)
+    check_ag_ui_order(events)
+    assert events[-1]["type"] == "RUN_FINISHED" and events[-1]["outcome"] == {"type": "cancelled"}
+    assert sum(e["type"] == "TEXT_MESSAGE_CONTENT" for e in events) < 400
+    assert again.json() == {"stopped": False}
+    assert other.json() == {"stopped": False}  # another owner's thread of that name: none
+    assert stats["bridge_agents_closed"] >= before + 1
+
+
 async def test_ag_ui_question_is_an_interrupt_answered_by_the_next_runs_resume(
     server: UvicornProcess,
 ) -> None:

@@ -5,7 +5,9 @@ Needs the ``ag-ui`` extra (``pip install 'agent-event-stream[ag-ui]'``). :class:
 your agent's run, with our guarantees: every frame carries our ``id:`` line, so the same POST sent
 again with ``Last-Event-ID`` resumes the run instead of starting another, and ``GET
 <path>/<threadId>/stream`` re-attaches to the run a thread has in progress (``204`` when none),
-which is what ``@agent-stream/ag-ui``'s ``ResumableHttpAgent.connect()`` calls.
+which is what ``@agent-stream/ag-ui``'s ``ResumableHttpAgent.connect()`` calls. ``POST
+<path>/<threadId>/stop`` cancels the thread's run (its ``finally`` runs); ``HttpAgent.abortRun()``
+only disconnects, ``ResumableHttpAgent.abortRun()`` calls it too.
 
 Example::
 
@@ -37,7 +39,7 @@ import msgspec
 import pydantic
 from ag_ui.core import RunAgentInput
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..emitter import new_stream_id
@@ -90,8 +92,10 @@ def ag_ui_routes(
     owner: Owner | None = None,
     index_ttl_s: float = 3600.0,
 ) -> list[BaseRoute]:
-    """``POST path`` (an ``HttpAgent`` run, or its resume with ``Last-Event-ID``) and
-    ``GET path/{thread_id}/stream`` (re-attach to the thread's run in progress).
+    """``POST path`` (an ``HttpAgent`` run, or its resume with ``Last-Event-ID``), ``GET
+    path/{thread_id}/stream`` (re-attach to the thread's run in progress) and ``POST
+    path/{thread_id}/stop`` (cancel it: ``{"stopped": true}``, or ``false`` when the thread
+    has no run in progress).
 
     Without ``manager`` the app's :class:`RunManager` is used; ``index`` records each thread's
     latest run (a :class:`~agent_stream.bridges.index.RedisStreamIndex` when several processes
@@ -191,7 +195,19 @@ def ag_ui_routes(
         inner.framing = encoder
         return inner
 
+    async def stop(request: Request) -> Response:
+        active = manager_for(manager, request)
+        try:
+            who = await resolve_owner(owner, active, request)
+            found = await threads.get(index_key("ag-ui", who, request.path_params["thread_id"]))
+            stream_id = None if found is None else found.partition(" ")[0]
+            stopped = stream_id is not None and await active.stop(stream_id, who)
+        except AgentStreamError as exc:
+            return error_response(exc)
+        return JSONResponse({"stopped": stopped}, headers={"cache-control": "no-store"})
+
     return [
         Route(base, run, methods=["POST"]),
         Route(f"{base}/{{thread_id}}/stream", attach, methods=["GET"]),
+        Route(f"{base}/{{thread_id}}/stop", stop, methods=["POST"]),
     ]

@@ -8,9 +8,9 @@ Routes:
   ``approve``, ``ask_timeout_s``.
 - ``GET /api/streams/{id}`` (resume), ``POST /api/streams/{id}/stop`` and
   ``POST /api/streams/{id}/respond`` (answers to ``ask``/``approve``).
-- ``POST /api/ag-ui`` (+ ``GET /api/ag-ui/{thread_id}/stream``) and ``POST /api/ai-sdk/chat``
-  (+ ``GET .../{id}/stream``, ``POST .../{id}/stop``): the same agent as AG-UI and as the AI SDK
-  UI message stream (:mod:`agent_stream.demo.bridges`).
+- ``POST /api/ag-ui`` (+ ``GET .../{thread_id}/stream``, ``POST .../{thread_id}/stop``) and
+  ``POST /api/ai-sdk/chat`` (+ ``GET .../{id}/stream``, ``POST .../{id}/stop``): the same agent
+  as AG-UI and as the AI SDK UI message stream (:mod:`agent_stream.demo.bridges`).
 - ``GET /api/agent``: which agent answers ``/api/chat``: ``{"agent": "scripted"}``, or
   ``{"agent": "model", "provider", "model"}`` when ``ANTHROPIC_API_KEY`` or ``OPENAI_API_KEY``
   is set (:mod:`agent_stream.demo.model_agent`: a real model with a clock and a calculator;

@@ -1,7 +1,8 @@
 /**
  * `ResumableHttpAgent`: `@ag-ui/client`'s `HttpAgent` for agent-stream servers. A run survives
- * network drops (it resumes with `Last-Event-ID`, never starting a second run), and `connect()`
- * re-attaches to the run a thread has in progress (`connectAgent()`), e.g. after a page reload.
+ * network drops (it resumes with `Last-Event-ID`, never starting a second run), `connect()`
+ * re-attaches to the run a thread has in progress (`connectAgent()`), e.g. after a page reload,
+ * and `abortRun()` stops the run on the server too.
  */
 import {
   HttpAgent,
@@ -20,6 +21,8 @@ export interface ResumableHttpAgentConfig extends HttpAgentConfig {
   retry?: Partial<RetryPolicy> | undefined;
   /** Where `connect()` re-attaches to a thread's run; default `<url>/<threadId>/stream`. */
   connectUrl?: ((threadId: string) => string) | undefined;
+  /** Where `stopRun()` (and `abortRun()`) stops a thread's run; default `<url>/<threadId>/stop`. */
+  stopUrl?: ((threadId: string) => string) | undefined;
 }
 
 export class ResumableHttpAgent extends HttpAgent {
@@ -27,10 +30,15 @@ export class ResumableHttpAgent extends HttpAgent {
   lastEventId = "";
   /** Where `connect()` re-attaches to a thread's run. */
   connectUrl: (threadId: string) => string;
+  /** Where `stopRun()` stops a thread's run. */
+  stopUrl: (threadId: string) => string;
+  /** The fetch without resume, for requests whose answer is not an event stream. */
+  private readonly transport: FetchFn;
 
   constructor(config: ResumableHttpAgentConfig) {
     super(config);
     const transport: FetchFn = this.fetch;
+    this.transport = transport;
     this.fetch = resumingFetch(transport, {
       retry: config.retry,
       onEventId: (id) => {
@@ -39,6 +47,33 @@ export class ResumableHttpAgent extends HttpAgent {
     });
     const base = config.url.replace(/\/+$/, "");
     this.connectUrl = config.connectUrl ?? ((threadId) => `${base}/${encodeURIComponent(threadId)}/stream`);
+    this.stopUrl = config.stopUrl ?? ((threadId) => `${base}/${encodeURIComponent(threadId)}/stop`);
+  }
+
+  /**
+   * Disconnect, as `HttpAgent.abortRun()` does, and stop the thread's run on the server (its
+   * agent is cancelled; a disconnect alone leaves it running for the server's resume grace
+   * period). AG-UI's `abortRun()` returns nothing, so a failed stop is not reported here:
+   * await `stopRun()` to know.
+   */
+  override abortRun(): void {
+    super.abortRun();
+    this.stopRun().catch(() => false);
+  }
+
+  /**
+   * Stop the thread's run on the server (`POST <url>/<threadId>/stop`): true if a run was
+   * stopped, false if the thread had none in progress. Rejects on a network error or an HTTP
+   * error status.
+   */
+  async stopRun(): Promise<boolean> {
+    const response = await this.transport(this.stopUrl(this.threadId), {
+      method: "POST",
+      headers: { ...this.headers },
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status} stopping thread ${this.threadId}: ${await response.text()}`);
+    const answer: unknown = await response.json();
+    return typeof answer === "object" && answer !== null && "stopped" in answer && answer.stopped === true;
   }
 
   /**
@@ -65,6 +100,7 @@ export class ResumableHttpAgent extends HttpAgent {
   override clone(): ResumableHttpAgent {
     const cloned = super.clone() as ResumableHttpAgent;
     cloned.connectUrl = this.connectUrl;
+    cloned.stopUrl = this.stopUrl;
     return cloned;
   }
 }

@@ -156,6 +156,48 @@ describe("ResumableHttpAgent", () => {
     expect(newMessages.map((m) => m.id)).toEqual(["m"]);
   });
 
+  test("abortRun disconnects and stops the thread's run on the server", async () => {
+    const requests: { url: string; method: string; auth: string | null }[] = [];
+    let stopped: () => void = () => {};
+    const stopSent = new Promise<void>((resolve) => (stopped = resolve));
+    const fetch = async (url: string, init: RequestInit): Promise<Response> => {
+      requests.push({ url, method: init.method ?? "GET", auth: new Headers(init.headers).get("authorization") });
+      if (url.endsWith("/stop")) {
+        stopped();
+        return Response.json({ stopped: true });
+      }
+      // a run that streams until it is aborted
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(priming(0) + EVENTS[0]));
+          init.signal?.addEventListener("abort", () => controller.error(init.signal?.reason));
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    };
+    const headers = { Authorization: "Bearer me" };
+    const agent = new ResumableHttpAgent({ url: "http://x/api/ag-ui", fetch, headers, threadId: "th 1" });
+    let isAborted = false;
+    const abortOnce = () => {
+      if (!isAborted) agent.abortRun();
+      isAborted = true;
+    };
+    const running = agent.runAgent({ runId: "r" }, { onEvent: abortOnce }).catch(() => undefined);
+    await stopSent;
+    await running;
+    expect(requests.map((r) => [r.method, r.url, r.auth])).toEqual([
+      ["POST", "http://x/api/ag-ui", "Bearer me"],
+      ["POST", "http://x/api/ag-ui/th%201/stop", "Bearer me"],
+    ]);
+    expect(await agent.stopRun()).toBe(true);
+  });
+
+  test("stopRun rejects on an HTTP error status", async () => {
+    const fetch = async () => Response.json({ error: { code: "x" } }, { status: 500 });
+    const agent = new ResumableHttpAgent({ url: "http://x/api/ag-ui", fetch, threadId: "t" });
+    await expect(agent.stopRun()).rejects.toThrow(/HTTP 500/);
+  });
+
   test("connectAgent on a thread with no run in progress (204) adds nothing", async () => {
     const fetch = async () => new Response(null, { status: 204 });
     const agent = new ResumableHttpAgent({ url: "http://x/api/ag-ui", fetch, threadId: "t" });
