@@ -261,3 +261,14 @@ async def test_compatible_server_reusing_index_0_with_a_new_id_starts_a_new_call
         ("toolu_530f1", {"path": "", "pattern": "**/*"}),
         ("toolu_530f2", {"path": "content/wiki", "pattern": ""}),
     ]
+
+
+async def test_responses_reasoning_summary_parts_are_paragraphs_apart():
+    stream = await responses_stream("responses_reasoning_parts.sse", seed=6)
+    events = await collect(adapter.events(stream))
+
+    assert "".join(e.text for e in of_type(events, Thinking)) == (
+        "**Answering a simple question**\n\nThe user asks for a haiku.\n\n"
+        "**Choosing the season**\n\nAutumn fits a short, quiet poem."
+    )
+    assert folded(events).text == "Autumn leaves drift down —\nquiet streams carry them 🍂"

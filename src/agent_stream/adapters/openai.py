@@ -192,6 +192,9 @@ class ResponsesMapper:
             return (Token(text=event.delta),)
         if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             return (Thinking(text=event.delta),)
+        if kind == "response.reasoning_summary_part.added" and event.summary_index > 0:
+            # each summary part is a paragraph with its own bold title: keep them apart
+            return (Thinking(text="\n\n"),)
         if kind == "response.function_call_arguments.done":
             item = self._calls.get(event.item_id)
             if item is None:
