@@ -82,6 +82,17 @@ def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["a", "b"]) == 2
 
 
+def test_cli_options_are_not_taken_for_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: python -m agent_stream.schema [PATH]")
+    assert main(["--output"]) == 2
+    assert "--output" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def every_frame(emitter: AgentStreamEmitter) -> str:
     return "".join(
         [

@@ -116,16 +116,26 @@ def render_schema() -> str:
     return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+_USAGE = (
+    "usage: python -m agent_stream.schema [PATH]\n"
+    "Print the JSON Schema of agent-stream's events, or write it to PATH.\n"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the schema, or write it to the path given as the only argument."""
     args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        sys.stdout.write(_USAGE)
+        return 0
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        # an option is never taken for a path (`--help` wrote the schema to a file of that name)
+        sys.stderr.write(f"{_USAGE}error: unexpected arguments: {' '.join(args)}\n")
+        return 2
     text = render_schema()
     if not args:
         sys.stdout.write(text)
         return 0
-    if len(args) != 1:
-        sys.stderr.write("usage: python -m agent_stream.schema [PATH]\n")
-        return 2
     with open(args[0], "w", encoding="utf-8", newline="\n") as file:
         file.write(text)
     return 0
