@@ -106,6 +106,18 @@ def test_the_sdist_holds_the_page_and_builds_a_wheel_without_node(
         f"{top}/LICENSE",
     } <= names
     assert not any(name.startswith(f"{top}/js/") for name in names)
+    # only the package, the spec and the project's own top-level files (no stray README.md of
+    # bench/ or examples/, whose code the sdist does not carry)
+    top_files = {"README.md", "CHANGELOG.md", "LICENSE", "hatch_build.py", "pyproject.toml",
+                 "PKG-INFO", ".gitignore"}  # fmt: skip
+    strays = {
+        name
+        for name in names
+        if name != top
+        and not name.startswith((f"{top}/src/agent_stream/", f"{top}/spec/"))
+        and name.removeprefix(f"{top}/") not in top_files
+    }
+    assert not strays, strays
     # the page it carries is enough: no js/ in an sdist, so the hook does not call npm
     out = tmp_path / "out"
     run([sys.executable, "-m", "build", "--wheel", "--outdir", out, tmp_path / top])
