@@ -148,3 +148,30 @@ async def test_producer_killed_while_asking_interrupted_end_and_410(
     assert late.status_code == 410 and late.json()["error"]["code"] == "input-closed"
     assert [f.event for f in events] == ["error", "done"]
     assert json.loads(events[-1].data or "")["reason"] == "interrupted"
+
+
+async def test_a_producer_paused_past_its_lease_takes_no_answer_after_the_410(
+    redis_server: RedisServer, pair: tuple[UvicornProcess, UvicornProcess]
+) -> None:
+    """A producer frozen while asking (a long GC or VM pause): its stream ends interrupted and
+    an answer gets 410; once it wakes, it must not take that answer, so every later answer
+    (the same Idempotency-Key included) gets the same 410 - not 409, not 200."""
+    _, b = pair
+    who = owner()
+    retry = {**who, "Idempotency-Key": uuid.uuid4().hex}
+    with demo(redis_server) as paused, anyio.fail_after(40):
+        async with asking(paused.url, who) as (question, _, _):
+            paused.signal(signal.SIGSTOP)
+            try:
+                late = await answer(b.url, question, "Porto", retry)
+            finally:
+                paused.signal(signal.SIGCONT)
+        async with httpx.AsyncClient(base_url=paused.url) as client:
+            # the woken producer winds its run down (polling another process: no event)
+            while (await client.get("/healthz")).json()["runs_active"] > 0:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+        again = await answer(b.url, question, "Porto", retry)
+        other = await answer(b.url, question, "Faro", who)
+    assert late.status_code == 410 and late.json()["error"]["code"] == "input-closed"
+    assert again.status_code == 410, again.text
+    assert other.status_code == 410, other.text

@@ -12,7 +12,9 @@ Made by ``RedisStore.question_board()`` on the store's clients and prefix. Keys 
   a waiter early; waiters re-read the hash every ``POLL_S`` too, so a lost message costs
   latency, never an answer.
 
-Claim, expiry and settlement are Lua scripts: one atomic compare-and-set each.
+Claim, expiry and settlement are Lua scripts: one atomic compare-and-set each. Settling reads
+the stream's meta hash too (``<prefix>:{<sid>}:meta``, RedisStore's; same slot): a producer
+never acknowledges an answer to a stream that has ended without it.
 """
 
 from __future__ import annotations
@@ -73,13 +75,19 @@ redis.call('PUBLISH', ARGV[6] .. fields[3], ARGV[7])
 return 1
 """
 
-# KEYS: question. ARGV: new state, channel prefix, message. The state after the call.
-# expired: only from open; closed: from open or an untaken claim; acked: always.
+# KEYS: question, the stream's meta. ARGV: new state, channel prefix, message. The state after
+# the call. expired: only from open; closed: from open or an untaken claim; acked: unless the
+# stream has ended (another process ended it interrupted while this producer was frozen, and
+# answered the claim 410: its input_response was never stored), then closed.
 _SETTLE = r"""
 local fields = redis.call('HMGET', KEYS[1], 'state', 'rtoken')
 local state = fields[1]
 if not state then return '' end
 local want = ARGV[1]
+if want == 'acked' and redis.call('HGET', KEYS[2], 'done') == '1' then
+  if state ~= 'answered' and state ~= 'cancelled' then return state end
+  want = 'closed'
+end
 if want == 'expired' and state ~= 'open' then return state end
 if want == 'closed' and state ~= 'open' and state ~= 'answered' and state ~= 'cancelled' then
   return state
@@ -127,10 +135,11 @@ class RedisQuestionBoard:
     def _key(self, stream_id: str, request_id: str) -> str:
         return f"{self.prefix}:{{{stream_id}}}:q:{request_id}"
 
-    async def _call(self, name: str, key: str, args: list[Any]) -> Any:
+    async def _call(self, name: str, key: str | list[str], args: list[Any]) -> Any:
         try:
             with anyio.fail_after(self.op_timeout_s):
-                return await self._scripts[name](keys=[key], args=args)
+                keys = [key] if isinstance(key, str) else key
+                return await self._scripts[name](keys=keys, args=args)
         except self._errors as exc:
             raise StoreUnavailableError(
                 f"Redis is unavailable ({type(exc).__name__}: {exc}); retry shortly"
@@ -275,7 +284,7 @@ class RedisQuestionBoard:
     async def _settle(self, stream_id: str, request_id: str, state: str) -> str:
         reply = await self._call(
             "settle",
-            self._key(stream_id, request_id),
+            [self._key(stream_id, request_id), f"{self.prefix}:{{{stream_id}}}:meta"],
             [state, self._channels, f"{stream_id} {request_id}"],
         )
         return bytes(reply).decode() if isinstance(reply, bytes) else str(reply)
