@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -36,6 +37,12 @@ _DELEGATED = {
     "tail": "watch a live stream in the terminal: agent-stream tail URL [--data JSON]",
     "validate": "check a recording (.jsonl) or capture (.sse) against the protocol",
 }
+
+
+def help_text(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: reST roles and literals become plain words."""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc or "")
+    return text.replace("``", "")
 
 
 def _load(command: str) -> ModuleType | None:

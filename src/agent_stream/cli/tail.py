@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator
 from typing import TextIO
 
 from .._extras import missing_extra
+from . import help_text
 
 try:
     import anyio
@@ -310,6 +311,6 @@ def _json(value: object) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agent-stream tail", description=__doc__)
+    parser = argparse.ArgumentParser(prog="agent-stream tail", description=help_text(__doc__))
     add_arguments(parser)
     return run(parser.parse_args(argv))

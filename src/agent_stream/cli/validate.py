@@ -1,8 +1,9 @@
 """``agent-stream validate FILE``: check a recording (.jsonl) or a captured stream (.sse).
 
 Each event is checked against its schema (:func:`agent_stream.events.parse_event`) and the
-stream against the protocol rules (spec/PROTOCOL.md). Every problem is printed as
-``FILE:LINE: RULE: message``; the exit status is 1 when there is any, 0 otherwise.
+stream against the protocol's rules (the docs' protocol page; spec/PROTOCOL.md in the
+repository). Every problem is printed as ``FILE:LINE: RULE: message``; the exit status is 1
+when there is any, 0 otherwise.
 
 Rules: ``sse-syntax``, ``json`` (a .jsonl line is not a JSON object), ``schema``,
 ``data-one-line``, ``id-missing``, ``id-format``, ``stream-id`` (one stream per file),
@@ -26,6 +27,7 @@ from ..emitter import parse_event_id
 from ..errors import ProtocolError
 from ..events import Done, Start, parse_event
 from ..sse import SSEDecoder
+from . import help_text
 
 __all__ = ["Frame", "Problem", "add_arguments", "check_frames", "main", "read_frames", "run"]
 
@@ -277,6 +279,6 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agent-stream validate", description=__doc__)
+    parser = argparse.ArgumentParser(prog="agent-stream validate", description=help_text(__doc__))
     add_arguments(parser)
     return run(parser.parse_args(argv))
