@@ -1,7 +1,8 @@
 // Runs of every event type, in orders real agents produce, through the bridges to the real
 // peers: @ag-ui/client's HttpAgent (every event checked with @ag-ui/core's schemas) and the AI
 // SDK's chat (AbstractChat, what useChat runs, over DefaultChatTransport). Served by
-// tests/bridges/scripted_app.py, whose agent yields the events each request names.
+// tests/bridges/scripted_app.py, whose agent yields the events each request names (typed, or as
+// frames written with json.dumps).
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
@@ -67,6 +68,12 @@ const RUNS = {
   "failed without an error event": [[token("partial"), done({ reason: "error" })], "RUN_ERROR", true],
 };
 
+// agents that yield SSE frames they wrote themselves (json.dumps: `{"text": "…", "message_id": …}`)
+for (const name of ["every type, interleaved with text", "message ids that switch and come back"]) {
+  RUNS[`${name}, as hand-written frames`] = [...RUNS[name]];
+}
+const knobsOf = (name, events) => ({ events, as_frames: name.endsWith("as hand-written frames") });
+
 const textOf = (events) => events.filter((e) => e.type === "token").map((e) => e.data.text).join("");
 
 class Chat extends AbstractChat {
@@ -107,7 +114,7 @@ describe("bridges against the real peers", () => {
       });
       const seen = [];
       await agent.runAgent(
-        { runId: randomUUID(), forwardedProps: { events } },
+        { runId: randomUUID(), forwardedProps: knobsOf(name, events) },
         {
           onEvent({ event }) {
             const checked = EventSchemas.safeParse(event);
@@ -129,7 +136,7 @@ describe("bridges against the real peers", () => {
       const errors = [];
       const chat = new Chat({
         id: randomUUID(),
-        transport: new DefaultChatTransport({ api: `${app.url}/api/ai-sdk/chat`, body: { events } }),
+        transport: new DefaultChatTransport({ api: `${app.url}/api/ai-sdk/chat`, body: knobsOf(name, events) }),
         onError: (e) => errors.push(e.message),
       });
       await chat.sendMessage({ text: "hi" });

@@ -42,12 +42,13 @@ class TextDelta:
     """How a ``token`` or ``thinking`` event that continues the open part is sent: one chunk,
     :attr:`head` + the text as a JSON string + ``}``.
 
-    The text's JSON string is cut from the stored data, not decoded and re-encoded. Stored data
-    is compact JSON (:data:`~agent_stream.server.store.StoredEvent`), and a quote inside a JSON
-    string always follows a backslash, so ``,"`` never occurs inside the text: in
-    ``{"text":"...","message_id":"..."}``, the layout :func:`~agent_stream.events.encode_data`
-    writes, the first ``,"`` ends the text, and the text's bytes are those re-encoding it would
-    give. Data laid out otherwise (other field order, more fields) is decoded.
+    The text's JSON string is cut from the stored data, not decoded and re-encoded, where the
+    data is laid out as :func:`~agent_stream.events.encode_data` writes it: ``{"text":"..."}``
+    with no other quote (the string ends just before ``}``), or ``{"text":"...","message_id":
+    "..."}``, ending with the part's message id, where a quote inside a JSON string always
+    follows a backslash, so ``,"`` never occurs inside the text and the first ``,"`` ends it.
+    Data laid out otherwise is decoded: other field order, more fields, and the spaces of
+    frames an agent wrote itself with ``json.dumps``, which the server stores as they are.
     """
 
     __slots__ = ("block_head", "end", "event_type", "head", "id_cut", "id_tail", "message_id")
@@ -89,11 +90,12 @@ class TextDelta:
         if data.endswith(self.id_tail):
             return data[8 : self.id_cut]
         if data.startswith(_TEXT_HEAD) and data.endswith(_TEXT_END):
-            end = data.find(b',"', 9)
-            if end < 0:  # {"text":"..."}
+            if data.find(b'"', 9) == len(data) - 2:  # {"text":"..."}, no quote in the text
                 return data[8:-1]
+            end = data.find(b',"', 9)
             if (
-                self.message_id is None
+                end > 0
+                and self.message_id is None
                 and data.startswith(_ID_KEY, end + 1)
                 and data.find(b',"', end + 2) < 0
             ):  # {"text":"...","message_id":"..."}, any message continues
@@ -202,7 +204,8 @@ class BlockEncoder:
             if data.endswith(delta.id_tail):
                 cut = data[8 : delta.id_cut]
                 return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, cut)
-            if data.find(b',"', 9) < 0:  # {"text":"..."}
+            if data.startswith(_TEXT_HEAD) and data.find(b'"', 9) == len(data) - 2:
+                # {"text":"..."} and nothing else: no quote between the text's two
                 return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, data[8:-1])
             text = delta.text(data)
             if text is not None:
