@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
@@ -475,3 +476,35 @@ async def test_ai_sdk_stop_answer_is_never_cached(server: UvicornProcess) -> Non
         answer = await client.post("/api/ai-sdk/chat/nope/stop", headers=auth())
     assert answer.json() == {"stopped": False}
     assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_ids_with_a_slash_re_attach_and_stop(server: UvicornProcess) -> None:
+    # both clients put the id in the path as encodeURIComponent does: "a/b" is "a%2Fb", which
+    # the server's routing sees decoded: the routes matched no id with a "/" (404)
+    who = auth()
+    thread, chat = f"team/{uuid.uuid4().hex[:6]} ☕", f"project/{uuid.uuid4().hex[:6]}"
+    slow = {"token_delay_ms": 20, "tokens": 400}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        _, first = await read_frames(
+            client, "POST", "/api/ag-ui", json=run_input(thread, **slow), headers=who, stop_after=3
+        )
+        at = f"/api/ag-ui/{quote(thread, safe='')}"
+        attached, replay = await read_frames(
+            client, "GET", f"{at}/stream", headers=who, stop_after=3
+        )
+        ag_ui_stop = await client.post(f"{at}/stop", headers=who)
+        _, started = await read_frames(
+            client,
+            "POST",
+            "/api/ai-sdk/chat",
+            json=chat_body(chat, **slow),
+            headers=who,
+            stop_after=3,
+        )
+        at = f"/api/ai-sdk/chat/{quote(chat, safe='')}"
+        resumed, again = await read_frames(client, "GET", f"{at}/stream", headers=who, stop_after=3)
+        ai_sdk_stop = await client.post(f"{at}/stop", headers=who)
+    assert attached.status_code == 200 and payloads(replay) == payloads(first)
+    assert ag_ui_stop.json() == {"stopped": True}
+    assert resumed.status_code == 200 and payloads(again) == payloads(started)
+    assert ai_sdk_stop.json() == {"stopped": True}

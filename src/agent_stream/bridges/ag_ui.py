@@ -206,8 +206,9 @@ def ag_ui_routes(
             return error_response(exc)
         return JSONResponse({"stopped": stopped}, headers={"cache-control": "no-store"})
 
+    # :path - an id with "/" comes percent-encoded and is routed decoded
     return [
         Route(base, run, methods=["POST"]),
-        Route(f"{base}/{{thread_id}}/stream", attach, methods=["GET"]),
-        Route(f"{base}/{{thread_id}}/stop", stop, methods=["POST"]),
+        Route(f"{base}/{{thread_id:path}}/stream", attach, methods=["GET"]),
+        Route(f"{base}/{{thread_id:path}}/stop", stop, methods=["POST"]),
     ]

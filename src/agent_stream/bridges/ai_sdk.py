@@ -240,8 +240,9 @@ def ai_sdk_routes(
             return error_response(exc)
         return JSONResponse({"stopped": stopped}, headers={"cache-control": "no-store"})
 
+    # :path - a chat id with "/" comes percent-encoded and is routed decoded
     return [
         Route(base, start, methods=["POST"]),
-        Route(f"{base}/{{chat_id}}/stream", resume, methods=["GET"]),
-        Route(f"{base}/{{chat_id}}/stop", stop, methods=["POST"]),
+        Route(f"{base}/{{chat_id:path}}/stream", resume, methods=["GET"]),
+        Route(f"{base}/{{chat_id:path}}/stop", stop, methods=["POST"]),
     ]
