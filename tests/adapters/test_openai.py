@@ -272,3 +272,14 @@ async def test_responses_reasoning_summary_parts_are_paragraphs_apart():
         "**Choosing the season**\n\nAutumn fits a short, quiet poem."
     )
     assert folded(events).text == "Autumn leaves drift down —\nquiet streams carry them 🍂"
+
+
+async def test_compatible_server_chunk_with_reasoning_and_answer_keeps_both():
+    # vLLM's reasoning parser: the chunk where the reasoning ends carries its last words and
+    # the answer's first
+    stream, _ = await chat_stream("chat_compatible_reasoning_boundary.sse")
+    events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events] == ["thinking", "thinking", "token", "done"]
+    assert "".join(e.text for e in of_type(events, Thinking)) == "Two plus two is four."
+    assert folded(events).text == "4"

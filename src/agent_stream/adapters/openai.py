@@ -90,7 +90,9 @@ class ChatMapper:
         delta = choice.delta
         content = delta.content
         finish = choice.finish_reason
-        if content and not delta.tool_calls and finish is None:
+        # fields the SDK does not know, such as compatible servers' reasoning
+        extra = delta.model_extra
+        if content and not delta.tool_calls and finish is None and not extra:
             # the common chunk: one text fragment
             self._text_parts.append(content)
             return (Token(text=content),)
@@ -98,8 +100,9 @@ class ChatMapper:
             self.result.model = chunk.model
             self.result.message_id = chunk.id
         out: list[AgentEvent] = []
-        # OpenAI-compatible servers stream reasoning beside content under either name
-        reasoning = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+        # OpenAI-compatible servers stream reasoning beside content under either name, at
+        # times in the same chunk as the answer's first words (vLLM)
+        reasoning = (extra.get("reasoning_content") or extra.get("reasoning")) if extra else None
         if isinstance(reasoning, str) and reasoning:
             out.append(Thinking(text=reasoning))
         if content:
