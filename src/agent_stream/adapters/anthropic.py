@@ -81,6 +81,7 @@ class AnthropicMapper:
         "_cache_write",
         "_clock",
         "_content",
+        "_content_parts",
         "_input",
         "_output",
         "_server_started",
@@ -103,6 +104,8 @@ class AnthropicMapper:
         self._server_started: dict[str, tuple[str, float]] = {}
         # the content blocks by index, as the API wants them back in the next request
         self._content: dict[int, dict[str, Any]] = {}
+        # text / thinking deltas by block index, joined once in finish()
+        self._content_parts: dict[int, list[str]] = {}
         self._text_parts: list[str] = []
         self._input = self._output = self._cache_read = self._cache_write = 0
 
@@ -112,16 +115,16 @@ class AnthropicMapper:
         if kind == "content_block_delta":
             delta = event.delta
             delta_kind = delta.type
-            content = self._content.get(event.index, {})
             if delta_kind == "text_delta":
                 text: str = delta.text
                 self._text_parts.append(text)
                 self.text_offset += len(text)
-                content["text"] = content.get("text", "") + text
+                self._content_parts.setdefault(event.index, []).append(text)
                 return (Token(text=text),)
             if delta_kind == "thinking_delta":
-                content["thinking"] = content.get("thinking", "") + delta.thinking
+                self._content_parts.setdefault(event.index, []).append(delta.thinking)
                 return (Thinking(text=delta.thinking),)
+            content = self._content.get(event.index, {})
             if delta_kind == "input_json_delta":
                 block = self._blocks.get(event.index)
                 if block is not None:
@@ -139,6 +142,7 @@ class AnthropicMapper:
             return _NOTHING
         if kind == "content_block_start":
             self._content[event.index] = _dump(event.content_block)
+            self._content_parts[event.index] = []
             return self._start(event.index, event.content_block)
         if kind == "content_block_stop":
             return self._stop(event.index)
@@ -254,6 +258,12 @@ class AnthropicMapper:
             )
         result.text = "".join(self._text_parts)
         result.is_complete = self.is_complete
+        for index, parts in self._content_parts.items():
+            block = self._content.get(index, {})
+            key = "thinking" if block.get("type") == "thinking" else "text"
+            if parts and key in block:
+                block[key] += "".join(parts)
+            parts.clear()
         result.content = [self._content[index] for index in sorted(self._content)]
         return result
 
