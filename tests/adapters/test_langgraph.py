@@ -156,13 +156,22 @@ async def test_updates_alone_still_give_turns_text_and_tools():
     assert (done.input_tokens, done.output_tokens) == (30, 12)
 
 
-async def test_an_interrupt_asks_for_input():
-    def ask(state: MessagesState):
-        city = interrupt({"question": "Which city?", "choices": ["Lisbon", "Porto", "Faro"]})
-        return {"messages": [AIMessage(content=f"Planning {city}")]}
+def ask_city(state: MessagesState):
+    city = interrupt({"question": "Which city?", "choices": ["Lisbon", "Porto", "Faro"]})
+    return {"messages": [AIMessage(content=f"Planning {city}")]}
 
+
+def asking_graph() -> CompiledStateGraph[MessagesState, None, MessagesState, MessagesState]:
     builder = StateGraph(MessagesState)
-    builder.add_node("ask", ask)
+    builder.add_node("ask", ask_city)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    return builder.compile()
+
+
+async def test_an_interrupt_asks_for_input():
+    builder = StateGraph(MessagesState)
+    builder.add_node("ask", ask_city)
     builder.add_edge(START, "ask")
     builder.add_edge("ask", END)
     graph = builder.compile(checkpointer=InMemorySaver())
@@ -175,4 +184,23 @@ async def test_an_interrupt_asks_for_input():
     assert asked[0].prompt == "Which city?"
     assert asked[0].choices == ["Lisbon", "Porto", "Faro"]
     assert asked[0].request_id
+    assert isinstance(events[-1], Done)
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_an_interrupt_in_a_subgraph_asks_once(version):
+    # with subgraphs=True the subgraph's updates and its parent's both report the interrupt
+    builder = StateGraph(MessagesState)
+    builder.add_node("trip", asking_graph())
+    builder.add_edge(START, "trip")
+    builder.add_edge("trip", END)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config: RunnableConfig = {"configurable": {"thread_id": f"nested-{version}"}}
+    stream = graph.astream(
+        ask_for("plan a trip"), config, stream_mode=MODES, subgraphs=True, version=version
+    )
+    events = await collect(adapter.events(stream))
+
+    asked = of_type(events, InputRequired)
+    assert [(a.prompt, a.choices) for a in asked] == [("Which city?", ["Lisbon", "Porto", "Faro"])]
     assert isinstance(events[-1], Done)

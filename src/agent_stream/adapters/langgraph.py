@@ -70,6 +70,7 @@ class LangGraphMapper:
     """Maps LangGraph stream items to agent-stream events; sans-I/O."""
 
     __slots__ = (
+        "_asked",
         "_clock",
         "_counted",
         "_messages",
@@ -87,6 +88,7 @@ class LangGraphMapper:
         self._counted: set[str] = set()
         self._tools: dict[str, tuple[str, float]] = {}
         self._results: set[str] = set()
+        self._asked: set[str] = set()
         self.model = ""
         self.num_turns = 0
         self.tool_count = 0
@@ -220,7 +222,12 @@ class LangGraphMapper:
         out: list[AgentEvent] = []
         for node, update in data.items():
             if node == "__interrupt__":
-                out.extend(self._interrupt(interrupt) for interrupt in update)
+                # a subgraph's interrupt comes in its own updates and again in its parent's
+                for interrupt in update:
+                    asked = self._interrupt(interrupt)
+                    if asked.request_id not in self._asked:
+                        self._asked.add(asked.request_id)
+                        out.append(asked)
                 continue
             if node == "__metadata__":
                 continue
