@@ -148,6 +148,41 @@ def test_agent_stream_demo_serves_the_real_page(cli_venv: Path) -> None:
         assert "data-testid" in asset.text or "agent-text" in asset.text
 
 
+def test_a_demo_run_streams_to_done_and_the_tools_read_its_recording(
+    cli_venv: Path, tmp_path: Path
+) -> None:
+    tool = cli_venv / "agent-stream"
+    recording = tmp_path / "runs.jsonl"
+    port = free_port()
+    argv = [str(tool), "demo", "--port", str(port), "--record", str(recording)]
+    with serve(argv, ready=b"Uvicorn running") as server:
+        body = {"message": "hi", "tokens": 3, "tools": 1}
+        answer = httpx.post(server.url + "/api/chat", json=body, timeout=30)
+        assert answer.status_code == 200
+        types = re.findall(r"^event: (\S+)$", answer.text, re.M)
+        assert types[0] == "start" and types[-1] == "done" and types.count("done") == 1, types
+        tailed = run([tool, "tail", server.url + "/api/chat", "--jsonl", "-d", '{"message":"x"}'])
+        assert '"done"' in tailed.splitlines()[-1]
+    # the server has stopped: its recorder is closed and the file whole
+    assert "OK" in run([tool, "validate", recording])
+    assert "tool calls" in run([tool, "stats", recording])
+    assert "ends with done" in run([tool, "replay", recording])
+    run([tool, "report", recording, "-o", tmp_path / "report.html"])
+    assert "<html" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    # [cli] has no DuckDB: query names the extra that brings it
+    query = subprocess.run(
+        [tool, "query", "SELECT count(*) FROM runs", recording],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (query.returncode, query.stderr.strip()) == (
+        2,
+        "agent-stream query needs duckdb: pip install 'agent-event-stream[query]'",
+    )
+
+
 def test_the_schema_loads_as_package_data(cli_venv: Path) -> None:
     code = "from agent_stream.schema import load_schema; print(sorted(load_schema()['$defs']))"
     assert "'token'" in run([cli_venv / "python", "-c", code])
