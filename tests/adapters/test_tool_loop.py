@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 
 import anthropic
 import anyio
+import httpx2
+import openai
 import pytest
 
 from agent_stream import AgentEvent, Done, Error, StreamState, Token, ToolResult, ToolUse, Turn
@@ -323,3 +325,62 @@ async def test_a_paused_server_tool_turn_is_sent_back_to_be_continued():
     assert paused["content"][1]["input"] == {"query": "weather in Paris today"}
     # the search results go back whole, encrypted content included
     assert paused["content"][2]["content"][0]["encrypted_content"].startswith("EqgfCio")
+
+
+def refusing(status: int, body: dict[str, object], headers: dict[str, str]) -> httpx2.AsyncClient:
+    """An HTTP client whose every request gets ``status`` with ``body`` (a provider's refusal)."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(status, json=body, headers=headers)
+
+    return httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+
+
+async def test_a_rate_limit_before_the_stream_says_when_to_retry():
+    client = anthropic.AsyncAnthropic(
+        api_key="k",
+        max_retries=0,
+        http_client=refusing(
+            429,
+            {
+                "type": "error",
+                "error": {"type": "rate_limit_error", "message": "Number of request tokens..."},
+            },
+            {"retry-after": "12", "request-id": "req_011CRate"},
+        ),
+    )
+    events = await collect(
+        tool_loop(client, model="claude-sonnet-4-5", messages=QUESTION, tools=TOOLS)
+    )
+
+    assert [e.type for e in events] == ["turn", "error", "done"]
+    error = events[1]
+    assert isinstance(error, Error) and error.error_type == "rate_limit_error"
+    assert error.details["status_code"] == 429 and error.details["retry_after_s"] == 12.0
+    assert error.details["request_id"] == "req_011CRate"
+
+
+async def test_an_openai_error_keeps_its_code_beside_its_type():
+    # OpenAI's type is coarse ("invalid_request_error"); the code says what went wrong
+    client = openai.AsyncOpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=refusing(
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum context length is 128000 tokens.",
+                    "type": "invalid_request_error",
+                    "param": "messages",
+                    "code": "context_length_exceeded",
+                }
+            },
+            {},
+        ),
+    )
+    events = await collect(tool_loop(client, model="gpt-4o-mini", messages=QUESTION, tools=TOOLS))
+
+    error = events[1]
+    assert isinstance(error, Error) and error.error_type == "invalid_request_error"
+    assert error.details["code"] == "context_length_exceeded"
+    assert error.details["status_code"] == 400 and "retry_after_s" not in error.details

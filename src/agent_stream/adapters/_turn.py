@@ -109,7 +109,24 @@ def provider_error(exc: BaseException, *, provider: str) -> Error:
     request_id = getattr(exc, "request_id", None)
     if isinstance(request_id, str):
         details["request_id"] = request_id
+    # OpenAI's type is coarse (invalid_request_error); its code says what went wrong
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code != error_type:
+        details["code"] = code
+    retry_after = _retry_after_s(getattr(exc, "response", None))
+    if retry_after is not None:
+        details["retry_after_s"] = retry_after
     return Error(error_type=str(error_type), message=str(message), details=details)
+
+
+def _retry_after_s(response: object) -> float | None:
+    """The seconds a refusal's ``retry-after`` header asks to wait (RFC 9110), if it is a number."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("retry-after") if isinstance(headers, Mapping) else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from these APIs, and the client's clock may be off
 
 
 def stream_failures(sdk: ModuleType, *, extra: str) -> tuple[type[Exception], ...]:
