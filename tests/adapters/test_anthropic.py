@@ -166,6 +166,22 @@ def test_cost_of_an_unknown_model_is_zero_and_prefixes_pick_the_longest():
     assert cost_usd(usage, "claude-opus-4-1-20250805") == pytest.approx(90.0)
 
 
+@pytest.mark.parametrize(
+    ("model", "dollars"),
+    [
+        # each of these also starts with a cheaper model's prefix ("o3", "gpt-5", "o4-mini")
+        ("o3-mini-2025-01-31", 1.10 + 4.40),
+        ("o3-pro-2025-06-10", 20.0 + 80.0),
+        ("gpt-5-pro-2025-10-06", 15.0 + 120.0),
+        ("o4-mini-deep-research-2025-06-26", 2.0 + 8.0),
+        ("o3-2025-04-16", 2.0 + 8.0),
+    ],
+)
+def test_a_model_whose_name_extends_another_costs_its_own_price(model, dollars):
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    assert cost_usd(usage, model) == pytest.approx(dollars)
+
+
 async def test_closing_early_closes_the_sdk_stream():
     stream = await create_stream("anthropic_thinking.sse")
     events = adapter.events(stream)

@@ -45,8 +45,16 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "gpt-4.1-nano": Price(0.10, 0.40, 0.025),
     "gpt-4o": Price(2.50, 10.0, 1.25),
     "gpt-4o-mini": Price(0.15, 0.60, 0.075),
+    "gpt-5-pro": Price(15.0, 120.0),
+    "o1": Price(15.0, 60.0, 7.50),
+    "o1-mini": Price(1.10, 4.40, 0.55),
+    "o1-pro": Price(150.0, 600.0),
     "o3": Price(2.0, 8.0, 0.50),
+    "o3-mini": Price(1.10, 4.40, 0.55),
+    "o3-pro": Price(20.0, 80.0),
+    "o3-deep-research": Price(10.0, 40.0, 2.50),
     "o4-mini": Price(1.10, 4.40, 0.275),
+    "o4-mini-deep-research": Price(2.0, 8.0, 0.50),
 }
 
 
