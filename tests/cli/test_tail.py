@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
+from agent_stream import AgentEvent, Done, StreamState, Token, ToolResult, ToolUse, fold
+from agent_stream.cli.tail import TailView
 from tests.client.processes import ServerProcess, serve, uvicorn
 from tests.uvicorn_helpers import UvicornProcess
 
@@ -187,3 +191,23 @@ def test_tail_reports_an_oversize_event_without_a_traceback(test_app: ServerProc
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith("agent-stream tail: ") and "event-too-large" in done.stderr
+
+
+def test_the_summary_shows_what_the_stream_showed_when_done_has_no_figures() -> None:
+    # the `done` the server adds for an agent that sent none (the README's app) has zeros
+    view = TailView("http://127.0.0.1:1/api/chat", console=Console(file=io.StringIO(), width=120))
+    state = StreamState()
+    events: list[AgentEvent] = [
+        ToolUse(tool_name="search", tool_use_id="tu_1", input_summary="hi"),
+        ToolResult(tool_name="search", tool_use_id="tu_1", output_summary="3 hits"),
+        Token(text="Found it."),
+        Done(),
+    ]
+    for event in events:
+        state = fold(state, event)
+    view.state = state
+    console = Console(file=io.StringIO(), width=120)
+    console.print(view.render())
+    summary = console.file.getvalue().splitlines()[-1]  # type: ignore[attr-defined]
+    assert summary.startswith("done · 1 tool call(s) · "), summary
+    assert "0 turn(s)" not in summary

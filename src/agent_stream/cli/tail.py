@@ -157,10 +157,14 @@ class TailView:
                 f"{len(self.state.text)} characters received",
                 style="bold red",
             )
+        # a figure the done leaves at 0 (a done the server added for an agent that sent none)
+        # comes from what this stream showed, not shown as "0 tool call(s)" after a tool ran
+        turns = done.num_turns or self.state.turn
+        duration_s = done.duration_ms / 1000 or time.monotonic() - self.started
         facts = [
-            f"{done.num_turns} turn(s)",
-            f"{done.tool_count} tool call(s)",
-            f"{done.duration_ms / 1000:.1f}s",
+            *([f"{turns} turn(s)"] if turns else []),
+            f"{done.tool_count or len(self.state.tools)} tool call(s)",
+            f"{duration_s:.1f}s",
         ]
         if done.model:
             facts.append(done.model)
