@@ -1,6 +1,7 @@
 """The npm packages as published: ``npm pack`` each one, install the tarballs into a fresh
-project, and type-check every TypeScript block of README.md and docs/ against them under
-``moduleResolution`` ``bundler`` and ``nodenext``; require() and import() both load them.
+project, and type-check every TypeScript block of README.md, docs/ and the packages' own
+README.md files against them under ``moduleResolution`` ``bundler`` and ``nodenext``; require()
+and import() both load them.
 
 Marked ``packaging`` (scripts/test runs it). Third-party packages the blocks use (react, the AI
 SDK, AG-UI) are installed at the versions the workspace has, so npm's cache serves them.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.blocks import ROOT, Block, all_blocks
+from tests.docs.blocks import ROOT, Block, all_blocks, page_blocks
 
 # building, packing and a fresh npm install take minutes on a loaded machine
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
@@ -39,7 +40,12 @@ THIRD_PARTY = [
     "@ag-ui/core",
     "rxjs",
 ]
-TS_BLOCKS = list(all_blocks("ts", "tsx"))
+# what npm shows on each package's page is type-checked too
+PACKAGE_READMES = sorted((JS / "packages").glob("*/README.md"))
+TS_BLOCKS = [
+    *all_blocks("ts", "tsx"),
+    *(b for page in PACKAGE_READMES for b in page_blocks(page) if b.lang in ("ts", "tsx")),
+]
 RESOLUTIONS = {
     "bundler": {"module": "ESNext", "moduleResolution": "bundler"},
     "nodenext": {"module": "NodeNext", "moduleResolution": "NodeNext"},
@@ -216,8 +222,10 @@ def test_a_commonjs_consumer_type_checks(project: Project, resolution: str) -> N
 
 
 def test_there_are_typescript_blocks() -> None:
-    readme = [b for b in TS_BLOCKS if b.page.name == "README.md"]
+    readme = [b for b in TS_BLOCKS if b.page == ROOT / "README.md"]
     assert readme and any("useAgentStream" in b.code for b in readme)
+    packages = {b.page.parent.name for b in TS_BLOCKS if b.page in PACKAGE_READMES}
+    assert packages == {"client", "react", "ag-ui"}, packages
 
 
 @pytest.mark.parametrize("resolution", RESOLUTIONS)
