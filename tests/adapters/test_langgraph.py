@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
+from langchain_anthropic import ChatAnthropic
 from langchain_core.language_models.fake_chat_models import (
     FakeMessagesListChatModel,
     GenericFakeChatModel,
@@ -31,7 +33,7 @@ from agent_stream import (
 )
 from agent_stream.adapters import langgraph as adapter
 
-from .conftest import collect, folded, of_type
+from .conftest import collect, cut_connection, folded, of_type, wire
 
 pytestmark = pytest.mark.anyio
 
@@ -204,3 +206,39 @@ async def test_an_interrupt_in_a_subgraph_asks_once(version):
     asked = of_type(events, InputRequired)
     assert [(a.prompt, a.choices) for a in asked] == [("Which city?", ["Lisbon", "Porto", "Faro"])]
     assert isinstance(events[-1], Done)
+
+
+async def test_chat_anthropic_streaming_a_recorded_answer_through_a_graph():
+    # the docs' setup: LangChain's ChatAnthropic (the Anthropic SDK underneath) in a graph,
+    # against a loopback provider serving the recorded bytes
+    async with cut_connection(wire("anthropic_thinking.sse"), chunked=False) as url:
+        model = ChatAnthropic(
+            model_name="claude-sonnet-4-5",
+            api_key="sk-ant-test",  # type: ignore[arg-type]
+            base_url=url,
+            max_retries=0,
+            streaming=True,
+            timeout=None,
+            stop=None,
+        )
+
+        async def agent(state: MessagesState):
+            return {"messages": [await model.ainvoke(state["messages"])]}
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("agent", agent)
+        builder.add_edge(START, "agent")
+        builder.add_edge("agent", END)
+        stream = builder.compile().astream(ask_for("27 * 453?"), stream_mode=MODES)
+        with anyio.fail_after(30):
+            events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events] == [
+        "turn", "thinking", "thinking", "token", "token", "token", "progress", "done"
+    ]  # fmt: skip
+    assert folded(events).text == "27 \u00d7 453 = **12,231** ✅\n"
+    done = events[-1]
+    assert isinstance(done, Done) and done.num_turns == 1
+    # the model that answered (the response's), not the alias that was asked for
+    assert done.model == "claude-sonnet-4-5-20250929"
+    assert done.output_tokens == 96

@@ -75,6 +75,7 @@ class LangGraphMapper:
         "_counted",
         "_messages",
         "_results",
+        "_served",
         "_tools",
         "model",
         "num_turns",
@@ -89,6 +90,8 @@ class LangGraphMapper:
         self._tools: dict[str, tuple[str, float]] = {}
         self._results: set[str] = set()
         self._asked: set[str] = set()
+        # the model name the provider reported; until then, the one the run asked for
+        self._served = False
         self.model = ""
         self.num_turns = 0
         self.tool_count = 0
@@ -112,6 +115,8 @@ class LangGraphMapper:
             return self._tool_result(message)
         if kind not in ("ai", "AIMessageChunk"):
             return _NOTHING
+        if not self._served:
+            self._model_of(message, metadata)
         out: list[AgentEvent] = []
         message_id = message.id or ""
         is_chunk = kind == "AIMessageChunk"
@@ -125,19 +130,20 @@ class LangGraphMapper:
                 self._messages.add(message_id)
                 self.num_turns += 1
                 out.insert(0, Turn(turn_number=self.num_turns, total_tools=self.tool_count))
-                if not self.model:
-                    self._model_of(message, metadata)
         if not is_chunk:
             self._tool_uses(message, out)
         return out
 
     def _model_of(self, message: Any, metadata: Any) -> None:
+        # a streamed message names its model in its first chunk only (often an empty one)
         response = getattr(message, "response_metadata", None) or {}
         name = response.get("model_name") or response.get("model")
-        if not name and isinstance(metadata, Mapping):
-            name = metadata.get("ls_model_name")
-        if isinstance(name, str):
-            self.model = name
+        if isinstance(name, str) and name:
+            self.model, self._served = name, True
+        elif not self.model and isinstance(metadata, Mapping):
+            requested = metadata.get("ls_model_name")
+            if isinstance(requested, str):
+                self.model = requested
 
     def _content(self, message: Any, out: list[AgentEvent]) -> None:
         reasoning = (getattr(message, "additional_kwargs", None) or {}).get("reasoning_content")
