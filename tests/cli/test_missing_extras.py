@@ -7,6 +7,7 @@ installed): what a user of ``pip install 'agent-event-stream[cli]'`` meets.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,16 @@ print(json.dumps([[a.status_code, a.json()] for a in answers]))
 )
 
 
-def run_without(package: str, script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_without(
+    package: str, script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script, package, *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -72,3 +76,16 @@ def test_the_demo_answers_its_ag_ui_routes_with_the_extra_to_install() -> None:
         assert status == 501
         assert body["error"]["code"] == "missing-extra"
         assert "pip install 'agent-event-stream[ag-ui]'" in body["error"]["message"]
+
+
+@pytest.mark.parametrize(("package", "key"), [("anthropic", "ANTHROPIC_API_KEY"),
+                                              ("openai", "OPENAI_API_KEY")])  # fmt: skip
+def test_the_demo_with_a_key_but_not_its_sdk_says_what_to_do(package: str, key: str) -> None:
+    # a key in the environment makes the demo run that provider's model
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    result = run_without(package, _RUN_CLI, "demo", "--port", "0", env={**env, key: "sk-x"})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"agent-stream demo: {key} is set but the {package} SDK is not installed: "
+        f"pip install 'agent-event-stream[{package}]' (or unset {key} for the scripted agent)"
+    )

@@ -78,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from agent_stream.demo.model_agent import model_agent_from_env
+    from agent_stream.errors import UsageError
+
+    try:
+        # a provider key whose SDK is missing fails here, said once, not as a worker's traceback
+        model_agent_from_env(os.environ)
+    except UsageError as exc:
+        print(f"agent-stream demo: {exc}", file=sys.stderr)
+        return 2
     if args.redis:
         # checked here: in the app factory it would fail in every worker, with a traceback
         try:
