@@ -28,7 +28,8 @@ alternating); the figure is the server process's CPU (user + system from ``/proc
 as psutil's ``cpu_times`` reads it; the client's CPU is not in it) per event, median of the rounds.
 
 Run: ``.venv/bin/python bench/bench_otel.py [--events 100000] [--rounds 7] [--paced]
-[--tool-every 500] [--e2e [--runs 1]]``
+[--tool-every 500] [--e2e [--runs 1]]``; instructions per run: ``--callgrind off|otel-api|sdk --runs K``
+under ``valgrind --tool=callgrind`` (see :func:`callgrind`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,10 @@ class DropMetrics(MetricExporter):
         return None
 
 
-def sdk_telemetry() -> tuple[Telemetry, Callable[[], None]]:
+def sdk_telemetry(reader_interval_ms: int = 1000) -> tuple[Telemetry, Callable[[], None]]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(DropSpans()))
-    reader = PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=1000)
+    reader = PeriodicExportingMetricReader(DropMetrics(), export_interval_millis=reader_interval_ms)
     meter_provider = MeterProvider(metric_readers=[reader])
     telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
 
@@ -103,11 +104,11 @@ def sdk_telemetry() -> tuple[Telemetry, Callable[[], None]]:
 
 
 async def source(n: int, paced: bool, tool_every: int = 500) -> AsyncIterator[AgentEvent]:
-    every = tool_every or n + 1
     for i in range(n - 1):
-        if i % every == 1:
+        step = i % tool_every if tool_every else 0  # 0: no tool call at all
+        if step == 1:
             yield ToolUse(tool_name="search", tool_use_id=f"t{i}", input={"q": "x"})
-        elif i % every == 2:
+        elif step == 2:
             yield ToolResult(tool_name="search", tool_use_id=f"t{i - 1}", duration_ms=3)
         else:
             yield Token(text="word ")
@@ -268,6 +269,25 @@ def in_process(args: argparse.Namespace) -> dict[str, list[float]]:
     return times
 
 
+def callgrind(args: argparse.Namespace) -> None:
+    """``--runs`` runs of one contender, after 20 to warm up, for instruction counts:
+    ``valgrind --tool=callgrind`` this with ``--runs K`` and with ``--runs 0``; the difference
+    over K is one run. The metric reader never fires here: it collects once per wall-clock
+    second, and under callgrind (about 50x slower) that would charge collections to the runs."""
+    telemetry = None
+    if args.callgrind == "sdk":
+        telemetry, _ = sdk_telemetry(reader_interval_ms=3_600_000)
+    elif args.callgrind == "otel-api":
+        telemetry = Telemetry()  # the API's no-op providers: what is ours
+
+    async def runs(n: int) -> None:
+        for _ in range(n):
+            await one_run(telemetry, args.events, args.paced, args.tool_every)
+
+    asyncio.run(runs(20))
+    asyncio.run(runs(args.runs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -279,7 +299,15 @@ def main() -> None:
     parser.add_argument(
         "--before", metavar="SRC", help="--e2e: also serve agent_stream from SRC (a src/ dir)"
     )
+    parser.add_argument(
+        "--callgrind",
+        choices=["off", "otel-api", "sdk"],
+        help="only run --runs runs of this contender (in process), for callgrind; prints nothing",
+    )
     args = parser.parse_args()
+    if args.callgrind:
+        callgrind(args)
+        return
     times = e2e(args) if args.e2e else in_process(args)
     events = args.events * (args.runs if args.e2e else 1)
     per_event = {name: statistics.median(t) / events * 1e6 for name, t in times.items()}
