@@ -43,12 +43,11 @@ class TextDelta:
     :attr:`head` + the text as a JSON string + ``}``.
 
     The text's JSON string is cut from the stored data, not decoded and re-encoded, where the
-    data is laid out as :func:`~agent_stream.events.encode_data` writes it: ``{"text":"..."}``
-    with no other quote (the string ends just before ``}``), or ``{"text":"...","message_id":
-    "..."}``, ending with the part's message id, where a quote inside a JSON string always
-    follows a backslash, so ``,"`` never occurs inside the text and the first ``,"`` ends it.
-    Data laid out otherwise is decoded: other field order, more fields, and the spaces of
-    frames an agent wrote itself with ``json.dumps``, which the server stores as they are.
+    data is laid out as :func:`~agent_stream.events.encode_data` writes it, compact and
+    starting ``{"text":"``: ``{"text":"...","message_id":"..."}``. A quote inside a JSON string
+    always follows a backslash, so ``,"`` never occurs inside the text: the first ``,"`` ends
+    it. Data laid out otherwise is decoded: other field order, more fields, and frames an
+    agent wrote itself with ``json.dumps`` (``{"text": "...", ...}``), stored as they are.
     """
 
     __slots__ = ("block_head", "end", "event_type", "head", "id_cut", "id_tail", "message_id")
@@ -90,12 +89,11 @@ class TextDelta:
         if data.endswith(self.id_tail):
             return data[8 : self.id_cut]
         if data.startswith(_TEXT_HEAD) and data.endswith(_TEXT_END):
-            if data.find(b'"', 9) == len(data) - 2:  # {"text":"..."}, no quote in the text
-                return data[8:-1]
             end = data.find(b',"', 9)
+            if end < 0:  # {"text":"..."}
+                return data[8:-1]
             if (
-                end > 0
-                and self.message_id is None
+                self.message_id is None
                 and data.startswith(_ID_KEY, end + 1)
                 and data.find(b',"', end + 2) < 0
             ):  # {"text":"...","message_id":"..."}, any message continues
@@ -204,8 +202,9 @@ class BlockEncoder:
             if data.endswith(delta.id_tail):
                 cut = data[8 : delta.id_cut]
                 return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, cut)
-            if data.startswith(_TEXT_HEAD) and data.find(b'"', 9) == len(data) - 2:
-                # {"text":"..."} and nothing else: no quote between the text's two
+            # {"text":"..."}: compact from its head (byte 8 is the text's quote, where
+            # json.dumps has a space), and then no ,"
+            if data[8] == 34 and data.find(b',"', 9) < 0:
                 return b"%b%d%b%b}\n\n" % (self._id_head, seq, delta.block_head, data[8:-1])
             text = delta.text(data)
             if text is not None:
