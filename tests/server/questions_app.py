@@ -3,8 +3,9 @@
 ``POST /ask?kind=K&timeout_s=S`` streams an agent that asks one question, then writes
 ``got <answer as JSON>`` (or ``timeout`` / ``cancelled``) and ends. Kinds: ``choices`` (strict
 Lisbon / Porto / Faro), ``schema`` (an object with an integer ``nights`` from 1 to 14),
-``approve`` (the tool ``book``); ``disconnect=cancel`` picks that policy. The owner is the
-``Authorization`` header; ``AGENT_STREAM_GRACE_S`` sets the disconnect grace.
+``approve`` (the tool ``book``); ``disconnect=cancel`` picks that policy, ``max_event_bytes=N``
+that limit. The owner is the ``Authorization`` header; ``AGENT_STREAM_GRACE_S`` sets the
+disconnect grace, ``AGENT_STREAM_REDIS_URL`` keeps the streams in Redis (several workers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from agent_stream import InputCancelledError, InputTimeoutError, Token
 from agent_stream.events import JSONValue
 from agent_stream.server import RunManager, StreamOptions, approve, ask, current_run
+from agent_stream.server.redis import RedisStore
 from agent_stream.starlette import AgentStreamResponse, mount_stream_routes
 
 SCHEMA: dict[str, JSONValue] = {
@@ -52,7 +54,9 @@ async def agent(kind: str, timeout_s: float) -> AsyncIterator[Token]:
 
 def create_app() -> Starlette:
     grace_s = float(os.environ.get("AGENT_STREAM_GRACE_S", "30"))
+    redis_url = os.environ.get("AGENT_STREAM_REDIS_URL")
     manager = RunManager(
+        RedisStore.from_url(redis_url) if redis_url else None,
         options=StreamOptions(resume_grace_s=grace_s, heartbeat_s=1),
         owner=lambda request: request.headers.get("authorization", ""),
     )
@@ -60,10 +64,12 @@ def create_app() -> Starlette:
     async def chat(request: Request) -> Response:
         q = request.query_params
         source = agent(q.get("kind", "choices"), float(q.get("timeout_s", "30")))
-        policy = q.get("disconnect")
-        if policy == "cancel":
-            return AgentStreamResponse(source, manager=manager, disconnect="cancel")
-        return AgentStreamResponse(source, manager=manager)
+        limit = int(q["max_event_bytes"]) if "max_event_bytes" in q else None
+        if q.get("disconnect") == "cancel":
+            return AgentStreamResponse(
+                source, manager=manager, disconnect="cancel", max_event_bytes=limit
+            )
+        return AgentStreamResponse(source, manager=manager, max_event_bytes=limit)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse(manager.stats())

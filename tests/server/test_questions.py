@@ -212,6 +212,26 @@ async def test_bad_answers_get_422_with_the_reason_and_the_question_stays_open(
     assert text_of(events).endswith('got {"nights": 3}')
 
 
+async def test_an_answer_larger_than_the_run_can_store_gets_422_and_the_run_goes_on(
+    hitl_server: UvicornProcess,
+) -> None:
+    who = owner()
+    big = {"nights": 3, "note": "x" * 3000}  # fits the schema, not max_event_bytes=2048
+    async with httpx.AsyncClient(base_url=hitl_server.url) as client:
+        with anyio.fail_after(10):
+            async with asking(client, who, kind="schema", max_event_bytes="2048") as asked:
+                too_big = await post_answer(client, asked.question, big, who)
+                fine = await post_answer(client, asked.question, {"nights": 3}, who)
+                events = await asked.rest()
+    assert too_big.status_code == 422, too_big.text
+    assert too_big.json()["error"]["code"] == "invalid-answer"
+    assert "bytes of JSON; this run takes up to" in too_big.json()["error"]["reason"]
+    assert fine.status_code == 200, fine.text
+    assert [e.event for e in events].count("error") == 0
+    assert text_of(events).endswith('got {"nights": 3}')
+    assert json.loads(events[-1].data or "").get("reason", "completed") == "completed"
+
+
 async def test_expired_question_410_and_the_agent_takes_its_timeout_path(
     hitl_server: UvicornProcess,
 ) -> None:

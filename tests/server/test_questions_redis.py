@@ -175,3 +175,39 @@ async def test_a_producer_paused_past_its_lease_takes_no_answer_after_the_410(
     assert late.status_code == 410 and late.json()["error"]["code"] == "input-closed"
     assert again.status_code == 410, again.text
     assert other.status_code == 410, other.text
+
+
+async def test_an_answer_too_large_for_the_run_is_refused_422_on_the_other_worker(
+    redis_server: RedisServer,
+) -> None:
+    def worker() -> UvicornProcess:
+        return UvicornProcess(
+            "tests.server.questions_app:create_app",
+            factory=True,
+            args=["--no-access-log"],
+            env={"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{QUERY}"},
+        )
+
+    who = owner()
+    big = {"nights": 3, "note": "x" * 3000}  # fits the schema, not max_event_bytes=2048
+    with worker() as a, worker() as b, anyio.fail_after(20):
+        async with (
+            httpx.AsyncClient(base_url=a.url) as client,
+            client.stream(
+                "POST", "/ask", params={"kind": "schema", "max_event_bytes": 2048}, headers=who
+            ) as response,
+        ):
+            reader = aiter(frames(response))
+            async for frame in reader:
+                if frame.event == "input_required":
+                    question = json.loads(frame.data or "")
+                    break
+            too_big = await answer(b.url, question, big, who)
+            fine = await answer(b.url, question, {"nights": 3}, who)
+            events = await rest(reader)
+    assert too_big.status_code == 422, too_big.text
+    assert "this run takes up to" in too_big.json()["error"]["reason"]
+    assert fine.status_code == 200, fine.text
+    assert events[0].event == "input_response"
+    assert "error" not in [f.event for f in events]
+    assert text_of(events).endswith('got {"nights": 3}')

@@ -56,6 +56,9 @@ class QuestionRecord:
     state: QuestionState = "open"
     answer: bytes = b""  # the claimed answer as JSON
     key: str = ""  # the Idempotency-Key of the claim, if any
+    # the largest answer (JSON bytes) whose input_response fits the run's max_event_bytes;
+    # 0: no limit known
+    max_answer_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +74,16 @@ class QuestionBoard(Protocol):
     """Open questions of one app, shared by its producers and its respond route."""
 
     async def open(
-        self, stream_id: str, request_id: str, event: bytes, *, expires_at_s: float
+        self,
+        stream_id: str,
+        request_id: str,
+        event: bytes,
+        *,
+        expires_at_s: float,
+        max_answer_bytes: int = 0,
     ) -> None:
-        """Register an open question (the producer, before it emits ``input_required``)."""
+        """Register an open question (the producer, before it emits ``input_required``);
+        ``max_answer_bytes`` (0: none) is the largest answer its run can store."""
         ...
 
     async def wait(self, stream_id: str, request_id: str) -> Claim | None:
@@ -136,7 +146,13 @@ class MemoryQuestionBoard:
             self._entries.popitem(last=False)
 
     async def open(
-        self, stream_id: str, request_id: str, event: bytes, *, expires_at_s: float
+        self,
+        stream_id: str,
+        request_id: str,
+        event: bytes,
+        *,
+        expires_at_s: float,
+        max_answer_bytes: int = 0,
     ) -> None:
         key = (stream_id, request_id)
         if key in self._entries:
@@ -144,7 +160,10 @@ class MemoryQuestionBoard:
                 f"request_id {request_id!r} was already asked in this stream; use a new one",
                 code="duplicate-request",
             )
-        self._entries[key] = _Entry(QuestionRecord(stream_id, request_id, event, expires_at_s))
+        record = QuestionRecord(
+            stream_id, request_id, event, expires_at_s, max_answer_bytes=max_answer_bytes
+        )
+        self._entries[key] = _Entry(record)
         self._forget_old()
 
     async def wait(self, stream_id: str, request_id: str) -> Claim | None:

@@ -154,7 +154,15 @@ class RunContext:
         )
         board = question_board(self._manager)
         stream_id, run = self._run.stream_id, self._run
-        await board.open(stream_id, request_id, encode_data(question), expires_at_s=expires_at_s)
+        # the input_response carries the answer's JSON in place of this null
+        overhead = len(encode_data(InputResponse(request_id=request_id, answer=None))) - 4
+        await board.open(
+            stream_id,
+            request_id,
+            encode_data(question),
+            expires_at_s=expires_at_s,
+            max_answer_bytes=max(1, run.max_event_bytes - overhead),
+        )
         # An open question counts as a reader: the disconnect policy waits until it closes.
         detach = run.store.attach(stream_id)
         try:

@@ -4,9 +4,10 @@ agent on the worker that produces its stream (no sticky sessions).
 Made by ``RedisStore.question_board()`` on the store's clients and prefix. Keys and channels:
 
 - ``<prefix>:{<sid>}:q:<request_id>`` a hash: ``event`` (the input_required JSON), ``exp``
-  (expiry, ms since the epoch), ``state``, ``answer``, ``key`` (Idempotency-Key of the claim),
-  ``ptoken`` / ``rtoken`` (the producing and the answering process), ``on`` / ``cn`` (the
-  nonces of the open and the claim); it expires an hour after the question.
+  (expiry, ms since the epoch), ``max`` (the largest answer its run can store, bytes),
+  ``state``, ``answer``, ``key`` (Idempotency-Key of the claim), ``ptoken`` / ``rtoken`` (the
+  producing and the answering process), ``on`` / ``cn`` (the nonces of the open and the
+  claim); it expires an hour after the question.
 - ``<prefix>:questions:<token>`` each process's pub/sub channel: a claim publishes
   ``<sid> <request_id>`` to the producer's, a settlement to the answerer's. Messages only wake
   a waiter early; waiters re-read the hash every ``POLL_S`` too, so a lost message costs
@@ -50,14 +51,14 @@ _KEEP_MS = 3_600_000  # settled questions answer 409/410 (not 404) for an hour
 # Each write carries a nonce: redis-py sends a command again when its connection broke before
 # the reply (RedisStore.from_url), and a second run of the same call answers as the first did.
 
-# KEYS: question. ARGV: event, exp ms, ptoken, keep ms, nonce. 1 created, 0 taken.
+# KEYS: question. ARGV: event, exp ms, ptoken, keep ms, nonce, max. 1 created, 0 taken.
 _OPEN = r"""
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'on') == ARGV[5] then return 1 end
   return 0
 end
 redis.call('HSET', KEYS[1], 'event', ARGV[1], 'exp', ARGV[2], 'state', 'open', 'ptoken', ARGV[3],
-  'on', ARGV[5])
+  'on', ARGV[5], 'max', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """
@@ -220,13 +221,19 @@ class RedisQuestionBoard:
     # QuestionBoard
 
     async def open(
-        self, stream_id: str, request_id: str, event: bytes, *, expires_at_s: float
+        self,
+        stream_id: str,
+        request_id: str,
+        event: bytes,
+        *,
+        expires_at_s: float,
+        max_answer_bytes: int = 0,
     ) -> None:
         await self._riding_out(self._listen)
         exp_ms = round(expires_at_s * 1000)
         keep_ms = max(1, exp_ms - round(time.time() * 1000)) + _KEEP_MS
         # one nonce for every attempt: a retry of an open that took answers as the open did
-        args = [event, exp_ms, self._token, keep_ms, secrets.token_hex(8)]
+        args = [event, exp_ms, self._token, keep_ms, secrets.token_hex(8), max_answer_bytes]
         key = self._key(stream_id, request_id)
         created = await self._riding_out(lambda: self._call("open", key, args))
         if not created:
@@ -260,6 +267,7 @@ class RedisQuestionBoard:
             state,
             fields.get(b"answer", b""),
             fields.get(b"key", b"").decode(),
+            int(fields.get(b"max", b"0")),
         )
 
     async def wait(self, stream_id: str, request_id: str) -> Claim | None:

@@ -10,7 +10,8 @@ has the answer (its ``input_response`` is stored); then:
 409   ``already-answered``   someone answered first (unless it was this Idempotency-Key)
 410   ``input-expired``      past ``expires_at``; the agent got its timeout
 410   ``input-closed``       the run ended first (stopped, failed, or its process died)
-422   ``invalid-answer``     not one of the choices, or fails the schema; ``reason`` says why
+422   ``invalid-answer``     not one of the choices, fails the schema, or is larger than the
+                           run can store (its ``max_event_bytes``); ``reason`` says why
 ====  =====================  ======================================================
 
 A repeated request with the same ``Idempotency-Key`` gets the first one's ``200``.
@@ -130,6 +131,7 @@ async def answer_question(
             raise _closed(request_id)
         if not parsed.cancel:
             assert parsed.answer is not msgspec.UNSET
+            _check_size(record, answer)
             check_answer(record.event, parsed.answer)
         claimed = await board.claim(
             stream_id, request_id, answer, key=key or "", is_cancel=parsed.cancel
@@ -141,6 +143,14 @@ async def answer_question(
         if claimed:
             break
     return _ok(await _delivered(manager, stream_id, request_id))
+
+
+def _check_size(record: QuestionRecord, answer: bytes) -> None:
+    # an answer the run cannot store as its input_response would end the run (event-too-large)
+    limit = record.max_answer_bytes
+    if limit and len(answer) > limit:
+        reason = f"the answer is {len(answer)} bytes of JSON; this run takes up to {limit}"
+        raise AnswerError(f"answer refused: {reason}", code="invalid-answer", reason=reason)
 
 
 def _closed(request_id: str) -> AnswerError:

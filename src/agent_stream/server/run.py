@@ -227,6 +227,11 @@ class Run:
         store.on_stop(stream_id, self.cancel)
 
     @property
+    def max_event_bytes(self) -> int:
+        """The largest event data (JSON bytes) this run stores."""
+        return self._max_bytes
+
+    @property
     def seq(self) -> int:
         """Seq of the last stored event."""
         return self._seq
