@@ -384,3 +384,30 @@ async def test_an_openai_error_keeps_its_code_beside_its_type():
     assert isinstance(error, Error) and error.error_type == "invalid_request_error"
     assert error.details["code"] == "context_length_exceeded"
     assert error.details["status_code"] == 400 and "retry_after_s" not in error.details
+
+
+async def test_openai_tool_arguments_that_are_not_json_go_back_as_an_object():
+    # the next request must not carry the bad JSON as the call's arguments: compatible servers
+    # parse them (for the chat template) and refuse the request
+    recorded = Recorded([wire("chat_loop_bad_json.sse"), wire("chat_loop_turn2.sse")])
+    events = await collect(
+        tool_loop(
+            openai_client(recorded),
+            model="gpt-4o-mini",
+            messages=QUESTION,
+            tools=TOOLS,
+            tool_timeout_s=TIMEOUT_S,
+        )
+    )
+
+    results = {r.tool_use_id: r for r in of_type(events, ToolResult)}
+    assert results["call_divide"].status == "error"
+    assert results["call_divide"].output == (
+        'the arguments are not valid JSON ({"a": 1, "b": zero}); call divide again'
+    )
+    calls = recorded.requests[1]["messages"][1]["tool_calls"]
+    assert [(c["id"], c["function"]["arguments"]) for c in calls] == [
+        ("call_clock", "{}"),
+        ("call_divide", "{}"),
+        ("call_slow", '{"query": "Lisbon"}'),
+    ]

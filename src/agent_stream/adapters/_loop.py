@@ -13,7 +13,14 @@ from ..errors import UsageError
 from ..events import UNSET, AgentEvent, JSONValue, ToolResult, Turn
 from ._sdk import require
 from ._tools import Tool, ToolFunction, ToolOutcome, as_tools, run_tool
-from ._turn import ToolCall, TurnResult, incomplete_error, provider_error, stream_failures
+from ._turn import (
+    ToolCall,
+    TurnResult,
+    incomplete_error,
+    is_unparsed,
+    provider_error,
+    stream_failures,
+)
 from ._usage import Prices, Usage, done_event
 
 __all__ = ["BeforeTool", "NeedsApproval", "tool_loop"]
@@ -203,7 +210,11 @@ class _OpenAITurns:
                 {
                     "id": call.id,
                     "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments or "{}"},
+                    # not the model's bad JSON: compatible servers parse it and refuse
+                    "function": {
+                        "name": call.name,
+                        "arguments": "{}" if is_unparsed(call) else call.arguments or "{}",
+                    },
                 }
                 for call in turn.tool_calls
             ]
