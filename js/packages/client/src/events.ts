@@ -114,29 +114,27 @@ export function parseEventGeneric(type: string, data: string | JSONValue): Agent
   const record = value as Record<string, unknown>;
   // an object JSON.parse just made is ours to fill in; one the caller passed is copied
   const out: Record<string, unknown> = typeof data === "string" ? record : { ...record };
-  // one pass: each field read once, defaults filled in; any problem is explained by invalid()
+  // one pass: each field read once, defaults filled in; a missing required field is reported
+  // before a field of the wrong type
+  let wrong: FieldSpec | undefined;
   for (const spec of fields) {
-    const field = record[spec[0]];
+    const name = spec[0];
+    const field = record[name];
     if (field === undefined) {
-      if (spec[2]) throw invalid(type, data, fields, record);
+      if (spec[2]) throw fail(type, data, `lacks required field ${JSON.stringify(name)}: ${truncate(record)}`, `$.${name}`);
       // defaults such as `{}` and `[]` must not be shared between events
-      if (spec.length > 3) out[spec[0]] = typeof spec[3] === "object" ? structuredClone(spec[3]) : spec[3];
+      if (spec.length > 3) out[name] = typeof spec[3] === "object" ? structuredClone(spec[3]) : spec[3];
     } else if (!matches(spec[1], field)) {
-      throw invalid(type, data, fields, record);
+      wrong ??= spec;
     }
+  }
+  if (wrong !== undefined) {
+    const [name, kind] = wrong;
+    const expected = typeof kind === "string" ? `a JSON ${kind}` : `one of ${JSON.stringify(kind)}`;
+    throw fail(type, data, `field ${JSON.stringify(name)} must be ${expected}, got ${truncate(record[name])}`, `$.${name}`);
   }
   // validated against the generated field table just above
   return { type: known, data: out } as unknown as AgentEvent;
-}
-
-/** The error for data that failed the check in parseEvent: a missing required field first. */
-function invalid(type: string, data: unknown, fields: readonly FieldSpec[], record: Record<string, unknown>): InvalidEventError {
-  const missing = fields.find(([name, , required]) => required && record[name] === undefined);
-  const wrong = fields.find(([name, kind]) => record[name] !== undefined && !matches(kind, record[name]));
-  const [name, kind] = (missing ?? wrong) as FieldSpec;
-  const expected = typeof kind === "string" ? `a JSON ${kind}` : `one of ${JSON.stringify(kind)}`;
-  const message = missing ? `lacks required field ${JSON.stringify(name)}: ${truncate(record)}` : `field ${JSON.stringify(name)} must be ${expected}, got ${truncate(record[name])}`;
-  return fail(type, data, message, `$.${name}`);
 }
 
 /**
