@@ -31,8 +31,11 @@ const CR = 13;
 const SPACE = 32;
 const COLON = 58;
 const BOM = 0xfeff;
-// retry values beyond ~31 years of ms cannot be meant (Python's SSEDecoder agrees)
-const RETRY_DIGITS_MAX = 18;
+// A valid retry: ASCII digits only, no sign, space, decimal point or other scripts' digits
+// (WHATWG; `\d` is ASCII-only without the `u` flag), at most 18 after the leading zeros (more
+// than ~31 years of ms cannot be meant; Python's SSEDecoder agrees). The lookahead takes the
+// zeros atomically, so a long line fails in linear time without backtracking into them.
+const RETRY = /^(?=\d)(?=(0*))\1\d{0,18}$/;
 
 export class SSEParser {
   /** The last event ID in force (set at each dispatch, like `EventSource.lastEventId`). */
@@ -225,16 +228,7 @@ export class SSEParser {
   }
 
   #setRetry(value: string): void {
-    // ASCII digits only: no sign, space, decimal point or other scripts' digits (WHATWG)
-    const length = value.length;
-    if (length === 0) return;
-    let significant = 0;
-    for (let i = 0; i < length; i += 1) {
-      const c = value.charCodeAt(i);
-      if (c < 48 || c > 57) return;
-      if (significant > 0 || c !== 48) significant += 1;
-    }
-    if (significant > RETRY_DIGITS_MAX) return;
+    if (!RETRY.test(value)) return;
     const ms = Number(value);
     this.retry = ms;
     this.#blockRetry = ms;
