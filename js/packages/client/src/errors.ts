@@ -27,8 +27,9 @@ export class AgentStreamError extends Error {
   declare readonly code: string;
 
   constructor(message: string, options: AgentStreamErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code ?? (new.target as { defaultCode?: string }).defaultCode ?? "agent-stream-error";
+    // Error takes `cause` from the options when they have one
+    super(message, options);
+    this.code = options.code ?? (new.target as typeof AgentStreamError).defaultCode;
   }
 
   static defaultCode = "agent-stream-error";

@@ -143,7 +143,7 @@ export function parseEventGeneric(type: string, data: string | JSONValue): Agent
  */
 function fail(type: string, data: unknown, message: string, field: string, cause?: unknown): InvalidEventError {
   const line = typeof data === "string" ? data.slice(0, 200) : null;
-  return new InvalidEventError(`${type} event ${message}`, { eventType: type, field, line, cause, code: cause === undefined ? undefined : "invalid-json" });
+  return new InvalidEventError(`${type} event ${message}`, { eventType: type, field, line, ...(cause !== undefined && { cause, code: "invalid-json" }) });
 }
 
 /** Build a known event in code (fills schema defaults, validates like {@link parseEvent}). */
