@@ -161,36 +161,26 @@ export class SSEParser {
     }
     if (end - start > this.max) this.#tooLarge("a line", text.slice(start, end));
     const first = text.charCodeAt(start);
-    // the three fields of every agent-stream frame, recognised without slicing the name
-    if (first === 100 && text.charCodeAt(start + 4) === COLON && text.startsWith("ata", start + 1)) {
-      this.#addData(text.slice(text.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end));
-      return;
-    }
-    if (first === 105 && text.charCodeAt(start + 1) === 100 && text.charCodeAt(start + 2) === COLON) {
-      this.#setId(text.slice(text.charCodeAt(start + 3) === SPACE ? start + 4 : start + 3, end));
-      return;
-    }
-    if (first === 101 && text.charCodeAt(start + 5) === COLON && text.startsWith("vent", start + 1)) {
-      this.#event = text.slice(text.charCodeAt(start + 6) === SPACE ? start + 7 : start + 6, end);
-      return;
-    }
-    if (first === COLON) {
-      if (this.#onComment !== undefined) {
-        this.#onComment(text.slice(text.charCodeAt(start + 1) === SPACE ? start + 2 : start + 1, end));
-      }
-      return;
-    }
-    const colon = text.indexOf(":", start);
+    // the three fields of every agent-stream frame are recognised without slicing the name
+    let colon: number;
     let name: string;
-    let value: string;
-    if (colon === -1 || colon >= end) {
-      // a line without a colon is a field name with an empty value
-      name = text.slice(start, end);
-      value = "";
+    if (first === 100 && text.charCodeAt(start + 4) === COLON && text.startsWith("ata", start + 1)) {
+      colon = start + 4;
+      name = "data";
+    } else if (first === 105 && text.charCodeAt(start + 1) === 100 && text.charCodeAt(start + 2) === COLON) {
+      colon = start + 2;
+      name = "id";
+    } else if (first === 101 && text.charCodeAt(start + 5) === COLON && text.startsWith("vent", start + 1)) {
+      colon = start + 5;
+      name = "event";
     } else {
+      colon = text.indexOf(":", start);
+      // a line without a colon is a field name with an empty value; a comment's name is ""
+      if (colon === -1 || colon > end) colon = end;
       name = text.slice(start, colon);
-      value = text.slice(text.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1, end);
     }
+    // one space after the colon is not part of the value (slice past `end` gives "")
+    const value = text.slice(text.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1, end);
     switch (name) {
       case "data":
         this.#addData(value);
@@ -200,6 +190,9 @@ export class SSEParser {
         break;
       case "id":
         this.#setId(value);
+        break;
+      case "":
+        this.#onComment?.(value);
         break;
       case "retry":
         this.#setRetry(value);
