@@ -85,22 +85,8 @@ export class SSEParser {
     }
     let lf = text.indexOf("\n", pos);
     let cr = text.indexOf("\r", pos);
-    if (this.#pending.length > 0) {
-      const end = cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
-      if (end === -1) {
-        this.#park(text, pos);
-        return;
-      }
-      this.#pending.push(text.slice(pos, end));
-      const line = this.#pending.join("");
-      this.#pending = [];
-      this.#pendingLength = 0;
-      this.#line(line, 0, line.length, out);
-      pos = this.#next(text, end);
-      if (pos >= length) return;
-      if (lf !== -1 && lf < pos) lf = text.indexOf("\n", pos);
-      if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
-    }
+    // a line begun in an earlier chunk ends at the first line end of this one
+    let pending = this.#pending.length > 0;
     // lf and cr hold the next LF / CR at or after pos (-1: none left); each search resumes
     // past the last, so a chunk is scanned once whatever its mix of line ends
     while (pos < length) {
@@ -113,7 +99,16 @@ export class SSEParser {
       } else {
         end = lf;
       }
-      this.#line(text, pos, end, out);
+      if (pending) {
+        pending = false;
+        this.#pending.push(text.slice(pos, end));
+        const line = this.#pending.join("");
+        this.#pending = [];
+        this.#pendingLength = 0;
+        this.#line(line, 0, line.length, out);
+      } else {
+        this.#line(text, pos, end, out);
+      }
       pos = this.#next(text, end);
       if (lf !== -1 && lf < pos) lf = text.indexOf("\n", pos);
       if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos);
