@@ -136,10 +136,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
         if (outcome === "done") return { kind: "done" };
         if (outcome === "reconnect") return core.lost("reconnect");
         if (outcome !== null) return outcome;
-        if (done) {
-          const error = new AgentStreamError("connection lost before done", { code: "connection-lost" });
-          return core.lost("eof", error, scheduler.now());
-        }
+        if (done) return core.lost("eof", null, scheduler.now());
       }
     } catch (error) {
       return lost(error, current, "network");
@@ -185,7 +182,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       const text = status >= 400 ? await raceAbort(response.text(), current.signal).catch(() => "") : "";
       const action = core.response(status, response.headers, { method, url: target, statusText: response.statusText, body: text, nowMs: Date.now() });
       if (action !== null) return action;
-      if (response.body === null) return lost(new Error("the response has no body"), current, "eof");
+      if (response.body === null) return core.lost("eof", null, scheduler.now());
       streaming = true;
       hooks.connection(run, "streaming", core.reconnects);
       return await read(response.body, current);
