@@ -153,12 +153,14 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
     controller.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const headers = new Headers(options.headers);
-      if (!headers.has("accept")) headers.set("Accept", "text/event-stream");
+      // header names are case-insensitive: a header the caller set wins
+      const preset = (name: string, value: string) => headers.has(name) || headers.set(name, value);
+      preset("Accept", "text/event-stream");
       let target = url;
       let method = options.method.toUpperCase();
       let sent: string | undefined;
       if (plan.lastEventId === null) {
-        if (plan.idempotencyKey !== null && !headers.has("idempotency-key")) headers.set("Idempotency-Key", plan.idempotencyKey);
+        if (plan.idempotencyKey !== null) preset("Idempotency-Key", plan.idempotencyKey);
       } else {
         headers.set("Last-Event-ID", plan.lastEventId);
         if (plan.resumeUrl !== null) {
@@ -168,7 +170,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       }
       if (method !== "GET" && method !== "HEAD" && body !== undefined) {
         sent = typeof body === "string" ? body : JSON.stringify(body);
-        if (!headers.has("content-type")) headers.set("Content-Type", "application/json");
+        preset("Content-Type", "application/json");
       }
       armLiveness(current);
       let response: Response;
