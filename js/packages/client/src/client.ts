@@ -11,7 +11,7 @@
  * server cannot finish it).
  */
 import { type Batching, TokenBatcher } from "./batching.js";
-import { AgentStreamError, HTTPStatusError, UsageError } from "./errors.js";
+import { type AgentStreamError, asAgentError, HTTPStatusError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import { type HeadersLike, statusError, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
@@ -239,10 +239,7 @@ export class AgentStreamClient {
           throw statusError(response.status, response.headers, { method: "POST", url: stopUrl, statusText: response.statusText, body: text });
         }
       })
-      .catch((error: unknown) => {
-        const failure = error instanceof AgentStreamError ? error : new AgentStreamError(String(error), { code: "stop-failed", cause: error });
-        run.callbacks.onError?.(failure);
-      });
+      .catch((error: unknown) => run.callbacks.onError?.(asAgentError(error, "stop-failed")));
   }
 
   /** Abort the connection without asking the server to stop (e.g. on unmount). */

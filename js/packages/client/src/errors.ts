@@ -123,6 +123,12 @@ export class HTTPStatusError extends AgentStreamError {
   }
 }
 
+/** `error` when it is ours, else an {@link AgentStreamError} of `code` holding it as `cause`. */
+export function asAgentError(error: unknown, code: string): AgentStreamError {
+  if (error instanceof AgentStreamError) return error;
+  return new AgentStreamError(`${code}: ${error instanceof Error ? error.message : String(error)}`, { code, cause: error });
+}
+
 /** `JSON.stringify(value)` cut to `limit` characters, for error messages. */
 export function truncate(value: unknown, limit = 80): string {
   const text = typeof value === "string" ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);

@@ -6,7 +6,7 @@
  *
  * A closure, not a class: its state lives in local variables, which minify to one letter each.
  */
-import { AgentStreamError } from "./errors.js";
+import { AgentStreamError, asAgentError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent, type UnknownEvent } from "./events.js";
 import { newIdempotencyKey, resolveUrl } from "./http.js";
 import { type Action, type DoneReason, type FeedOutcome, type LostKind, ResumeCore } from "./resume.js";
@@ -53,12 +53,6 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function asAgentError(error: unknown, code: string): AgentStreamError {
-  if (error instanceof AgentStreamError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new AgentStreamError(`connection lost: ${message}`, { code, cause: error });
 }
 
 const stalled = (message: string) => new AgentStreamError(`connection stalled: no bytes for ${message}`, { code: "stalled" });
