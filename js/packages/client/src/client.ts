@@ -287,23 +287,16 @@ export class AgentStreamClient {
     return this.#options.fetch(url, { ...init, headers });
   }
 
-  /** What runs report; a run's reports go quiet once it ended or another run replaced it. */
+  /** What the current run reports (a run goes quiet once it ended, before another starts). */
   readonly #hooks: RunHooks = {
-    event: (run, event, id) => {
-      if (run === this.#run) this.#receive(event, id);
-    },
-    commit: (run) => {
-      if (run === this.#run) this.#commit();
-    },
-    connection: (run, status, reconnects) => {
-      if (run !== this.#run) return;
+    event: (event, id) => this.#receive(event, id),
+    commit: () => this.#commit(),
+    connection: (status, reconnects) => {
       this.#connection = status;
       this.#reconnects = reconnects;
       this.#commit();
     },
-    end: (run, failure, done) => {
-      if (run === this.#run) this.#end(run, done, failure);
-    },
+    end: (run, failure, done) => this.#end(run, done, failure),
   };
 
   #receive(event: AgentEvent, id: string | null): void {

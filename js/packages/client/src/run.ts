@@ -2,7 +2,8 @@
  * One agent run's transport: the request, its resumes and the read loop. The decisions (cursor,
  * dedupe, retry or give up) are {@link ResumeCore}'s; a run does the I/O around it (fetch,
  * timers, page visibility). The client owns the state; a run reports events, connection changes
- * and its end to the client's {@link RunHooks}, which ignore a run once another replaced it.
+ * and its end to the client's {@link RunHooks}, and goes quiet once it ended (the client replaces a
+ * run only after ending it).
  *
  * A closure, not a class: its state lives in local variables, which minify to one letter each.
  */
@@ -29,10 +30,10 @@ export interface Run {
 }
 
 export interface RunHooks {
-  event(run: Run, event: AgentEvent, id: string | null): void;
+  event(event: AgentEvent, id: string | null): void;
   /** Publish what the events of one chunk changed. */
-  commit(run: Run): void;
-  connection(run: Run, status: ConnectionStatus, reconnects: number): void;
+  commit(): void;
+  connection(status: ConnectionStatus, reconnects: number): void;
   end(run: Run, failure: AgentStreamError | null, done: EventData<"done">): void;
 }
 
@@ -79,10 +80,12 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
 
   const resolve = (ref: string) => resolveUrl(ref, url);
   const deliver = (event: AgentEvent | UnknownEvent, id: string | null): void => {
-    if ("unknown" in event) return; // the callbacks and the state take known types only
+    // the callbacks and the state take known types only, and nothing after the end (a callback
+    // may stop the run in the middle of a chunk)
+    if ("unknown" in event || ended) return;
     if (event.type === "start" && core.stopUrl !== null) run.stopUrl = resolve(core.stopUrl);
     callbacks.onEvent?.(event, id);
-    hooks.event(run, event, id);
+    hooks.event(event, id);
   };
   const invalid = (error: AgentStreamError): void => callbacks.onError?.(error);
 
@@ -126,7 +129,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
           outcome = core.feed(value, deliver, invalid);
           armLiveness(current);
         }
-        hooks.commit(run);
+        hooks.commit();
         if (outcome === "done") return { kind: "done" };
         if (outcome === "reconnect") return core.lost("reconnect");
         if (outcome !== null) return outcome;
@@ -180,7 +183,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       if (action !== null) return action;
       if (response.body === null) return core.lost("eof", null, scheduler.now());
       streaming = true;
-      hooks.connection(run, "streaming", core.reconnects);
+      if (!ended) hooks.connection("streaming", core.reconnects);
       return await read(response.body, current);
     } finally {
       streaming = false;
@@ -206,7 +209,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
         const outcome = await connect();
         if (ended) return;
         if (outcome.kind === "retry") {
-          hooks.connection(run, "reconnecting", core.reconnects);
+          hooks.connection("reconnecting", core.reconnects);
           const delay = resumeNow ? 0 : outcome.delayMs;
           resumeNow = false;
           if (delay > 0) await sleep(delay);
