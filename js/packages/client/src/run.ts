@@ -190,7 +190,8 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       clearLiveness();
       controller.signal.removeEventListener("abort", onAbort);
       if (attempt === current) attempt = null;
-      current.abort(new AgentStreamError("attempt over", { code: "attempt-over" }));
+      // ends what the attempt left open (its body); the reason reaches no caller
+      current.abort();
     }
   };
 
@@ -246,7 +247,8 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       if (ended) return;
       core.stop();
       end(reason, failure);
-      controller.abort(new AgentStreamError("the run was cancelled", { code: "cancelled" }));
+      // the attempt sees the abort and reports nothing: the run has ended
+      controller.abort();
       wake?.();
     },
   } as Run & { stopUrl: string | null; finished: Promise<void> };
