@@ -10,7 +10,7 @@
 import { AgentStreamError, asAgentError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent, type UnknownEvent } from "./events.js";
 import { newIdempotencyKey, resolveUrl } from "./http.js";
-import { type Action, type DoneReason, type FeedOutcome, type LostKind, ResumeCore } from "./resume.js";
+import { type Action, type DoneReason, type FeedOutcome, ResumeCore } from "./resume.js";
 import { sendReport } from "./report.js";
 import type { StreamCallbacks, ResolvedOptions } from "./client.js";
 import type { TimerHandle } from "./scheduler.js";
@@ -110,44 +110,20 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
     hooks.end(run, failure, done.data);
   };
 
-  const lost = (error: unknown, current: AbortController, kind: LostKind): Outcome => {
+  /** The attempt `current` failed with `error` (or the reason it was aborted for). */
+  const lost = (error: unknown, current: AbortController): Outcome => {
     if (controller.signal.aborted || ended) return { kind: "aborted" };
     const failure = asAgentError(current.signal.aborted ? current.signal.reason : error, "connection-lost");
-    return core.lost(failure.code === "stalled" ? "stalled" : kind, failure, scheduler.now());
-  };
-
-  const read = async (stream: ReadableStream<Uint8Array>, current: AbortController): Promise<Outcome> => {
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await raceAbort(reader.read(), current.signal);
-        let outcome: FeedOutcome;
-        if (done) {
-          outcome = core.end(deliver, invalid);
-        } else {
-          core.alive((lastByteAt = scheduler.now()));
-          outcome = core.feed(value, deliver, invalid);
-          armLiveness(current);
-        }
-        hooks.commit();
-        if (outcome === "done") return { kind: "done" };
-        if (outcome === "reconnect") return core.lost("reconnect");
-        if (outcome !== null) return outcome;
-        if (done) return core.lost("eof", null, scheduler.now());
-      }
-    } catch (error) {
-      return lost(error, current, "network");
-    } finally {
-      reader.cancel().catch(() => undefined);
-    }
+    return core.lost(failure.code === "stalled" ? "stalled" : "network", failure, scheduler.now());
   };
 
   const connect = async (): Promise<Outcome> => {
     const plan = core.request();
     const current = new AbortController();
     attempt = current;
-    const onAbort = () => current.abort(controller.signal.reason);
+    const onAbort = () => current.abort();
     controller.signal.addEventListener("abort", onAbort, { once: true });
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     try {
       const headers = new Headers(options.headers);
       // header names are case-insensitive: a header the caller set wins
@@ -170,22 +146,38 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
         preset("Content-Type", "application/json");
       }
       armLiveness(current);
-      let response: Response;
       try {
-        response = await raceAbort(options.fetch(target, { method, headers, body: sent, signal: current.signal, cache: "no-store" }), current.signal);
+        const response = await raceAbort(options.fetch(target, { method, headers, body: sent, signal: current.signal, cache: "no-store" }), current.signal);
+        core.alive(scheduler.now());
+        const { status } = response;
+        const text = status >= 400 ? await raceAbort(response.text(), current.signal).catch(() => "") : "";
+        const action = core.response(status, response.headers, { method, url: target, statusText: response.statusText, body: text, nowMs: Date.now() });
+        if (action !== null) return action;
+        if (response.body === null) return core.lost("eof", null, scheduler.now());
+        streaming = true;
+        if (!ended) hooks.connection("streaming", core.reconnects);
+        reader = response.body.getReader();
+        for (;;) {
+          const { done, value } = await raceAbort(reader.read(), current.signal);
+          let outcome: FeedOutcome;
+          if (done) {
+            outcome = core.end(deliver, invalid);
+          } else {
+            core.alive((lastByteAt = scheduler.now()));
+            outcome = core.feed(value, deliver, invalid);
+            armLiveness(current);
+          }
+          hooks.commit();
+          if (outcome === "done") return { kind: "done" };
+          if (outcome === "reconnect") return core.lost("reconnect");
+          if (outcome !== null) return outcome;
+          if (done) return core.lost("eof", null, scheduler.now());
+        }
       } catch (error) {
-        return lost(error, current, "network");
+        return lost(error, current);
       }
-      core.alive(scheduler.now());
-      const { status } = response;
-      const text = status >= 400 ? await raceAbort(response.text(), current.signal).catch(() => "") : "";
-      const action = core.response(status, response.headers, { method, url: target, statusText: response.statusText, body: text, nowMs: Date.now() });
-      if (action !== null) return action;
-      if (response.body === null) return core.lost("eof", null, scheduler.now());
-      streaming = true;
-      if (!ended) hooks.connection("streaming", core.reconnects);
-      return await read(response.body, current);
     } finally {
+      reader?.cancel().catch(() => undefined);
       streaming = false;
       clearLiveness();
       controller.signal.removeEventListener("abort", onAbort);
