@@ -190,12 +190,8 @@ export class ResumeCore {
       const streamId = headers.get("x-agent-stream-id");
       if (streamId !== null && isStreamId(streamId) && this.#ids.streamId === null) {
         // resumable even if the priming frame gets lost
-        if (this.#lastId === null) {
-          this.#lastId = `${streamId}:0`;
-          this.#ids.adopt(streamId, 0);
-        } else {
-          this.#ids.adopt(streamId);
-        }
+        this.#ids.adopt(streamId, this.#lastId === null ? 0 : undefined);
+        this.#lastId ??= `${streamId}:0`;
       }
     }
     const resumeUrl = headers.get("x-agent-stream-resume-url");
@@ -291,13 +287,12 @@ export class ResumeCore {
 
   #broken(error: unknown): GiveUp {
     if (!(error instanceof ProtocolError)) throw error;
-    const failure =
-      error.code === "event-too-large"
-        ? new ProtocolError(
-            `an event over the limit of ${this.maxEventSize} bytes (maxEventSize) after ${this.#lastId ?? "start"}`,
-            { code: error.code, line: error.line, cause: error },
-          )
-        : error;
+    // the parser's one error, event-too-large: said in the stream's terms (its limit, its place)
+    const failure = new ProtocolError(`an event over the limit of ${this.maxEventSize} bytes (maxEventSize) after ${this.#lastId ?? "start"}`, {
+      code: error.code,
+      line: error.line,
+      cause: error,
+    });
     return giveUp("error", failure);
   }
 
@@ -333,7 +328,8 @@ export class ResumeCore {
       invalid(error);
       return null;
     }
-    if (event.type === "start" && !("unknown" in event)) {
+    // a known type's name is never an unknown event's
+    if (event.type === "start") {
       const data = event.data as EventData<"start">;
       const announced = data.max_event_bytes;
       if (announced !== undefined && announced > 0 && this.#options.maxEventSize === null) {
@@ -341,14 +337,14 @@ export class ResumeCore {
         this.#parser.max = announced + DATA_FIELD;
       }
       this.heartbeatMs = data.heartbeat_ms;
-      if (data.resume_window_ms !== undefined) this.resumeWindowMs = data.resume_window_ms;
-      if (data.resume_url !== "") this.resumeUrl = data.resume_url;
-      if (data.stop_url !== "") this.stopUrl = data.stop_url;
+      this.resumeWindowMs = data.resume_window_ms ?? this.resumeWindowMs;
+      this.resumeUrl = data.resume_url || this.resumeUrl;
+      this.stopUrl = data.stop_url || this.stopUrl;
       this.reportUrl = data.report_url || this.reportUrl;
       if (this.#sentStart) return null;
       this.#sentStart = true;
     }
     deliver(event, message.id === "" ? null : message.id);
-    return event.type === "done" && !("unknown" in event) ? "done" : null;
+    return event.type === "done" ? "done" : null;
   }
 }
