@@ -11,7 +11,7 @@
  * server cannot finish it).
  */
 import { type Batching, TokenBatcher } from "./batching.js";
-import { type AgentStreamError, asAgentError, HTTPStatusError, UsageError } from "./errors.js";
+import { type AgentStreamError, asAgentError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import { type HeadersLike, statusError, toHeaders } from "./http.js";
 import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
@@ -330,7 +330,8 @@ export class AgentStreamClient {
     this.#batcher?.flushNow();
     const reattached = this.#reattaching === run;
     if (reattached) this.#reattaching = null;
-    const status = failure instanceof HTTPStatusError ? failure.status : 0;
+    // an HTTPStatusError's (a ResumeError's status goes with its code)
+    const status = (failure as { status?: number } | null)?.status;
     if (failure !== null && (failure.code === "unknown-stream" || failure.code === "expired" || (reattached && (status === 404 || status === 410)))) {
       // the server forgot the run: a reload has nothing to come back to
       this.#remember(null);
@@ -352,7 +353,7 @@ export class AgentStreamClient {
     this.#connection = "closed";
     this.#commit();
     if (failure !== null) run.callbacks.onError?.(failure);
-    if (state.done !== null) run.callbacks.onDone?.(state.done, this.#snapshot);
+    run.callbacks.onDone?.(state.done as EventData<"done">, this.#snapshot);
   }
 
   #commit(): void {
