@@ -51,10 +51,8 @@ export class TokenBatcher {
     this.#max = options.maxIntervalMs ?? 100;
     const interval = options.intervalMs ?? 50;
     if (!(interval >= 0) || !(this.#min >= 0 && this.#min <= this.#max)) {
-      throw new UsageError(
-        `bad batching intervalMs/minIntervalMs/maxIntervalMs: ${JSON.stringify(options)}`,
-        { code: "invalid-interval" },
-      );
+      // the options show the interval fields at fault
+      throw new UsageError(`bad batching interval: ${JSON.stringify(options)}`, { code: "invalid-interval" });
     }
     this.#interval = this.mode === "adaptive" ? Math.min(Math.max(interval, this.#min), this.#max) : interval;
     this.#gap = this.#interval;
