@@ -101,10 +101,14 @@ export function reduceMany(state: StreamState, events: readonly (AgentEvent | Un
     going = false;
     return (draft ??= Object.assign({}, state));
   };
-  /** Any content event means the agent went on: a pending input request is answered. */
-  const go = (): Draft => {
+  const live = (): Draft => {
     const next = edit();
     next.isStreaming = true;
+    return next;
+  };
+  /** Any content event means the agent went on: a pending input request is answered. */
+  const go = (): Draft => {
+    const next = live();
     next.inputRequired = null;
     going = true;
     return next;
@@ -150,12 +154,9 @@ export function reduceMany(state: StreamState, events: readonly (AgentEvent | Un
       case "turn":
         go().turn = event.data.turn_number;
         break;
-      case "progress": {
-        const next = edit();
-        next.progress = event.data;
-        next.isStreaming = true;
+      case "progress":
+        live().progress = event.data;
         break;
-      }
       case "creation":
         go().creations = [...current.creations, event.data];
         break;
@@ -172,25 +173,19 @@ export function reduceMany(state: StreamState, events: readonly (AgentEvent | Un
         if (next.activeTools.length !== 0) next.activeTools = initialState.activeTools;
         break;
       }
-      case "input_required": {
-        const next = edit();
-        next.inputRequired = event.data;
-        next.isStreaming = true;
+      case "input_required":
+        live().inputRequired = event.data;
         break;
-      }
       case "input_response": {
         const { inputRequired, answers } = current;
-        const next = edit();
+        const next = live();
         next.answers = [...answers, event.data];
         if (inputRequired !== null && inputRequired.request_id === event.data.request_id) next.inputRequired = null;
-        next.isStreaming = true;
         break;
       }
       case "start": {
         if (current.isStreaming && current.streamId === event.data.stream_id) break;
-        const next = edit();
-        next.isStreaming = true;
-        next.streamId = event.data.stream_id;
+        live().streamId = event.data.stream_id;
         break;
       }
       case "reconnect":
