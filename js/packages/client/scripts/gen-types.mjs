@@ -64,19 +64,23 @@ function prepare(schema) {
 /**
  * Field table the runtime validator and the defaults use, per event type: one tuple per field,
  * `[name, JSON type | enum | "" (any), 1 if required else 0, default?]`, in schema order, then any
- * required name without a property. Tuples, not objects: the table ships in every bundle.
+ * required name without a property. Tuples, not objects: the table ships in every bundle. An
+ * optional field of any JSON without a default is left out (the check would pass it whatever it
+ * holds).
  */
 function fieldTable(defs) {
   const table = {};
   for (const [name, def] of Object.entries(defs)) {
     const required = def.required ?? [];
     const properties = def.properties ?? {};
-    const fields = Object.entries(properties).map(([field, prop]) => {
+    const fields = [];
+    for (const [field, prop] of Object.entries(properties)) {
       // tsType is the generator's hint, not part of the wire format
       const entry = [field, prop.enum ?? prop.type ?? "", required.includes(field) ? 1 : 0];
       if (prop.default !== undefined) entry.push(prop.default);
-      return entry;
-    });
+      // an optional field of any JSON without a default has nothing to check or fill in
+      if (entry[1] !== "" || entry[2] === 1 || entry.length > 3) fields.push(entry);
+    }
     for (const field of required) if (!(field in properties)) fields.push([field, "", 1]);
     table[name] = fields;
   }
@@ -104,7 +108,7 @@ ${types.trim()}
 /** Event types the schema defines, in schema order. */
 export const EVENT_TYPES = ${JSON.stringify(names)} as const;
 
-/** Per event type, each field: [name, JSON type or enum ("" any), 1 if required, default?]. */
+/** Per event type, each field it checks: [name, JSON type or enum ("" any), 1 if required, default?]. */
 export const EVENT_FIELDS = {\n${table}\n} as const;
 `;
 }

@@ -403,19 +403,19 @@ export interface ReconnectData {
 /** Event types the schema defines, in schema order. */
 export const EVENT_TYPES = ["token","thinking","tool_use","tool_result","turn","progress","creation","error","done","input_required","input_response","start","reconnect"] as const;
 
-/** Per event type, each field: [name, JSON type or enum ("" any), 1 if required, default?]. */
+/** Per event type, each field it checks: [name, JSON type or enum ("" any), 1 if required, default?]. */
 export const EVENT_FIELDS = {
   token: [["text","string",1],["message_id","string",0]],
   thinking: [["text","string",1],["message_id","string",0]],
-  tool_use: [["tool_name","string",1],["tool_use_id","string",1],["input_summary","string",0,""],["status",["running"],0,"running"],["input","",0]],
-  tool_result: [["tool_name","string",1],["tool_use_id","string",1],["output_summary","string",0,""],["duration_ms","number",0,0],["status",["done","error"],0,"done"],["output","",0]],
+  tool_use: [["tool_name","string",1],["tool_use_id","string",1],["input_summary","string",0,""],["status",["running"],0,"running"]],
+  tool_result: [["tool_name","string",1],["tool_use_id","string",1],["output_summary","string",0,""],["duration_ms","number",0,0],["status",["done","error"],0,"done"]],
   turn: [["turn_number","integer",1],["total_tools","integer",0,0]],
   progress: [["step","string",1],["percentage","number",1],["message","string",1],["sub_progress","object",0]],
   creation: [["creation_type","string",1],["count","integer",1],["tool_use_id","string",0,""],["items","array",0,[]]],
   error: [["error_type","string",1],["message","string",1],["details","object",0,{}]],
   done: [["message_id","string",0,""],["num_turns","integer",0,0],["tool_count","integer",0,0],["duration_ms","number",0,0],["model","string",0,""],["total_cost_usd","number",0,0],["reason",["cancelled","completed","error","interrupted"],0],["synthetic","boolean",0],["stop_reason","string",0],["input_tokens","integer",0],["output_tokens","integer",0],["cache_read_tokens","integer",0],["cache_write_tokens","integer",0],["citations","array",0]],
-  input_required: [["request_id","string",1],["prompt","string",1],["choices","array",0],["schema","object",0],["respond_url","string",0],["expires_at","string",0],["allows_free_text","boolean",0],["tool_name","string",0],["tool_use_id","string",0],["tool_input","",0]],
-  input_response: [["request_id","string",1],["status",["answered","cancelled","expired"],0,"answered"],["answer","",0]],
+  input_required: [["request_id","string",1],["prompt","string",1],["choices","array",0],["schema","object",0],["respond_url","string",0],["expires_at","string",0],["allows_free_text","boolean",0],["tool_name","string",0],["tool_use_id","string",0]],
+  input_response: [["request_id","string",1],["status",["answered","cancelled","expired"],0,"answered"]],
   start: [["stream_id","string",1],["protocol_version","integer",0,1],["heartbeat_ms","integer",0,15000],["resume_url","string",0,""],["stop_url","string",0,""],["report_url","string",0,""],["resumed","boolean",0,false],["resume_window_ms","integer",0],["max_event_bytes","integer",0]],
   reconnect: [["reason","string",0,"server-shutdown"]],
 } as const;
