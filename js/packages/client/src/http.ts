@@ -73,7 +73,7 @@ export function statusError(
     });
   }
   if (status === 503 && detail.code === "store-unavailable") {
-    return new StoreUnavailableError(`${method} ${url} answered 503: ${said}`, { retryAfterMs });
+    return new StoreUnavailableError(`${method} ${url} answered ${status}: ${said}`, { retryAfterMs });
   }
   return new HTTPStatusError(`${method} ${url} answered ${status} ${statusText}: ${said}`.replace("  ", " "), {
     status,
