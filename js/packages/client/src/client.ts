@@ -14,7 +14,7 @@ import { type Batching, TokenBatcher } from "./batching.js";
 import { type AgentStreamError, asAgentError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
 import { type HeadersLike, statusError, toHeaders } from "./http.js";
-import { initialState, reduce, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
+import { initialState, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, type Run, type RunHooks, startRun } from "./run.js";
 import { defaultScheduler, type Scheduler } from "./scheduler.js";
@@ -311,7 +311,8 @@ export class AgentStreamClient {
       return;
     }
     this.#batcher?.flushNow();
-    this.#state = withLastEventId(reduce(this.#state, event), id ?? this.#state.lastEventId);
+    // reduce()'s one-token shortcut is for callers that fold tokens one by one; here they are batched
+    this.#state = withLastEventId(reduceMany(this.#state, [event]), id ?? this.#state.lastEventId);
   }
 
   #flushPending(): boolean {
@@ -342,13 +343,14 @@ export class AgentStreamClient {
         return;
       }
     }
-    let state = this.#state;
+    // a run that ended without the server's done gets one: never an endless spinner (after the
+    // server's done the reducer takes neither event)
+    const events: AgentEvent[] = [{ type: "done", data: done }];
     if (failure !== null) {
-      state = reduce(state, parseEvent("error", { error_type: failure.code, message: failure.message }) as AgentEvent);
+      events.unshift(parseEvent("error", { error_type: failure.code, message: failure.message }) as AgentEvent);
       this.#failure = failure;
     }
-    // a run that ended without the server's done gets one: never an endless spinner
-    if (!state.isDone) state = reduce(state, { type: "done", data: done });
+    const state = reduceMany(this.#state, events);
     this.#state = state;
     this.#connection = "closed";
     this.#commit();
