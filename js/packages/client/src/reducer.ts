@@ -127,9 +127,11 @@ export function reduceMany(state: StreamState, events: readonly (AgentEvent | Un
         break;
       case "tool_use": {
         const id = event.data.tool_use_id;
-        const active = current.activeTools;
+        const active = [...current.activeTools];
         const index = active.findIndex((tool) => tool.tool_use_id === id);
-        go().activeTools = index === -1 ? [...active, event.data] : active.map((t, i) => (i === index ? event.data : t));
+        // a repeated call keeps its place
+        active[index < 0 ? active.length : index] = event.data;
+        go().activeTools = active;
         break;
       }
       case "tool_result": {
