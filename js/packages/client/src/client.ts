@@ -13,7 +13,7 @@
 import { type Batching, TokenBatcher } from "./batching.js";
 import { type AgentStreamError, asAgentError, UsageError } from "./errors.js";
 import { type AgentEvent, type EventData, parseEvent } from "./events.js";
-import { type HeadersLike, statusError, toHeaders } from "./http.js";
+import { type HeadersLike, statusError } from "./http.js";
 import { initialState, reduceMany, type StreamState, withLastEventId } from "./reducer.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { type ConnectionStatus, type Run, type RunHooks, startRun } from "./run.js";
@@ -122,7 +122,7 @@ function resolveOptions(options: AgentStreamClientOptions): ResolvedOptions {
   const doc = (globalThis as { document?: VisibilitySource }).document;
   return {
     method: options.method ?? "POST",
-    headers: toHeaders(options.headers),
+    headers: new Headers(options.headers as HeadersInit | undefined),
     fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
     batching: options.batching ?? "fixed",
     retry: { ...DEFAULT_RETRY_POLICY, ...options.retry },

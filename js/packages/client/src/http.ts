@@ -1,11 +1,7 @@
-/** HTTP helpers of the transport: request headers, URL resolution, status errors. */
+/** HTTP helpers of the transport: the Idempotency-Key, URL resolution, status errors. */
 import { HTTPStatusError, ResumeError, StoreUnavailableError, truncate } from "./errors.js";
 
 export type HeadersLike = Headers | Record<string, string> | readonly (readonly [string, string])[];
-
-export function toHeaders(init: HeadersLike | undefined): Headers {
-  return new Headers(init as HeadersInit | undefined);
-}
 
 /**
  * A fresh `Idempotency-Key`: `crypto.randomUUID()`, or 128 random bits from
