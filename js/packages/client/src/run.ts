@@ -60,7 +60,6 @@ const stalled = (message: string) => new AgentStreamError(`connection stalled: n
 
 export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string, body: unknown, callbacks: StreamCallbacks): Run {
   const { scheduler, visibility, liveness } = options;
-  const controller = new AbortController();
   const core = new ResumeCore({
     retry: options.retry,
     random: scheduler.random,
@@ -112,7 +111,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
 
   /** The attempt `current` failed with `error` (or the reason it was aborted for). */
   const lost = (error: unknown, current: AbortController): Outcome => {
-    if (controller.signal.aborted || ended) return { kind: "aborted" };
+    if (ended) return { kind: "aborted" };
     const failure = asAgentError(current.signal.aborted ? current.signal.reason : error, "connection-lost");
     return core.lost(failure.code === "stalled" ? "stalled" : "network", failure, scheduler.now());
   };
@@ -120,9 +119,8 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
   const connect = async (): Promise<Outcome> => {
     const plan = core.request();
     const current = new AbortController();
+    // the attempt in flight: a cancel or a page that comes back visible aborts it
     attempt = current;
-    const onAbort = () => current.abort();
-    controller.signal.addEventListener("abort", onAbort, { once: true });
     let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
     try {
       const headers = new Headers(options.headers);
@@ -180,7 +178,6 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       reader?.cancel().catch(() => undefined);
       streaming = false;
       clearLiveness();
-      controller.signal.removeEventListener("abort", onAbort);
       if (attempt === current) attempt = null;
       // ends what the attempt left open (its body); the reason reaches no caller
       current.abort();
@@ -240,7 +237,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       core.stop();
       end(reason, failure);
       // the attempt sees the abort and reports nothing: the run has ended
-      controller.abort();
+      attempt?.abort();
       wake?.();
     },
   } as Run & { stopUrl: string | null; finished: Promise<void> };
