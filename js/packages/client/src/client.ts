@@ -225,21 +225,23 @@ export class AgentStreamClient {
    * (same headers) so the server cancels the agent. The state ends with a synthetic
    * `done{reason: "cancelled"}`. Resolves when the stop request answered.
    */
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     const run = this.#run;
-    if (run === null) return Promise.resolve();
+    if (run === null) return;
     const stopUrl = run.stopUrl;
     run.cancel("cancelled", null);
-    if (stopUrl === null) return Promise.resolve();
-    return this.send(stopUrl, { method: "POST", cache: "no-store" })
-      .then(async (response) => {
-        // 404: the run already ended on its own
-        if (response.status >= 400 && response.status !== 404) {
-          const text = await response.text().catch(() => "");
-          throw statusError(response.status, response.headers, { method: "POST", url: stopUrl, statusText: response.statusText, body: text });
-        }
-      })
-      .catch((error: unknown) => run.callbacks.onError?.(asAgentError(error, "stop-failed")));
+    if (stopUrl === null) return;
+    try {
+      const response = await this.send(stopUrl, { method: "POST", cache: "no-store" });
+      const { status } = response;
+      // 404: the run already ended on its own
+      if (status >= 400 && status !== 404) {
+        const body = await response.text().catch(() => "");
+        throw statusError(status, response.headers, { method: "POST", url: stopUrl, statusText: response.statusText, body });
+      }
+    } catch (error) {
+      run.callbacks.onError?.(asAgentError(error, "stop-failed"));
+    }
   }
 
   /** Abort the connection without asking the server to stop (e.g. on unmount). */
