@@ -82,7 +82,6 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
     // the callbacks and the state take known types only, and nothing after the end (a callback
     // may stop the run in the middle of a chunk)
     if ("unknown" in event || ended) return;
-    if (event.type === "start" && core.stopUrl !== null) run.stopUrl = resolve(core.stopUrl);
     callbacks.onEvent?.(event, id);
     hooks.event(event, id);
   };
@@ -230,7 +229,9 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
 
   const run = {
     callbacks,
-    stopUrl: null as string | null,
+    get stopUrl() {
+      return core.stopUrl && resolve(core.stopUrl);
+    },
     resolve,
     cancel(reason: DoneReason, failure: AgentStreamError | null): void {
       if (ended) return;
@@ -240,7 +241,7 @@ export function startRun(hooks: RunHooks, options: ResolvedOptions, url: string,
       attempt?.abort();
       wake?.();
     },
-  } as Run & { stopUrl: string | null; finished: Promise<void> };
+  } as Run & { finished: Promise<void> };
   visibility?.addEventListener("visibilitychange", visibilityChanged);
   run.finished = loop();
   return run;
