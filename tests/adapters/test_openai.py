@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import random
+
 import anyio
 import openai
 import pytest
@@ -9,7 +12,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from agent_stream import Done, Error, Thinking, Token, ToolResult, ToolUse
 from agent_stream.adapters import openai as adapter
-from agent_stream.events import UNSET
+from agent_stream.events import DEFAULT_MAX_EVENT_BYTES, UNSET, encode_data
 
 from .conftest import Recorded, collect, cut_connection, folded, of_type, openai_client, wire
 
@@ -283,3 +286,25 @@ async def test_compatible_server_chunk_with_reasoning_and_answer_keeps_both():
     assert [e.type for e in events] == ["thinking", "thinking", "token", "done"]
     assert "".join(e.text for e in of_type(events, Thinking)) == "Two plus two is four."
     assert folded(events).text == "4"
+
+
+async def test_a_generated_image_is_not_sent_as_base64_in_the_tool_result():
+    # the image_generation tool's result is the picture in base64 (megabytes): as a tool_result
+    # it would be over the server's max_event_bytes and end the run
+    image = base64.b64encode(random.Random(1).randbytes(1_200_000)).decode()
+    body = wire("responses_image.sse").replace(b"<IMAGE>", image.encode())
+    body = body.replace(b"<PARTIAL>", image[:400_000].encode())
+    client = openai_client(Recorded([body]))
+    stream = await client.responses.create(
+        model="gpt-4.1", input="Draw a fox", tools=[{"type": "image_generation"}], stream=True
+    )
+    events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events] == ["tool_use", "tool_result", "token", "done"]
+    result = events[1]
+    assert isinstance(result, ToolResult) and result.status == "done"
+    assert result.tool_name == "image_generation"
+    assert result.output_summary.startswith("A watercolor fox curled up")
+    assert isinstance(result.output, dict) and "result" not in result.output
+    assert result.output["result_bytes"] == 1_200_000
+    assert len(encode_data(result)) < DEFAULT_MAX_EVENT_BYTES // 100

@@ -261,14 +261,19 @@ class ResponsesMapper:
         if isinstance(output, dict):
             output.pop("id", None)
             output.pop("type", None)
+            image = output.pop("result", None) if kind == "image_generation_call" else None
+            if isinstance(image, str):
+                # the picture in base64, megabytes: over an event's size limit; its size stays
+                output["result_bytes"] = len(image) * 3 // 4 - image[-2:].count("=")
         status = getattr(item, "status", None)
         action = getattr(item, "action", None)
         query = getattr(action, "query", None) if action is not None else None
+        described = query or getattr(item, "revised_prompt", None)
         return (
             ToolResult(
                 tool_name=kind.removesuffix(_HOSTED_SUFFIX),
                 tool_use_id=item.id,
-                output_summary=summarize(query if query else status),
+                output_summary=summarize(described if described else status),
                 duration_ms=round((self._clock() - started) * 1000, 3),
                 status="error" if status in ("failed", "incomplete") else "done",
                 output=output,
