@@ -211,3 +211,12 @@ def test_the_summary_shows_what_the_stream_showed_when_done_has_no_figures() -> 
     summary = console.file.getvalue().splitlines()[-1]  # type: ignore[attr-defined]
     assert summary.startswith("done · 1 tool call(s) · "), summary
     assert "0 turn(s)" not in summary
+
+
+def test_tail_of_a_url_without_a_scheme_fails_at_once() -> None:
+    done = subprocess.run(
+        [*AGENT_STREAM, "tail", "127.0.0.1:8000/api/chat", "--jsonl"],
+        capture_output=True, text=True, timeout=30, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "invalid-url" in done.stderr and "http://127.0.0.1:8000/api/chat" in done.stderr

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from agent_stream.client import AgentStreamClient, StreamEvent
-from agent_stream.errors import HTTPStatusError, ProtocolError, ResumeError
+from agent_stream.errors import HTTPStatusError, ProtocolError, ResumeError, UsageError
 from agent_stream.state import StreamState
 from tests.faultproxy import Fault, FaultProxy, random_plan
 
@@ -424,3 +424,22 @@ def test_direct_body_outside_the_tested_versions_warns_and_reads_through_httpx(
     with pytest.warns(RuntimeWarning, match=r"httpx .* is outside the tested range >=0\.1,<0\.2"):
         client = AgentStreamClient(direct_body=True)
     assert client._direct_body is False
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "127.0.0.1:8000/api/chat", "ftp://127.0.0.1/x"])
+async def test_a_url_that_cannot_work_fails_at_once_not_after_the_retries(url: str) -> None:
+    async with AgentStreamClient() as client:
+        with anyio.fail_after(5), pytest.raises(UsageError) as raised:
+            async for _ in client.stream(url, json={}):
+                pass
+    assert raised.value.code == "invalid-url"
+    assert "http://127.0.0.1:8000/api/chat" in raised.value.message
+
+
+async def test_a_relative_url_works_with_the_http_clients_base_url(test_app: ServerProcess) -> None:
+    async with (
+        httpx.AsyncClient(base_url=test_app.url) as http,
+        AgentStreamClient(http_client=http) as client,
+    ):
+        events = [event.type async for event in client.stream("/api/chat", json={"tokens": 2})]
+    assert events[-1] == "done"

@@ -209,6 +209,22 @@ class AgentStreamClient:
             idempotency_key=idempotency_key,
         )
 
+    def _checked_url(self, url: str | httpx.URL) -> httpx.URL:
+        # a URL no attempt can reach fails now, not after every retry (about 80 s of backoff)
+        example = "an http(s) URL such as http://127.0.0.1:8000/api/chat"
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise UsageError(f"stream() needs {example}: {exc}", code="invalid-url") from None
+        relative_ok = not parsed.is_absolute_url and bool(self._http.base_url.host)
+        if not relative_ok and (parsed.scheme not in ("http", "https") or not parsed.host):
+            raise UsageError(
+                f"stream() needs {example} (or a path, with an http_client that has a "
+                f"base_url); got {str(url)[:200]!r}",
+                code="invalid-url",
+            )
+        return parsed
+
     async def stream(
         self,
         url: str | httpx.URL,
@@ -225,7 +241,7 @@ class AgentStreamClient:
         (an event over ``max_event_bytes`` ends the stream with a synthetic ``done`` instead).
         Use it inside ``contextlib.aclosing`` when you may stop iterating early.
         """
-        url = httpx.URL(url)
+        url = self._checked_url(url)
         base_headers = {"accept": "text/event-stream", "cache-control": "no-cache"}
         base_headers.update(headers or {})
         given_key = ""
