@@ -10,6 +10,7 @@ fed any run.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 
 import anyio
@@ -56,11 +57,13 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def create_app() -> Starlette:
+    # SCRIPTED_INDEX_TTL_S: how long the bridges' chat/thread index keeps an entry
+    ttl_s = float(os.environ.get("SCRIPTED_INDEX_TTL_S", "3600"))
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
-            *ag_ui_routes("/api/ag-ui", for_ag_ui),
-            *ai_sdk_routes("/api/ai-sdk/chat", for_ai_sdk),
+            *ag_ui_routes("/api/ag-ui", for_ag_ui, index_ttl_s=ttl_s),
+            *ai_sdk_routes("/api/ai-sdk/chat", for_ai_sdk, index_ttl_s=ttl_s),
         ]
     )
     mount_stream_routes(app)

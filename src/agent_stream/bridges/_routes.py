@@ -11,6 +11,10 @@ try:
 except ImportError as exc:
     raise missing_extra("agent_stream.bridges", exc, "server") from exc
 
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import aclosing
+
 import msgspec
 from starlette.requests import Request
 
@@ -18,12 +22,15 @@ from ..server._asgi import last_event_id
 from ..server.manager import RunManager
 from ..server.request_body import check_json_depth, error_response
 from ..server.request_body import read_body as read_bounded
+from ..server.run import SourceItem
 from ..server.store import StreamStore
+from .index import StreamIndex
 
 __all__ = [
     "MAX_BODY_BYTES",
     "error_response",
     "find_event",
+    "kept_in_index",
     "last_event_id",
     "manager_for",
     "read_body",
@@ -59,3 +66,33 @@ async def find_event(
                 return seq
         if not result.events or (result.is_done and seq >= result.last_seq):
             return 0
+
+
+async def kept_in_index(
+    source: AsyncIterable[SourceItem], index: StreamIndex, key: str, value: str, ttl_s: float
+) -> AsyncIterator[SourceItem]:
+    """``source``, keeping ``index[key]`` (``value``: the stream id first) while it runs: set
+    again at an event once a quarter of ``ttl_s`` has passed, and when the source ends, so a
+    run that outlives ``ttl_s`` still re-attaches and stops by its chat or thread. Never over
+    a newer run's entry (the entry is kept as it is while it names this stream: an AG-UI
+    answer names its own run). During an idle wait longer than ``ttl_s`` (an unanswered
+    question) the entry lapses until the next event. Closing it closes ``source`` (the
+    agent's ``finally`` runs, as without it)."""
+    iterator = aiter(source)
+    last_s = time.monotonic()
+    async with aclosing(iterator):  # type: ignore[type-var]
+        async for item in iterator:
+            yield item
+            now_s = time.monotonic()
+            if now_s - last_s >= ttl_s / 4:
+                last_s = now_s
+                await _keep(index, key, value, ttl_s)
+    await _keep(index, key, value, ttl_s)
+
+
+async def _keep(index: StreamIndex, key: str, value: str, ttl_s: float) -> None:
+    entry = await index.get(key)
+    if entry is None:
+        await index.set(key, value, ttl_s=ttl_s)
+    elif entry.partition(" ")[0] == value.partition(" ")[0]:
+        await index.set(key, entry, ttl_s=ttl_s)

@@ -50,7 +50,14 @@ from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ag_ui_encoder import AGUIEncoder
-from ._routes import error_response, find_event, last_event_id, manager_for, read_body
+from ._routes import (
+    error_response,
+    find_event,
+    kept_in_index,
+    last_event_id,
+    manager_for,
+    read_body,
+)
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
 __all__ = ["AGUIAgent", "AGUIEncoder", "ag_ui_routes", "last_user_text"]
@@ -115,9 +122,11 @@ def ag_ui_routes(
                 stream_id = new_stream_id()
                 who = await resolve_owner(owner, active, request)
                 key = index_key("ag-ui", who, run_input.thread_id)
-                await threads.set(key, f"{stream_id} {run_input.run_id}", ttl_s=index_ttl_s)
+                entry = f"{stream_id} {run_input.run_id}"
+                await threads.set(key, entry, ttl_s=index_ttl_s)
+                source = kept_in_index(agent(run_input), threads, key, entry, index_ttl_s)
                 inner = AgentStreamResponse(
-                    agent(run_input), manager=active, owner=owner, stream_id=stream_id
+                    source, manager=active, owner=owner, stream_id=stream_id
                 )
             else:
                 inner = AgentStreamResponse(

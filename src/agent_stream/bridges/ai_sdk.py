@@ -49,7 +49,14 @@ from ..server.run import SourceItem
 from ..server.starlette import Owner, resolve_owner
 from ..starlette import AgentStreamResponse
 from ._ai_sdk_encoder import UI_MESSAGE_STREAM_HEADERS, AISDKEncoder
-from ._routes import error_response, find_event, last_event_id, manager_for, read_body
+from ._routes import (
+    error_response,
+    find_event,
+    kept_in_index,
+    last_event_id,
+    manager_for,
+    read_body,
+)
 from .index import MemoryStreamIndex, StreamIndex, index_key
 
 __all__ = [
@@ -195,7 +202,9 @@ def ai_sdk_routes(
             source = agent(chat)  # an agent may check the request here and raise UsageError
             stream_id = new_stream_id()
             who = await resolve_owner(owner, active, request)
-            await chats.set(index_key("ai-sdk", who, chat.id), stream_id, ttl_s=index_ttl_s)
+            key = index_key("ai-sdk", who, chat.id)
+            await chats.set(key, stream_id, ttl_s=index_ttl_s)
+            source = kept_in_index(source, chats, key, stream_id, index_ttl_s)
         except AgentStreamError as exc:
             return error_response(exc)
         inner = AgentStreamResponse(
