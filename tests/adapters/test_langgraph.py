@@ -242,3 +242,25 @@ async def test_chat_anthropic_streaming_a_recorded_answer_through_a_graph():
     # the model that answered (the response's), not the alias that was asked for
     assert done.model == "claude-sonnet-4-5-20250929"
     assert done.output_tokens == 96
+
+
+async def test_a_bare_messages_stream_with_subgraphs_streams_the_inner_model():
+    # stream_mode="messages" with subgraphs=True gives (namespace, (message, metadata))
+    model = GenericFakeChatModel(messages=iter([AIMessage(content="hello there friend", id="m1")]))
+
+    async def agent(state: MessagesState):
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    inner = StateGraph(MessagesState)
+    inner.add_node("agent", agent)
+    inner.add_edge(START, "agent")
+    inner.add_edge("agent", END)
+    outer = StateGraph(MessagesState)
+    outer.add_node("inner", inner.compile())
+    outer.add_edge(START, "inner")
+    outer.add_edge("inner", END)
+    stream = outer.compile().astream(ask_for("hi"), stream_mode="messages", subgraphs=True)
+    events = await collect(adapter.events(stream))
+
+    assert [e.type for e in events][:2] == ["turn", "token"]
+    assert folded(events).text == "hello there friend"

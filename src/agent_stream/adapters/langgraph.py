@@ -63,6 +63,9 @@ def _split(item: Any) -> tuple[str, Any]:
             return item[1], item[2]
         if len(item) == 2 and hasattr(item[0], "content"):
             return "messages", item
+        if len(item) == 2 and isinstance(item[0], tuple) and isinstance(item[1], tuple):
+            # a bare "messages" stream with subgraphs=True: (namespace, (message, metadata))
+            return _split(item[1])
     return "values", item
 
 
