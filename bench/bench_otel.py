@@ -28,8 +28,9 @@ alternating); the figure is the server process's CPU (user + system from ``/proc
 as psutil's ``cpu_times`` reads it; the client's CPU is not in it) per event, median of the rounds.
 
 Run: ``.venv/bin/python bench/bench_otel.py [--events 100000] [--rounds 7] [--paced]
-[--tool-every 500] [--e2e [--runs 1]]``; instructions per run: ``--callgrind off|otel-api|sdk --runs K``
-under ``valgrind --tool=callgrind`` (see :func:`callgrind`).
+[--tool-every 500] [--e2e [--runs 1]]``; instructions per run:
+``--callgrind off|otel-api|sdk --runs K`` under ``valgrind --tool=callgrind`` (see
+:func:`callgrind`).
 """
 
 from __future__ import annotations
