@@ -20,3 +20,14 @@ def test_help_has_no_rest_markup(command: str, capsys: pytest.CaptureFixture[str
     assert text.startswith(f"usage: agent-stream {command}")
     assert "`" not in text, text
     assert not re.search(r":[a-z]+:", text), text
+
+
+@pytest.mark.parametrize("command", [["demo"], ["replay", "runs.jsonl", "--serve"]])
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_outside_0_to_65535_is_refused(
+    command: list[str], port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--port", port])
+    assert exited.value.code == 2
+    assert f"--port: {port!r} is not a TCP port (0 to 65535)" in capsys.readouterr().err

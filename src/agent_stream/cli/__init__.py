@@ -45,6 +45,13 @@ def help_text(doc: str | None) -> str:
     return text.replace("``", "")
 
 
+def port_number(text: str) -> int:
+    """An ``argparse`` type: a TCP port, 0 to 65535 (uvicorn takes 99999 without a word)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
+    return int(text)
+
+
 def _load(command: str) -> ModuleType | None:
     try:
         return importlib.import_module(f"agent_stream.cli.{command}")

@@ -12,6 +12,7 @@ import os
 import sys
 
 from .._extras import install_hint
+from . import port_number
 
 __all__ = ["add_arguments", "run"]
 
@@ -20,7 +21,7 @@ APP = "agent_stream.demo.app:create_app_from_env"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port (default 8000)")
     parser.add_argument(
         "--heartbeat-s", type=float, default=15.0, help="': ping' interval while idle (15)"
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from .._extras import install_hint
 from ..errors import AgentStreamError
 from ..recording import RecordedEvent, group_streams, read_recording
+from . import port_number
 from .incomplete import incomplete_note
 
 if TYPE_CHECKING:
@@ -35,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", action="store_true", help="print raw JSON lines")
     parser.add_argument("--serve", action="store_true", help="serve it as an SSE endpoint")
     parser.add_argument("--host", default="127.0.0.1", help="with --serve (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="with --serve (default 8000)")
+    parser.add_argument(
+        "--port", type=port_number, default=8000, help="with --serve (default 8000)"
+    )
     parser.add_argument(
         "--speed",
         type=float,
