@@ -264,3 +264,35 @@ async def test_a_bare_messages_stream_with_subgraphs_streams_the_inner_model():
 
     assert [e.type for e in events][:2] == ["turn", "token"]
     assert folded(events).text == "hello there friend"
+
+
+async def test_a_tool_answering_in_content_blocks_is_summarized_by_its_text():
+    # MCP tools (langchain-mcp-adapters) and others answer with a list of content blocks
+    @tool
+    async def weather(city: str) -> list[dict[str, str]]:
+        """The weather in a city."""
+        return [{"type": "text", "text": "Sunny, 24 °C"}, {"type": "text", "text": f"in {city}"}]
+
+    calls = AIMessage(
+        content="",
+        id="msg-w",
+        tool_calls=[{"name": "weather", "args": {"city": "Paris"}, "id": "call_w"}],
+    )
+    model = FakeMessagesListChatModel(responses=[calls, AIMessage(content="Sunny.", id="m2")])
+
+    async def agent(state: MessagesState):
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_node("tools", ToolNode([weather]))
+    builder.add_edge(START, "agent")
+    builder.add_conditional_edges("agent", tools_condition)
+    builder.add_edge("tools", "agent")
+    events = await collect(
+        adapter.events(builder.compile().astream(ask_for("x"), stream_mode=MODES))
+    )
+
+    result = of_type(events, ToolResult)[0]
+    assert result.output_summary == "Sunny, 24 °C in Paris"
+    assert isinstance(result.output, list) and len(result.output) == 2

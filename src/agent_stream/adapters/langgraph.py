@@ -69,6 +69,19 @@ def _split(item: Any) -> tuple[str, Any]:
     return "values", item
 
 
+def _text_of(content: JSONValue) -> JSONValue:
+    """A message's content blocks as their text (MCP tools answer in blocks), else as is."""
+    if not isinstance(content, list):
+        return content
+    texts = [
+        block if isinstance(block, str) else block.get("text")
+        for block in content
+        if isinstance(block, str) or (isinstance(block, dict) and block.get("type") == "text")
+    ]
+    joined = " ".join(text for text in texts if isinstance(text, str))
+    return joined or content
+
+
 class LangGraphMapper:
     """Maps LangGraph stream items to agent-stream events; sans-I/O."""
 
@@ -218,7 +231,7 @@ class LangGraphMapper:
             ToolResult(
                 tool_name=name,
                 tool_use_id=call_id,
-                output_summary=summarize(output),
+                output_summary=summarize(_text_of(output)),
                 duration_ms=round((self._clock() - started) * 1000, 3),
                 status="error" if getattr(message, "status", "success") == "error" else "done",
                 output=output if output is not None else UNSET,
