@@ -47,11 +47,10 @@ const VISIBLE_STALL_MARGIN_MS = 1_000;
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
-    if (signal.aborted) {
-      promise.catch(() => undefined);
-      return onAbort();
-    }
-    signal.addEventListener("abort", onAbort, { once: true });
+    // an abort before this call does not fire the listener
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    // handles the promise's rejection too (a later one changes nothing)
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
 }
