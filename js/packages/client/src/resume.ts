@@ -160,9 +160,13 @@ export class ResumeCore {
   /** What to send next. */
   request(): RequestPlan {
     this.#progressMark = Math.max(this.#ids.maxSeq, 0);
-    if (!this.#answered) return { lastEventId: null, resumeUrl: null, idempotencyKey: this.#options.idempotencyKey };
-    const resumeUrl = this.#options.resumeWith === "resume_url" ? this.resumeUrl : null;
-    return { lastEventId: this.#lastId, resumeUrl, idempotencyKey: null };
+    const options = this.#options;
+    const resuming = this.#answered;
+    return {
+      lastEventId: resuming ? this.#lastId : null,
+      resumeUrl: resuming && options.resumeWith === "resume_url" ? this.resumeUrl : null,
+      idempotencyKey: resuming ? null : options.idempotencyKey,
+    };
   }
 
   /** The user stopped the run: the next loss ends the stream as `cancelled`. */
