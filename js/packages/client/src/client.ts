@@ -338,12 +338,8 @@ export class AgentStreamClient {
     if (failure !== null && (failure.code === "unknown-stream" || failure.code === "expired" || (reattached && (status === 404 || status === 410)))) {
       // the server forgot the run: a reload has nothing to come back to
       this.#remember(null);
-      if (reattached && this.#state.lastEventId === null) {
-        this.#state = initialState;
-        this.#connection = "idle";
-        this.#commit();
-        return;
-      }
+      // nothing was replayed: back to the initial state
+      if (reattached && this.#state.lastEventId === null) return this.#clear(initialState, "idle");
     }
     // a run that ended without the server's done gets one: never an endless spinner (after the
     // server's done the reducer takes neither event)
