@@ -198,8 +198,7 @@ export class ResumeCore {
         this.#lastId ??= `${streamId}:0`;
       }
     }
-    const resumeUrl = headers.get("x-agent-stream-resume-url");
-    if (resumeUrl !== null && resumeUrl !== "" && this.resumeUrl === null) this.resumeUrl = resumeUrl;
+    this.resumeUrl ??= headers.get("x-agent-stream-resume-url") || null;
     const contentType = headers.get("content-type") ?? "";
     if (contentType !== "" && !contentType.toLowerCase().startsWith("text/event-stream")) {
       const error = new ProtocolError(
