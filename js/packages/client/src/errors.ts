@@ -131,6 +131,7 @@ export function asAgentError(error: unknown, code: string): AgentStreamError {
 
 /** `JSON.stringify(value)` cut to `limit` characters, for error messages. */
 export function truncate(value: unknown, limit = 80): string {
-  const text = typeof value === "string" ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
+  // JSON.stringify gives undefined for undefined and functions: those read as String() has them
+  const text = String(JSON.stringify(value) ?? value);
   return text.length <= limit ? text : `${text.slice(0, limit - 3)}...`;
 }
