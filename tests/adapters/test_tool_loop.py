@@ -196,8 +196,11 @@ async def test_an_api_error_ends_the_run_with_error_and_done():
     )
     assert [e.type for e in events] == ["turn", "token", "error", "done"]
     assert isinstance(events[2], Error) and events[2].error_type == "overloaded_error"
-    assert isinstance(events[3], Done) and events[3].reason == "error"
+    done = events[3]
+    assert isinstance(done, Done) and done.reason == "error"
     assert of_type(events, Token)[0].text == "Once upon a"
+    # the failed call's usage still counts: its tokens were used
+    assert (done.input_tokens, done.model) == (25, "claude-sonnet-4-5-20250929")
 
 
 async def test_tools_must_be_async_and_uniquely_named():

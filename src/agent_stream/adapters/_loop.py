@@ -144,9 +144,9 @@ class _AnthropicTurns:
                     yield event
         finally:
             await stream.close()
-        turn = mapper.finish()
-        result.append(turn)
-        messages.append({"role": "assistant", "content": turn.content})
+            # kept even when the stream fails: its tokens were used (and billed)
+            result.append(mapper.finish())
+        messages.append({"role": "assistant", "content": result[0].content})
 
     def answer(self, messages: list[Message], outcomes: Sequence[ToolOutcome]) -> None:
         messages.append(
@@ -200,10 +200,10 @@ class _OpenAITurns:
                     yield event
         finally:
             await stream.close()
-        pending, turn = mapper.finish()
+            pending, turn = mapper.finish()
+            result.append(turn)
         for event in pending:
             yield event
-        result.append(turn)
         message: Message = {"role": "assistant", "content": turn.text or None}
         if turn.tool_calls:
             message["tool_calls"] = [
@@ -300,9 +300,10 @@ async def tool_loop(
                 yield event
         except turns.failures as exc:
             failure = provider_error(exc, provider=turns.sdk.__name__)
-            break
+        if not results:
+            break  # refused before its stream began
         last = results[0]
-        if not last.is_complete:
+        if failure is None and not last.is_complete:
             # a cut stream's tool calls may be half-formed: run none of them
             failure = incomplete_error(provider=turns.sdk.__name__, expected="message_stop")
         text_offset += len(last.text)
