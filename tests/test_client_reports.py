@@ -51,6 +51,14 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, InMemorySpanExporte
     provider.shutdown()
 
 
+async def _short_run(http: httpx.AsyncClient) -> str:
+    """Run a short demo stream to its end; its stream id."""
+    body = (
+        await http.post("/api/chat", json={"tokens": 3, "token_delay_ms": 0}, headers=AUTH)
+    ).text
+    return body.split("id: ", 1)[1].split(":", 1)[0]
+
+
 @pytest.mark.anyio
 async def test_a_client_that_gives_up_reports_once(
     served: tuple[str, InMemorySpanExporter, Path],
@@ -112,10 +120,7 @@ async def test_the_report_is_in_the_recording(
 ) -> None:
     address, _, recording = served
     async with httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http:
-        body = (
-            await http.post("/api/chat", json={"tokens": 3, "token_delay_ms": 0}, headers=AUTH)
-        ).text
-        stream_id = body.split("id: ", 1)[1].split(":", 1)[0]
+        stream_id = await _short_run(http)
         answer = await http.post(
             f"/api/streams/{stream_id}/report",
             json={"reason": "stalled", "last_seq": 7, "attempts": 4},
@@ -149,10 +154,7 @@ async def test_a_reason_that_could_forge_a_log_line_is_refused(
 ) -> None:
     address, _, _ = served
     async with httpx.AsyncClient(base_url=f"http://{address}", timeout=10) as http:
-        body = (
-            await http.post("/api/chat", json={"tokens": 2, "token_delay_ms": 0}, headers=AUTH)
-        ).text
-        stream_id = body.split("id: ", 1)[1].split(":", 1)[0]
+        stream_id = await _short_run(http)
         with caplog.at_level("WARNING", logger="agent_stream"):
             answer = await http.post(
                 f"/api/streams/{stream_id}/report",
