@@ -278,7 +278,8 @@ async def events(
     :data:`agent_stream.adapters.DEFAULT_PRICES`). An API error in the stream (e.g.
     ``overloaded_error``) becomes ``error`` with the provider's type, then ``done`` with
     ``reason="error"``; so does a connection cut or timed out mid-stream (``error_type`` is the
-    HTTP library's exception, e.g. ``RemoteProtocolError``) and a stream that ends before
+    exception the SDK raised: ``APIConnectionError`` since anthropic 2.17, before it httpx's,
+    e.g. ``RemoteProtocolError``) and a stream that ends before
     ``message_stop`` (``incomplete-stream``). The stream is closed when this generator ends
     or is closed.
     """
