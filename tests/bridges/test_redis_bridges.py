@@ -3,6 +3,7 @@ lands on the process that did not run the agent, and survives the producer's dea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import uuid
@@ -34,6 +35,21 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
+@contextlib.contextmanager
+def demo_pair(
+    redis_server: RedisServer, prefix: str
+) -> Iterator[tuple[UvicornProcess, UvicornProcess]]:
+    """Two demo processes sharing one Redis key prefix: one store, one chat/thread index."""
+    query = f"prefix={prefix}-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
+    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
+    app = "agent_stream.demo.app:create_app_from_env"
+    with (
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as a,
+        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as b,
+    ):
+        yield a, b
+
+
 def chat_body(chat_id: str, **knobs: Any) -> dict[str, Any]:
     return {
         "id": chat_id,
@@ -61,14 +77,7 @@ def text(out: list[Any]) -> str:
 async def test_resume_lands_on_the_other_process(redis_server: RedisServer) -> None:
     who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
     chat = f"c-{uuid.uuid4().hex[:6]}"
-    # both processes share one prefix: the same store, the same chat index
-    query = f"prefix=pair-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
-    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
-    app = "agent_stream.demo.app:create_app_from_env"
-    with (
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as a,
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as b,
-    ):
+    with demo_pair(redis_server, "pair") as (a, b):
         async with httpx.AsyncClient(timeout=10, headers=who) as client:
             body = chat_body(chat, tokens=40, token_delay_ms=20)
             with anyio.fail_after(20):
@@ -97,13 +106,7 @@ async def test_resume_lands_on_the_other_process(redis_server: RedisServer) -> N
 async def test_resume_after_the_producer_died_ends_interrupted(redis_server: RedisServer) -> None:
     who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
     chat = f"k-{uuid.uuid4().hex[:6]}"
-    query = f"prefix=kill-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
-    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
-    app = "agent_stream.demo.app:create_app_from_env"
-    with (
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as producer,
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as other,
-    ):
+    with demo_pair(redis_server, "kill") as (producer, other):
         async with httpx.AsyncClient(timeout=10, headers=who) as client:
             body = chat_body(chat, tokens=2000, token_delay_ms=20)
             with anyio.fail_after(20):
@@ -148,13 +151,7 @@ async def test_ag_ui_resume_reattach_and_stop_on_the_other_process(
 ) -> None:
     who = {"Authorization": f"Bearer {uuid.uuid4().hex}"}
     thread = f"t-{uuid.uuid4().hex[:6]}"
-    query = f"prefix=agui-{uuid.uuid4().hex[:6]}&lease_s={LEASE_S}"
-    env = {"AGENT_STREAM_REDIS_URL": f"{redis_server.url}?{query}"}
-    app = "agent_stream.demo.app:create_app_from_env"
-    with (
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as a,
-        UvicornProcess(app, factory=True, env=env, args=["--no-access-log"]) as b,
-    ):
+    with demo_pair(redis_server, "agui") as (a, b):
         async with httpx.AsyncClient(timeout=10, headers=who) as client:
             body = ag_ui_body(thread, tokens=400, token_delay_ms=20)
             with anyio.fail_after(20):
