@@ -18,23 +18,22 @@ import asyncio
 import contextlib
 from types import TracebackType
 
+from tests.rrproxy import RoundRobinProxy
+
 __all__ = ["HoldingProxy"]
 
 _SUBSCRIBE = b"SUBSCRIBE"  # SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE as RESP bulk strings
 
 
-class HoldingProxy:
+class HoldingProxy(RoundRobinProxy):
     """Listens on ``127.0.0.1:<port>`` and splices each connection to ``upstream``."""
 
     def __init__(self, upstream: int) -> None:
-        self.upstream = upstream
-        self.port = 0
+        super().__init__([upstream])
         self.held = 0  # client writes held since the last hold()
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._changed = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
 
     def hold(self) -> None:
         self.held = 0
@@ -52,44 +51,16 @@ class HoldingProxy:
                     self._changed.clear()
         return self.held >= count
 
-    async def __aenter__(self) -> HoldingProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._server is not None
-        self._server.close()
         self.release()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+        await super().__aexit__(exc_type, exc, tb)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", self.upstream), timeout=5
-            )
-        except (OSError, TimeoutError):
-            writer.close()
-            self._writers.discard(writer)
-            return
-        self._writers.add(up_writer)
-        try:
-            await asyncio.gather(self._commands(reader, up_writer), _pipe(up_reader, writer))
-        finally:
-            for w in (writer, up_writer):
-                w.close()
-                self._writers.discard(w)
-
-    async def _commands(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         is_subscriber = False
         try:
             while chunk := await reader.read(65536):
@@ -103,21 +74,6 @@ class HoldingProxy:
         except (ConnectionError, OSError):
             pass
         finally:
-            _end(writer)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        _end(writer)
-
-
-def _end(writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, RuntimeError):
-        if writer.can_write_eof():
-            writer.write_eof()
+            with contextlib.suppress(OSError, RuntimeError):
+                if writer.can_write_eof():
+                    writer.write_eof()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Self
 
 __all__ = ["RoundRobinProxy"]
 
@@ -31,7 +32,7 @@ class RoundRobinProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def __aenter__(self) -> RoundRobinProxy:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -67,11 +68,16 @@ class RoundRobinProxy:
             return
         self._writers.add(up_writer)
         try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+            await asyncio.gather(self._forward(reader, up_writer), pipe(up_reader, writer))
         finally:
             for w in (writer, up_writer):
                 w.close()
                 self._writers.discard(w)
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Client to upstream (a subclass may hold or filter it); upstream to client is
+        :func:`pipe`."""
+        await pipe(reader, writer)
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
