@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -211,11 +210,10 @@ def connect(
         for number, (path, end) in enumerate(cut):
             copy = Path(scratch, f"{number}.jsonl")
             with open(path, "rb") as source, open(copy, "wb") as target:
-                shutil.copyfileobj(_Limited(source, end), target)
-                source.seek(end)
-                raw = source.read()
+                lines = _copy_lines(source, end, target)
+                raw = source.read()  # the incomplete line
             if on_incomplete is not None:
-                on_incomplete(path, _line_count(copy) + 1, raw)
+                on_incomplete(path, lines + 1, raw)
             parts.append(
                 f"SELECT * REPLACE ({_quote(str(path))} AS filename) "
                 f"FROM read_json([{_quote(str(copy))}], {options})"
@@ -225,22 +223,14 @@ def connect(
     return con
 
 
-class _Limited:
-    """The first ``limit`` bytes of a binary file, for :func:`shutil.copyfileobj`."""
-
-    def __init__(self, source: BinaryIO, limit: int) -> None:
-        self._source, self._left = source, limit
-
-    def read(self, size: int = -1) -> bytes:
-        size = self._left if size < 0 else min(size, self._left)
-        chunk = self._source.read(size)
-        self._left -= len(chunk)
-        return chunk
-
-
-def _line_count(path: Path) -> int:
-    with open(path, "rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(_TAIL_STEP), b""))
+def _copy_lines(source: BinaryIO, end: int, target: BinaryIO) -> int:
+    """Copy the first ``end`` bytes of ``source`` to ``target``; the line ends copied."""
+    lines = 0
+    while end > 0 and (chunk := source.read(min(_TAIL_STEP, end))):
+        target.write(chunk)
+        lines += chunk.count(b"\n")
+        end -= len(chunk)
+    return lines
 
 
 def _plain(value: Any) -> Any:
